@@ -1,0 +1,191 @@
+"""Goose's message model.
+
+The internal message model *is* goose's session JSON: a message is
+``{"role", "created", "content": [...]}`` and each content item is a plain dict
+tagged by ``type`` (``text``, ``image``, ``toolRequest``, ``toolResponse``).
+Nothing else in the code base knows the file format; providers translate
+these dicts to and from their wire formats.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+Role = Literal["user", "assistant"]
+ROLES = ("user", "assistant")
+CONTENT_TYPES = ("text", "image", "toolRequest", "toolResponse")
+MCP_CONTENT_TYPES = ("text", "image", "resource")
+
+INTERRUPTED_TEXT = "The tool call was interrupted before it finished."
+DECLINED_TEXT = "The user has declined to run this tool."
+CHAT_MODE_TEXT = "Let the user know the tool call was skipped in Goose chat mode."
+
+
+class MessageFormatError(ValueError):
+    """A message or content item does not have goose's shape."""
+
+
+def now() -> int:
+    return int(time.time())
+
+
+# --- content constructors ---------------------------------------------------
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def image(data: str, mime_type: str) -> dict[str, Any]:
+    return {"type": "image", "data": data, "mimeType": mime_type}
+
+
+def tool_request(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "toolRequest",
+        "id": call_id,
+        "toolCall": {"status": "success", "value": {"name": name, "arguments": arguments}},
+    }
+
+
+def tool_request_error(call_id: str, error: str) -> dict[str, Any]:
+    """A tool request the model made but that could not be parsed (bad JSON arguments, ...)."""
+    return {"type": "toolRequest", "id": call_id, "toolCall": {"status": "error", "error": error}}
+
+
+def tool_response(call_id: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    """A successful tool result; ``content`` is a list of MCP content dicts."""
+    return {"type": "toolResponse", "id": call_id, "toolResult": {"status": "success", "value": content}}
+
+
+def tool_error(call_id: str, error: str) -> dict[str, Any]:
+    return {"type": "toolResponse", "id": call_id, "toolResult": {"status": "error", "error": error}}
+
+
+# --- messages ---------------------------------------------------------------
+
+@dataclass
+class Message:
+    role: Role
+    content: list[dict[str, Any]]
+    created: int = field(default_factory=now)
+
+    @classmethod
+    def user(cls, *content: dict[str, Any] | str) -> "Message":
+        return cls("user", [text(c) if isinstance(c, str) else c for c in content])
+
+    @classmethod
+    def assistant(cls, *content: dict[str, Any] | str) -> "Message":
+        return cls("assistant", [text(c) if isinstance(c, str) else c for c in content])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "created": self.created, "content": self.content}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "Message":
+        validate_message(obj)
+        return cls(obj["role"], obj["content"], obj["created"])
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+    # Views used by the agent loop and the providers.
+    def text(self) -> str:
+        return "".join(c["text"] for c in self.content if c["type"] == "text")
+
+    def tool_requests(self) -> list[dict[str, Any]]:
+        return [c for c in self.content if c["type"] == "toolRequest"]
+
+    def tool_responses(self) -> list[dict[str, Any]]:
+        return [c for c in self.content if c["type"] == "toolResponse"]
+
+
+def final_text(messages: Iterable[Message]) -> str:
+    """The text of the last assistant message (the turn's answer)."""
+    for message in reversed(list(messages)):
+        if message.role == "assistant":
+            return message.text()
+    return ""
+
+
+# --- validation -------------------------------------------------------------
+
+def _require(cond: bool, what: str) -> None:
+    if not cond:
+        raise MessageFormatError(what)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_mcp_content(item: Any) -> None:
+    _require(isinstance(item, dict), "MCP content must be an object")
+    kind = item.get("type")
+    _require(kind in MCP_CONTENT_TYPES, f"unknown MCP content type {kind!r}")
+    if kind == "text":
+        _require(isinstance(item.get("text"), str), "text content needs a string 'text'")
+    elif kind == "image":
+        _require(isinstance(item.get("data"), str) and isinstance(item.get("mimeType"), str),
+                 "image content needs 'data' and 'mimeType'")
+    else:
+        resource = item.get("resource")
+        _require(isinstance(resource, dict) and isinstance(resource.get("uri"), str),
+                 "resource content needs a 'resource' with a 'uri'")
+        _require(isinstance(resource.get("text"), str) or isinstance(resource.get("blob"), str),
+                 "resource content needs 'text' or 'blob'")
+
+
+def _validate_result(result: Any, what: str, value_check) -> None:
+    _require(isinstance(result, dict), f"{what} must be an object")
+    status = result.get("status")
+    if status == "success":
+        value_check(result.get("value"))
+    elif status == "error":
+        _require(isinstance(result.get("error"), str), f"{what} error must be a string")
+    else:
+        raise MessageFormatError(f"{what} status must be 'success' or 'error'")
+
+
+def _check_call(value: Any) -> None:
+    _require(isinstance(value, dict) and isinstance(value.get("name"), str),
+             "toolCall value needs a 'name'")
+    _require(isinstance(value.get("arguments", {}), dict), "toolCall arguments must be an object")
+
+
+def _check_result_value(value: Any) -> None:
+    _require(isinstance(value, list), "toolResult value must be a list of MCP content")
+    for item in value:
+        validate_mcp_content(item)
+
+
+def validate_content(item: Any) -> None:
+    _require(isinstance(item, dict), "content item must be an object")
+    kind = item.get("type")
+    _require(kind in CONTENT_TYPES, f"unknown content type {kind!r}")
+    if kind == "text":
+        _require(isinstance(item.get("text"), str), "text content needs a string 'text'")
+    elif kind == "image":
+        _require(isinstance(item.get("data"), str) and isinstance(item.get("mimeType"), str),
+                 "image content needs 'data' and 'mimeType'")
+    elif kind == "toolRequest":
+        _require(isinstance(item.get("id"), str), "toolRequest needs a string 'id'")
+        _validate_result(item.get("toolCall"), "toolCall", _check_call)
+    else:
+        _require(isinstance(item.get("id"), str), "toolResponse needs a string 'id'")
+        _validate_result(item.get("toolResult"), "toolResult", _check_result_value)
+
+
+def validate_message(obj: Any) -> None:
+    """Raise MessageFormatError unless ``obj`` is a message goose can read."""
+    _require(isinstance(obj, dict), "message must be an object")
+    _require(obj.get("role") in ROLES, f"role must be one of {ROLES}")
+    _require(_is_int(obj.get("created")), "created must be an integer (seconds)")
+    content = obj.get("content")
+    _require(isinstance(content, list), "content must be a list")
+    for item in content:
+        validate_content(item)
+        if item["type"] == "toolResponse":
+            _require(obj["role"] == "user", "tool responses live in user messages")

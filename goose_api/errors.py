@@ -1,0 +1,114 @@
+"""The error hierarchy.
+
+Code raises these; ``goose_api.error_handlers`` turns them (and marshmallow's
+validation errors, and werkzeug's HTTP errors) into the one JSON shape
+``{"status": "error", "error": "<code>", "message": "..."}``. Each class is
+named by who is at fault: the caller, the model's provider, an extension, us.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def payload(self) -> dict[str, Any]:
+        return {"status": "error", "error": self.code, "message": self.message, **self.details}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class ValidationFailed(BadRequest):
+    code = "validation_error"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class SessionBusy(Conflict):
+    code = "session_busy"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "too_many_requests"
+
+
+class NotReady(ApiError):
+    status, code = 503, "not_ready"
+
+
+class ConfigurationError(Exception):
+    """The service cannot start (or a provider cannot be built) as configured."""
+
+
+class ProviderError(ApiError):
+    """An LLM provider call failed. ``kind`` is one of KINDS."""
+
+    AUTH = "authentication"
+    RATE_LIMIT = "rate_limit"
+    CONTEXT_LENGTH = "context_length_exceeded"
+    UNAVAILABLE = "server_unavailable"
+    BAD_REQUEST = "bad_request"
+    KINDS = (AUTH, RATE_LIMIT, CONTEXT_LENGTH, UNAVAILABLE, BAD_REQUEST)
+
+    status = 502
+    code = "provider_error"
+
+    def __init__(self, provider: str, kind: str, detail: str, *,
+                 http_status: int | None = None, retry_after: float | None = None):
+        super().__init__(f"The {provider} provider failed ({kind}): {detail}",
+                         details={"provider": provider, "kind": kind})
+        self.provider = provider
+        self.kind = kind
+        self.detail = detail
+        self.http_status = http_status
+        self.retry_after = retry_after
+        if kind == self.RATE_LIMIT:
+            self.status = 503
+            if retry_after is not None:
+                self.headers = {"Retry-After": str(max(1, int(retry_after + 0.999)))}
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in (self.RATE_LIMIT, self.UNAVAILABLE)
+
+
+class ExtensionError(ApiError):
+    """An MCP extension could not be started, reached or used."""
+
+    status, code = 502, "extension_error"

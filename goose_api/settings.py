@@ -1,0 +1,238 @@
+"""Settings: one frozen object, built once and passed down.
+
+Precedence, high to low: ``GOOSE_API_*`` environment variables (``GOOSE_API_KEY``
+is the API key), ``.env``, the config file (``GOOSE_API_CONFIG``, else
+``./config.yaml``, else ``./config.{yml,json,toml}``), the goose CLI's own
+``~/.config/goose/config.yaml`` (provider, model, mode, extensions), defaults.
+This is the only module that reads the process environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+from dotenv import dotenv_values
+
+from goose_api.errors import ConfigurationError
+
+ENV_PREFIX = "GOOSE_API_"
+CONFIG_CANDIDATES = ("config.yaml", "config.yml", "config.json", "config.toml", "config")
+GOOSE_CLI_KEYS = {  # goose CLI config / environment name -> our setting
+    "GOOSE_PROVIDER": "provider",
+    "GOOSE_MODEL": "model",
+    "GOOSE_MODE": "mode",
+    "GOOSE_CONTEXT_STRATEGY": "context_strategy",
+}
+
+
+def _xdg(environ: Mapping[str, str], var: str, fallback: str) -> Path:
+    base = environ.get(var) or str(Path(environ.get("HOME") or Path.home()) / fallback)
+    return Path(base)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 16
+    graceful_timeout: int = 30
+    max_body_bytes: int = 10 * 1024 * 1024
+    # auth
+    api_key: str | None = None
+    api_keys: tuple[Mapping[str, Any], ...] = ()
+    # storage
+    data_dir: str = ""
+    sessions_dir: str = ""
+    # provider
+    provider: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    provider_retries: int = 3
+    provider_retry_max_wait: float = 30.0
+    context_limit: int | None = None
+    context_strategy: str = "summarize"
+    local_model_path: str | None = None
+    # agent
+    max_turns: int = 50
+    mode: str = "auto"
+    run_threads: int = 8
+    # extensions
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+    extension_commands: tuple[str, ...] | None = None
+    # operations
+    log_level: str = "INFO"
+    log_format: str = "text"
+    allowed_roots: tuple[str, ...] | None = None
+    cors_origins: tuple[str, ...] = ()
+    # where values came from, and the environment providers and extensions may read
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def sessions_path(self) -> Path:
+        return Path(self.sessions_dir)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+             cwd: str | Path | None = None) -> "Settings":
+        """Build settings from the environment, ``.env`` and config files.
+
+        Raises:
+            ConfigurationError: a config file cannot be read or a value has the wrong type.
+        """
+        environ = dict(os.environ if environ is None else environ)
+        cwd = Path(cwd or os.getcwd())
+        dotenv = {k: v for k, v in dotenv_values(cwd / ".env").items() if v is not None}
+        env = {**dotenv, **environ}  # the real environment wins over .env
+        layers: list[tuple[str, dict[str, Any]]] = [
+            ("goose config", _goose_cli_layer(env)),
+            ("goose environment", {GOOSE_CLI_KEYS[k]: env[k] for k in GOOSE_CLI_KEYS if k in env}),
+            ("config file", _config_file_layer(env, cwd)),
+            (".env", _prefixed(dotenv)),
+            ("environment", _prefixed(environ)),
+            ("overrides", dict(overrides or {})),
+        ]
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        known = {f.name: f for f in fields(cls) if f.name not in ("env", "sources")}
+        for source, layer in layers:
+            for key, raw in layer.items():
+                if key not in known:
+                    if source in ("config file", "overrides"):
+                        raise ConfigurationError(f"Unknown setting {key!r} in {source}")
+                    continue
+                values[key] = _coerce(known[key], raw, source)
+                sources[key] = source
+        values.setdefault("data_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose-api"))
+        values.setdefault("sessions_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose" / "sessions"))
+        if "PORT" in environ:  # Procfile hosts: listen on every interface at $PORT
+            values["port"] = _coerce(known["port"], environ["PORT"], "PORT")
+            values["host"] = "0.0.0.0"
+            sources.update(port="PORT", host="PORT")
+        settings = cls(**values, env=MappingProxyType(env), sources=MappingProxyType(sources))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.context_strategy not in ("summarize", "truncate"):
+            raise ConfigurationError("context_strategy must be 'summarize' or 'truncate'")
+        if self.mode not in ("auto", "approve", "smart_approve", "chat"):
+            raise ConfigurationError("mode must be one of auto, approve, smart_approve, chat")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError("log_format must be 'text' or 'json'")
+        if self.max_turns < 1 or self.threads < 1 or self.workers < 1:
+            raise ConfigurationError("max_turns, threads and workers must be at least 1")
+        for entry in self.api_keys:
+            if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
+                raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+
+
+def _prefixed(source: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for key, value in source.items():
+        if key == "GOOSE_API_KEY":
+            out["api_key"] = value
+        elif key.startswith(ENV_PREFIX) and key != "GOOSE_API_CONFIG":
+            out[key[len(ENV_PREFIX):].lower()] = value
+    return out
+
+
+def _read_structured(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+        if path.suffix == ".json":
+            data = json.loads(text)
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)  # YAML is a superset of JSON; bare `config` lands here
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"Cannot read config file {path}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"Config file {path} must hold a mapping of settings")
+    return data
+
+
+def _config_file_layer(env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+    explicit = env.get("GOOSE_API_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigurationError(f"GOOSE_API_CONFIG points to {path}, which is not a file")
+        return _read_structured(path)
+    for name in CONFIG_CANDIDATES:
+        if (cwd / name).is_file():
+            return _read_structured(cwd / name)
+    return {}
+
+
+def _goose_cli_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """Provider, model, mode and extensions from the goose CLI's config (read only, never written)."""
+    path = _xdg(env, "XDG_CONFIG_HOME", ".config") / "goose" / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = _read_structured(path)
+    except ConfigurationError:
+        return {}  # a broken goose CLI config is the CLI's business, not a reason not to start
+    out = {GOOSE_CLI_KEYS[k]: data[k] for k in GOOSE_CLI_KEYS if k in data}
+    if isinstance(data.get("extensions"), dict):
+        out["extensions"] = data["extensions"]
+    return out
+
+
+def _coerce(spec: dataclasses.Field, raw: Any, source: str) -> Any:
+    """Turn a raw value (a string from the environment, or parsed YAML) into the field's type."""
+    type_text = str(spec.type)
+    if isinstance(raw, str) and not type_text.startswith("str"):
+        if raw.strip() == "" and "None" in type_text:
+            return None
+        try:
+            raw = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"Setting {spec.name} from {source}: {exc}") from exc
+    if raw is None:
+        return None
+    try:
+        if type_text.startswith("int") and not isinstance(raw, bool):
+            return int(raw)
+        if type_text.startswith("float"):
+            return float(raw)
+        if type_text.startswith("bool"):
+            if isinstance(raw, bool):
+                return raw
+            raise TypeError("expected true or false")
+        if type_text.startswith("tuple"):
+            items = [raw] if isinstance(raw, (str, dict)) else list(raw)
+            return tuple(i.strip() if isinstance(i, str) else i for i in items)
+        if type_text.startswith("Mapping"):
+            if not isinstance(raw, dict):
+                raise TypeError("expected a mapping")
+            return raw
+        if type_text.startswith("str"):
+            return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"Setting {spec.name} from {source} has the wrong type: {exc}") from exc
+    return raw
