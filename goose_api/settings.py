@@ -66,6 +66,7 @@ class Settings:
     context_strategy: str = "summarize"
     local_model_path: str | None = None
     # agent
+    working_dir: str | None = None
     max_turns: int = 50
     mode: str = "auto"
     run_threads: int = 8

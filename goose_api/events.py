@@ -1,0 +1,63 @@
+"""Events an agent turn yields.
+
+Blocking answers, streamed answers and background runs all consume the same
+events; only the consumer differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from goose_api.conversation import Message
+from goose_api.providers.base import Usage
+
+
+@dataclass(frozen=True)
+class MessageAdded:
+    """A message was appended to the session file."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Assistant text as it arrives from a streaming provider."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolRequested:
+    content: dict[str, Any]  # the toolRequest item
+
+
+@dataclass(frozen=True)
+class ToolAnswered:
+    content: dict[str, Any]  # the toolResponse item
+
+
+@dataclass(frozen=True)
+class Warning:
+    """Something the user should know but that did not stop the turn."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An MCP progress or log notification from a running tool."""
+
+    data: dict[str, Any]
+
+
+@dataclass
+class TurnFinished:
+    response: str
+    messages: list[Message]
+    usage: Usage
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "warning" if self.warnings else "success"

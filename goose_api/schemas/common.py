@@ -1,0 +1,27 @@
+"""Schemas shared by several endpoint groups."""
+
+from marshmallow import Schema, fields
+
+
+class ErrorSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "error"})
+    error = fields.String(required=True, metadata={"description": "machine-readable error code"})
+    message = fields.String(required=True, metadata={"description": "what went wrong and what to do"})
+    errors = fields.Dict(metadata={"description": "per-field validation messages"})
+    provider = fields.String()
+    kind = fields.String()
+    session_id = fields.String()
+
+
+class UsageSchema(Schema):
+    input_tokens = fields.Integer(allow_none=True)
+    output_tokens = fields.Integer(allow_none=True)
+    total_tokens = fields.Integer(allow_none=True)
+
+
+class MessageSchema(Schema):
+    """A goose message: role, created (seconds) and typed content items."""
+
+    role = fields.String(required=True, metadata={"enum": ["user", "assistant"]})
+    created = fields.Integer(required=True)
+    content = fields.List(fields.Dict(), required=True)

@@ -1,0 +1,60 @@
+"""The objects one worker process serves requests with, built by ``create_app``.
+
+Blueprints reach them through ``services()``; nothing is global.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import current_app
+
+from goose_api.agent import Agent
+from goose_api.auth import KeyRing
+from goose_api.context import ContextManager
+from goose_api.mcp.registry import ExtensionRegistry
+from goose_api.provider_config import ProviderConfig
+from goose_api.sessions import SessionStore
+from goose_api.settings import Settings
+from goose_api.turns import TurnService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    keys: KeyRing
+    store: SessionStore
+    providers: ProviderConfig
+    registry: ExtensionRegistry
+    agent: Agent
+    turns: TurnService
+    _closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Services":
+        data = settings.data_path
+        data.mkdir(parents=True, exist_ok=True)
+        keys = KeyRing.from_settings(settings)
+        store = SessionStore(settings.sessions_path, data / "locks")
+        providers = ProviderConfig(settings)
+        registry = ExtensionRegistry(settings)
+        agent = Agent(store, providers.provider, registry, ContextManager(settings), settings.max_turns)
+        turns = TurnService(store, agent, settings.working_dir or os.getcwd(), settings.allowed_roots)
+        services = cls(settings, keys, store, providers, registry, agent, turns)
+        services._closers.append(registry.close)
+        return services
+
+    def close(self) -> None:
+        """Stop what this process started (MCP servers); safe to call twice."""
+        while self._closers:
+            closer = self._closers.pop()
+            closer()
+
+
+def services() -> Services:
+    return current_app.extensions["goose_api"]

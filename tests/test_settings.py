@@ -1,0 +1,99 @@
+"""Settings precedence: GOOSE_API_* env > .env > config file > goose CLI config > defaults."""
+
+import json
+
+import pytest
+import yaml
+
+from goose_api.errors import ConfigurationError
+from goose_api.settings import Settings
+
+
+def load(tmp_path, environ=None, **kw):
+    env = {"HOME": str(tmp_path / "home"), **(environ or {})}
+    return Settings.load(environ=env, cwd=tmp_path, **kw)
+
+
+def test_defaults(tmp_path):
+    s = load(tmp_path)
+    assert (s.host, s.port, s.max_turns, s.api_key) == ("127.0.0.1", 8080, 50, None)
+    assert s.sessions_dir == str(tmp_path / "home/.local/share/goose/sessions")
+    assert s.provider is None
+
+
+def test_xdg_data_home_moves_sessions(tmp_path):
+    s = load(tmp_path, {"XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert s.sessions_dir == str(tmp_path / "xdg/goose/sessions")
+
+
+def test_precedence_chain(tmp_path):
+    goose_cfg = tmp_path / "home/.config/goose/config.yaml"
+    goose_cfg.parent.mkdir(parents=True)
+    goose_cfg.write_text(yaml.safe_dump({"GOOSE_PROVIDER": "anthropic", "GOOSE_MODEL": "claude-x",
+                                         "GOOSE_MODE": "approve"}))
+    before = goose_cfg.read_text()
+    (tmp_path / "config.yaml").write_text("port: 9001\nmodel: from-file\nmax_turns: 7\n")
+    (tmp_path / ".env").write_text("GOOSE_API_PORT=9002\nGOOSE_API_MAX_TURNS=8\nOPENAI_API_KEY=sk-dotenv\n")
+    s = load(tmp_path, {"GOOSE_API_PORT": "9003"})
+    assert s.port == 9003                      # environment beats .env
+    assert s.max_turns == 8                    # .env beats config file
+    assert s.model == "from-file"              # config file beats goose CLI config
+    assert s.provider == "anthropic"           # goose CLI config beats defaults
+    assert s.mode == "approve"
+    assert s.env["OPENAI_API_KEY"] == "sk-dotenv"
+    assert goose_cfg.read_text() == before     # never written
+
+
+def test_real_environment_beats_dotenv_for_credentials(tmp_path):
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=from-file\n")
+    assert load(tmp_path, {"OPENAI_API_KEY": "from-env"}).env["OPENAI_API_KEY"] == "from-env"
+
+
+def test_goose_api_key_and_port_variable(tmp_path):
+    s = load(tmp_path, {"GOOSE_API_KEY": "secret", "PORT": "5000"})
+    assert (s.api_key, s.host, s.port) == ("secret", "0.0.0.0", 5000)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("config.json", json.dumps({"port": 7001})),
+    ("config.toml", "port = 7001\n"),
+    ("config", "port: 7001\n"),
+])
+def test_config_formats(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    assert load(tmp_path).port == 7001
+
+
+def test_explicit_config_path(tmp_path):
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text("threads: 32\n")
+    assert load(tmp_path, {"GOOSE_API_CONFIG": str(path)}).threads == 32
+    with pytest.raises(ConfigurationError, match="not a file"):
+        load(tmp_path, {"GOOSE_API_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+@pytest.mark.parametrize("text,match", [
+    ("port: [1, 2]\n", "port"),
+    ("no_such_setting: 1\n", "Unknown setting"),
+    ("- a list\n", "mapping"),
+    ("mode: yolo\n", "mode"),
+    ("port: {{\n", "Cannot read"),
+])
+def test_bad_config_is_a_clear_error(tmp_path, text, match):
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigurationError, match=match):
+        load(tmp_path)
+
+
+def test_bad_env_value(tmp_path):
+    with pytest.raises(ConfigurationError, match="max_turns"):
+        load(tmp_path, {"GOOSE_API_MAX_TURNS": "lots"})
+
+
+def test_repo_config_yaml_documents_every_setting():
+    from pathlib import Path
+    from dataclasses import fields
+    text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
+    for f in fields(Settings):
+        if f.name not in ("env", "sources"):
+            assert f"# {f.name}:" in text or f"\n{f.name}:" in text, f"config.yaml does not document {f.name}"
