@@ -25,12 +25,12 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
         ConfigurationError: the settings cannot work (e.g. a public host without a key).
     """
     from flask import Flask
-    from flask_smorest import Api
 
     from goose_api.errors import register_error_handlers
-    from goose_api.http_hooks import register_request_hooks
+    from goose_api.http_hooks import ChunkedBodyLimit, register_request_hooks
     from goose_api.logs import configure_logging
     from goose_api.routes import ops, provider, sessions
+    from goose_api.routes.docs import GooseApi
     from goose_api.services import Services
     from goose_api.settings import Settings
 
@@ -48,9 +48,10 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     app.json.sort_keys = False
     services = Services.build(settings)
     app.extensions["goose_api"] = services
-    api = Api(app)
+    api = GooseApi(app)
     register_error_handlers(app)
     register_request_hooks(app, services, PUBLIC_ENDPOINTS)
     for module in (sessions, provider, ops):
         api.register_blueprint(module.blp)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)
     return app

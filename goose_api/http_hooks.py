@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 import time
@@ -47,3 +49,43 @@ def register_request_hooks(app: Flask, services: Services, public_endpoints: fro
 def _has_body() -> bool:
     return bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked" \
         or bool(request.mimetype)
+
+
+class ChunkedBodyLimit:
+    """WSGI middleware: hold a chunked body (no Content-Length) to ``max_body_bytes`` too.
+
+    Werkzeug stops reading a chunked body at the limit but hands on the cut-off
+    prefix, which would surface as "invalid JSON". This reads such a body up
+    front, answers 413 when it is over the limit, and otherwise passes it on
+    with a Content-Length.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not environ.get("CONTENT_LENGTH"):
+            body = _read_at_most(environ["wsgi.input"], self.limit + 1)
+            if len(body) > self.limit:
+                payload = json.dumps({"status": "error", "error": "payload_too_large",
+                                      "message": f"The request body is larger than {self.limit} bytes"}).encode()
+                start_response("413 Request Entity Too Large",
+                               [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                                ("Connection", "close")])
+                return [payload]
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.app(environ, start_response)
+
+
+def _read_at_most(stream, size: int) -> bytes:
+    parts, total = [], 0
+    while total < size:
+        chunk = stream.read(min(65536, size - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)

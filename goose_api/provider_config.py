@@ -17,6 +17,7 @@ from goose_api import atomic
 from goose_api.errors import BadRequest, ConfigurationError
 from goose_api.providers import PROVIDERS, create_provider, default_model, missing_credentials
 from goose_api.providers.base import Provider
+from goose_api.providers.retry import RetryingProvider
 from goose_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ProviderConfig:
         with self._lock:
             instance = self._instances.get(key)
             if instance is None:
-                instance = create_provider(self.settings, key[0], key[1])
+                instance = RetryingProvider(create_provider(self.settings, key[0], key[1]), self.settings)
                 self._instances[key] = instance
             return instance
 

@@ -114,9 +114,10 @@ def start_live_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: f
     port = int(env["PORT"]) if "PORT" in env else free_port()
     full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "GOOSE_API_HOST": "127.0.0.1",
                 "GOOSE_API_PORT": str(port), **env}
-    log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "-c", str(ROOT / "gunicorn.conf.py")],
-                               cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "app:app", "-c",
+                                    str(ROOT / "gunicorn.conf.py")],
+                                   cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""The blueprint class every endpoint group uses."""
+"""The Api and blueprint classes every endpoint group uses."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import flask_smorest
 from flask_smorest.arguments import FlaskParser
 
 from goose_api.schemas.common import ErrorSchema
+
+
+class GooseApi(flask_smorest.Api):
+    """flask-smorest's Api documenting our one error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
 
 
 class _Parser(FlaskParser):

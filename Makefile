@@ -1,0 +1,45 @@
+# Two commands for a fresh machine: `make run` (install + serve) and `make test` (install + test).
+# Each sets up what it needs: the virtualenv, pinned dependencies, the embedded model, npm test servers.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: run test test-quick bench model install install-dev clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.runtime-installed
+install-dev: $(VENV)/.dev-installed node_modules/.installed
+
+model: $(VENV)/.runtime-installed
+	$(PY) scripts/fetch_model.py
+
+run: install model
+	$(VENV)/bin/gunicorn app:app -c gunicorn.conf.py
+
+test: install-dev model
+	$(PY) -m pytest
+
+test-quick: install-dev
+	$(PY) -m pytest -m "not local_model"
+
+bench: install-dev model
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules models
