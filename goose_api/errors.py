@@ -112,3 +112,12 @@ class ExtensionError(ApiError):
     """An MCP extension could not be started, reached or used."""
 
     status, code = 502, "extension_error"
+
+
+class ToolCallFailed(ExtensionError):
+    """A tool call did not produce a result: unknown tool, error result, timeout, crash, cancel.
+
+    The agent loop turns it into a toolResponse error the model reads next turn.
+    """
+
+    code = "tool_call_failed"

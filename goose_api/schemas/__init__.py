@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the same declarations validate requests, shape answers and document the API."""
