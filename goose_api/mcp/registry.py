@@ -106,6 +106,7 @@ class ExtensionRegistry:
         self._pid = os.getpid()
         self._lock, self._sync_lock = threading.RLock(), threading.Lock()
         self._extensions, self._synced = {}, _NEVER
+        self._store = self._store.fresh()  # a file lock must not be shared with the parent
 
     def _connect(self, key: str, config: dict[str, Any]) -> McpConnection:
         connection = McpConnection(key, server_spec(config, self._settings))

@@ -42,6 +42,10 @@ class ExtensionStore:
         self._seed = seed
         self._seed_hash = hashlib.sha256(json.dumps(seed, sort_keys=True).encode()).hexdigest()
 
+    def fresh(self) -> "ExtensionStore":
+        """The same store with its own lock object (after a fork)."""
+        return ExtensionStore(self.path.parent, self._seed)
+
     def signature(self) -> Signature | None:
         """Changes whenever the file is replaced; ``None`` while it does not exist."""
         try:
