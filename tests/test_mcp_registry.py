@@ -26,7 +26,7 @@ def test_add_lists_tools_and_calls_them(make_registry):
     assert registry.names() == ["Fake Server!"]
     names = [tool.name for tool in registry.tools()]
     assert names == ["fake_server___echo", "fake_server___crash", "fake_server___hang",
-                     "fake_server___garbage", "fake_server___fail"]
+                     "fake_server___garbage", "fake_server___report", "fake_server___fail"]
     assert registry.call_tool("fake_server___echo", {"text": "hi"}) == [{"type": "text", "text": "hi"}]
     assert registry.instructions() == {"fake_server_": "A test server that fails on purpose."}
     [detail] = registry.details()

@@ -214,9 +214,11 @@ class McpConnection:
                          "logger": params.logger, "data": params.data})
 
     async def _on_message(self, message: Any) -> None:
-        if isinstance(message, Exception):
+        if isinstance(message, ValidationError) and self.spec.transport == "stdio":
             self._fail("the server wrote something that is not an MCP message to its stdout "
                        f"(stdout is reserved for the protocol; log to stderr): {_offending_input(message)}")
+        elif isinstance(message, Exception):
+            self._fail(f"the connection to the server failed: {_describe(message)}")
 
     def _fail(self, reason: str) -> None:
         """The stream is corrupt: abort the start and every call in flight."""

@@ -3,7 +3,7 @@
 Run as ``python tests/fakes/misbehaving_server.py [MODE]``. MODE is one of:
 
 - ``ok`` (default): a well-behaved server with tools ``echo``, ``crash``,
-  ``hang``, ``garbage`` and ``fail``; ``crash`` kills the process mid-call.
+  ``hang``, ``garbage``, ``report`` and ``fail``; ``crash`` kills the process mid-call.
 - ``garbage``: prints non-JSON lines to stdout and never speaks MCP.
 - ``fail-start``: writes a reason to stderr and exits 3 before the handshake.
 - ``hang-start``: never answers the handshake.
@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 # The SDK diverts sys.stdout away from the protocol stream; keep a handle on the real one.
@@ -50,6 +50,15 @@ def garbage() -> str:
     os.write(PROTOCOL_FD, b"this is not json\n")
     while True:
         time.sleep(60)
+
+
+@server.tool(structured_output=False)
+async def report(steps: int, ctx: Context) -> str:
+    """Send a progress and a log notification per step, then answer."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+        await ctx.info(f"log line {step}")
+    return f"{steps} steps done"
 
 
 @server.tool(structured_output=False)
