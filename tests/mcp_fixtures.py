@@ -100,7 +100,7 @@ def everything_server(transport: str) -> Iterator[str]:
     proc = subprocess.Popen([node(), str(EVERYTHING), transport], env={**os.environ, "PORT": str(port)},
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_until(lambda: proc.poll() is not None or _accepts(port), 30, "server-everything to listen")
+        wait_until(lambda: proc.poll() is not None or accepts_connections(port), 30, "server-everything to listen")
         if proc.poll() is not None:
             pytest.fail(f"server-everything exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         yield f"http://127.0.0.1:{port}"
@@ -119,7 +119,7 @@ def everything_stdio(name: str = "everything") -> dict[str, Any]:
     return {"type": "stdio", "name": name, "cmd": node(), "args": [str(EVERYTHING), "stdio"], "timeout": 30}
 
 
-def _accepts(port: int) -> bool:
+def accepts_connections(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0

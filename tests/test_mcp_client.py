@@ -14,7 +14,7 @@ import pytest
 from goose_api.errors import ToolCallFailed
 from tests.mcp_fixtures import (ROOT, everything_server, everything_stdio, free_port, make_registry,  # noqa: F401
                                 misbehaving, python_server, wait_until)
-from tests.mcp_fixtures import _accepts
+from tests.mcp_fixtures import accepts_connections
 
 pytestmark = pytest.mark.timeout(120)
 TINY_PNG_PREFIX = "iVBORw0KGgo"
@@ -116,7 +116,7 @@ def header_echo_server() -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakes" / "header_echo_server.py"), str(port)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: proc.poll() is not None or _accepts(port), 30, "the header echo server to listen")
+        wait_until(lambda: proc.poll() is not None or accepts_connections(port), 30, "the header echo server to listen")
         assert proc.poll() is None, "the header echo server exited"
         yield f"http://127.0.0.1:{port}/mcp"
     finally:

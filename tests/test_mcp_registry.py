@@ -293,3 +293,26 @@ def test_working_dir_reaches_the_server_in_meta(make_registry, tmp_path: Path):
     registry = make_registry(extensions={})
     [result] = registry.call_tool("developer__shell", {"command": "pwd"}, working_dir=str(tmp_path))
     assert result["text"].splitlines()[1:] == ["--- stdout ---", str(tmp_path)]
+
+
+def test_concurrent_calls_from_many_threads(make_registry):
+    registry = make_registry()
+    registry.add(misbehaving("fake"))
+    results: dict[int, object] = {}
+
+    def work(n: int) -> None:
+        try:
+            if n % 4 == 0:
+                registry.call_tool("fake__hang", {}, timeout=0.5)
+            results[n] = registry.call_tool("fake__echo", {"text": str(n)})
+        except ToolCallFailed as exc:
+            results[n] = exc.message
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert {n: r for n, r in results.items() if n % 4} == {
+        n: [{"type": "text", "text": str(n)}] for n in range(12) if n % 4}
+    assert all("timed out" in str(results[n]) for n in range(0, 12, 4))
