@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -87,17 +88,23 @@ class ExtensionRegistry:
                 self._synced = signature
 
     def _reconcile(self, configs: Configs) -> None:
+        """Stop what the file no longer has; start (in parallel) what is new or changed."""
         with self._lock:
             current = dict(self._extensions)
         for key in current.keys() - configs.keys():
             self._drop(key)
-        for key, config in configs.items():
-            if key not in current or current[key].config != config:
-                try:
-                    self._put(key, config, self._connect(key, config))
-                except ApiError as exc:
-                    log.warning("extension %s could not start: %s", key, exc.message.splitlines()[0])
-                    self._put(key, config, None, exc.message)
+        pending = {key: config for key, config in configs.items()
+                   if key not in current or current[key].config != config}
+        if not pending:
+            return
+        with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="mcp-start") as pool:
+            starts = {key: pool.submit(self._connect, key, config) for key, config in pending.items()}
+        for key, start in starts.items():
+            try:
+                self._put(key, pending[key], start.result())
+            except ApiError as exc:
+                log.warning("extension %s could not start: %s", key, exc.message.splitlines()[0])
+                self._put(key, pending[key], None, exc.message)
 
     def _forget_parent_after_fork(self) -> None:
         """In a forked child the parent's connections and loop are not ours: start afresh."""
