@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import subprocess
 import sys
 import threading
 import time
@@ -13,8 +14,8 @@ import pytest
 
 from goose_api.errors import BadRequest, ExtensionError, Forbidden, NotFound, ToolCallFailed
 from goose_api.mcp.process import pid_alive
-from tests.mcp_fixtures import (MISBEHAVING, NO_DEVELOPER, assert_all_gone, make_registry, misbehaving, pids_of,  # noqa: F401
-                                python_server, wait_until)
+from tests.mcp_fixtures import (MISBEHAVING, NO_DEVELOPER, ROOT, assert_all_gone, free_port,  # noqa: F401
+                                make_registry, misbehaving, pids_of, python_server, wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -316,3 +317,27 @@ def test_concurrent_calls_from_many_threads(make_registry):
     assert {n: r for n, r in results.items() if n % 4} == {
         n: [{"type": "text", "text": str(n)}] for n in range(12) if n % 4}
     assert all("timed out" in str(results[n]) for n in range(0, 12, 4))
+
+
+def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
+    script = tmp_path / "forgetful.py"
+    script.write_text(
+        "import sys\nsys.path.insert(0, sys.argv[1])\n"
+        "from tests.mcp_fixtures import make_settings, misbehaving, pids_of\n"
+        "from goose_api.mcp.registry import ExtensionRegistry\n"
+        "registry = ExtensionRegistry(make_settings(__import__('pathlib').Path(sys.argv[2])))\n"
+        "registry.add(misbehaving('fake'))\nprint(pids_of(registry)['fake'], flush=True)\n")
+    done = subprocess.run([sys.executable, str(script), str(ROOT), str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert_all_gone([int(done.stdout.strip())], timeout=5)
+
+
+def test_remote_failure_messages_hide_url_credentials(make_registry):
+    registry = make_registry()
+    port = free_port()  # nothing listens there
+    with pytest.raises(ExtensionError) as info:
+        registry.add({"type": "streamable_http", "name": "remote", "timeout": 5,
+                      "uri": f"http://user:pa55word@127.0.0.1:{port}/mcp?token=s3cret"})
+    assert f"http://127.0.0.1:{port}/mcp" in info.value.message
+    assert "pa55word" not in info.value.message and "s3cret" not in info.value.message

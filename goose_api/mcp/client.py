@@ -26,6 +26,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -63,7 +64,14 @@ class ServerSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
-        return self.command or "" if self.transport == "stdio" else self.url or ""
+        """What to name in messages: the command, or the URL without credentials or query."""
+        if self.transport == "stdio":
+            return self.command or ""
+        parts = urlsplit(self.url or "")
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class McpConnection:
@@ -203,6 +211,8 @@ class McpConnection:
         raise ExtensionError(f"Unsupported MCP transport {spec.transport!r}")
 
     def _failure(self, reason: str) -> str:
+        if self.spec.url:  # an HTTP error may quote the URL, which may carry a token
+            reason = reason.replace(self.spec.url, self.spec.describe())
         message = f"Extension {self.name!r} failed to start ({self.spec.transport} {self.spec.describe()}): {reason}"
         tail = self._stderr.tail()
         return f"{message}\n--- server stderr (last lines) ---\n{tail}" if tail else message
