@@ -15,7 +15,7 @@ import pytest
 from goose_api.errors import BadRequest, ExtensionError, Forbidden, NotFound, ToolCallFailed
 from goose_api.mcp.process import pid_alive
 from tests.mcp_fixtures import (MISBEHAVING, NO_DEVELOPER, ROOT, assert_all_gone, free_port,  # noqa: F401
-                                make_registry, misbehaving, pids_of, python_server, wait_until)
+                                make_registry, misbehaving, pids_of, python_server)
 
 pytestmark = pytest.mark.timeout(120)
 
