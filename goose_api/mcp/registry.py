@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Request _meta keys carrying the session's working dir: ours, and the one goose's own servers read.
 WORKING_DIR_META_KEYS = ("goose-api/working_dir", "agent-working-dir")
 _NEVER: Any = object()
+CLOSE_WAIT = 10.0
 
 
 @dataclass
@@ -277,14 +278,22 @@ class ExtensionRegistry:
     # --- shutdown ---------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every connection and stop every server process this process started."""
+        """Close every connection and stop every server process this process started.
+
+        Waits at most ``CLOSE_WAIT`` for an add or restart in progress; a server it
+        starts after that is still stopped when the interpreter exits (``loop.py``).
+        """
         if os.getpid() != self._pid:
             return  # a forked child must not stop its parent's servers
-        with self._sync_lock:
+        locked = self._sync_lock.acquire(timeout=CLOSE_WAIT)
+        try:
             with self._lock:
                 extensions = list(self._extensions.values())
                 self._extensions, self._synced = {}, _NEVER
             stop_all([ext.connection for ext in extensions if ext.connection is not None])
+        finally:
+            if locked:
+                self._sync_lock.release()
         log.info("extension registry closed (%d extensions)", len(extensions))
 
 
