@@ -115,6 +115,15 @@ class ExtensionError(ApiError):
     status, code = 502, "extension_error"
 
 
+class ToolCallFailed(ExtensionError):
+    """A tool call did not produce a result: unknown tool, error result, timeout, crash, cancel.
+
+    The agent loop turns it into a toolResponse error the model reads next turn.
+    """
+
+    code = "tool_call_failed"
+
+
 # --- the one place errors become HTTP answers ---------------------------------
 
 def _validation_message(messages: Any) -> str:
@@ -161,13 +170,23 @@ def http_error_payload(exc: Any) -> tuple[dict[str, Any], int, dict[str, str]]:
     return {"status": "error", "error": code, "message": message}, status, headers
 
 
+def seed_error_shape(view: Any) -> Any:
+    """Mark a view whose errors also carry the seed's ``"error": true`` (the extension routes)."""
+    view.seed_error_shape = True
+    return view
+
+
 def register_error_handlers(app: Any) -> None:
-    from flask import jsonify
+    from flask import jsonify, request
+    from marshmallow import ValidationError
     from werkzeug.exceptions import HTTPException
 
     log = logging.getLogger("goose_api.errors")
 
     def respond(payload: dict[str, Any], status: int, headers: dict[str, str]):
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if getattr(view, "seed_error_shape", False):
+            payload = {**payload, "error": True, "code": payload["error"]}
         response = jsonify(payload)
         response.status_code = status
         response.headers.update(headers)
@@ -178,6 +197,12 @@ def register_error_handlers(app: Any) -> None:
         if exc.status >= 500:
             log.warning("request failed status=%s error=%s message=%s", exc.status, exc.code, exc.message)
         return respond(exc.payload(), exc.status, exc.headers)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc: ValidationError):
+        return respond({"status": "error", "error": "validation_error",
+                        "message": f"Invalid request: {_validation_message(exc.messages)}",
+                        "errors": exc.messages}, 400, {})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -37,3 +37,5 @@ def configure_logging(settings: Settings) -> None:
     logger.handlers = [handler]
     logger.propagate = False
     logger._goose_configured = (settings.log_format, settings.log_level)
+    for noisy in ("httpx2", "httpx", "mcp"):  # they log request URLs (tokens in query strings) at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,3 @@
+from extensions.developer.server import server
+
+server.run("stdio")

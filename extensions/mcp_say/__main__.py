@@ -1,0 +1,3 @@
+from extensions.mcp_say.server import server
+
+server.run("stdio")

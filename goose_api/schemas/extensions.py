@@ -1,0 +1,135 @@
+"""Request schemas for extensions: goose's ExtensionConfig, and the name to remove.
+
+ExtensionConfig is a tagged union on ``type`` (``stdio``, ``sse``,
+``streamable_http``, ``builtin``), as goose serialises it. Each variant is its
+own schema so unknown fields are rejected per type; ``ExtensionConfigSchema``
+picks the variant and reports every problem as marshmallow field messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+DEFAULT_TIMEOUT = 300  # seconds, as in goose
+NAME = validate.Length(min=1, error="Name must not be empty.")
+HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False,
+                        error="Must be an http:// or https:// URL.")
+
+
+class _Base(Schema):
+    type = fields.String(required=True)
+    name = fields.String(required=True, validate=NAME)
+    timeout = fields.Float(load_default=DEFAULT_TIMEOUT, validate=validate.Range(min=0, min_inclusive=False),
+                           metadata={"description": "seconds for the start and for each tool call"})
+    description = fields.String(load_default=None, allow_none=True)
+    bundled = fields.Boolean(load_default=None, allow_none=True,
+                             metadata={"description": "accepted for goose compatibility; ignored"})
+
+
+class _EnvMixin(Schema):
+    envs = fields.Dict(keys=fields.String(validate=NAME), values=fields.String(), load_default=dict,
+                       metadata={"description": "environment for the server; values are secrets"})
+    env_keys = fields.List(fields.String(validate=NAME), load_default=list,
+                           metadata={"description": "names of variables copied from the service's environment"})
+
+
+class StdioExtensionSchema(_Base, _EnvMixin):
+    cmd = fields.String(required=True, validate=validate.Length(min=1))
+    args = fields.List(fields.String(), load_default=list)
+
+
+class SseExtensionSchema(_Base, _EnvMixin):
+    uri = fields.String(required=True, validate=HTTP_URL)
+
+
+class StreamableHttpExtensionSchema(_Base, _EnvMixin):
+    uri = fields.String(required=True, validate=HTTP_URL)
+    headers = fields.Dict(keys=fields.String(validate=NAME), values=fields.String(), load_default=dict,
+                          metadata={"description": "HTTP headers; values are secrets"})
+
+
+class BuiltinExtensionSchema(_Base):
+    display_name = fields.String(load_default=None, allow_none=True)
+
+
+VARIANTS: dict[str, type[Schema]] = {
+    "stdio": StdioExtensionSchema,
+    "sse": SseExtensionSchema,
+    "streamable_http": StreamableHttpExtensionSchema,
+    "builtin": BuiltinExtensionSchema,
+}
+
+
+class ExtensionConfigSchema(Schema):
+    """goose's ExtensionConfig; ``load`` dispatches on ``type`` to the variant's schema."""
+
+    type = fields.String(required=True, validate=validate.OneOf(sorted(VARIANTS)))
+    name = fields.String(required=True, validate=NAME)
+
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None,  # type: ignore[override]
+             unknown: str | None = None) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise ValidationError({"_schema": ["An extension config must be a JSON object."]})
+        variant = VARIANTS.get(data.get("type")) if isinstance(data.get("type"), str) else None
+        if variant is None:
+            raise ValidationError({"type": [f"Must be one of: {', '.join(sorted(VARIANTS))}."]})
+        return variant().load(data, partial=partial)
+
+
+def load_extension_config(data: Any) -> dict[str, Any]:
+    """Validate an ExtensionConfig; raises marshmallow.ValidationError with field messages."""
+    return ExtensionConfigSchema().load(data)
+
+
+class ExtensionNameSchema(Schema):
+    name = fields.String(required=True, validate=NAME)
+
+
+def load_extension_name(data: Any) -> str:
+    """The name in a remove request: a bare JSON string (goose's shape) or ``{"name": ...}``."""
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise ValidationError({"name": ['Send the extension name as a JSON string or {"name": ...}.']})
+    return ExtensionNameSchema().load(data)["name"]
+
+
+# --- answers -----------------------------------------------------------------------
+
+class ExtensionResultSchema(Schema):
+    """The seed's answer to add/remove: ``{"error": false, "message": null}``."""
+
+    error = fields.Boolean(required=True)
+    message = fields.String(required=True, allow_none=True)
+
+
+class ExtensionErrorSchema(Schema):
+    """Errors of add/remove keep the seed's ``"error": true`` beside our error code."""
+
+    status = fields.String(required=True)
+    error = fields.Boolean(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict()
+
+
+class ExtensionNamesSchema(Schema):
+    extensions = fields.List(fields.String(), required=True)
+
+
+class ExtensionDetailSchema(Schema):
+    name = fields.String(required=True)
+    key = fields.String(required=True)
+    type = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["running", "failed"]})
+    tools = fields.List(fields.String(), required=True, metadata={"description": "tool names as the model sees them"})
+    last_error = fields.String(allow_none=True)
+    timeout = fields.Float()
+    env_keys = fields.List(fields.String())
+    pid = fields.Integer(allow_none=True)
+
+
+class ExtensionDetailsSchema(Schema):
+    extensions = fields.List(fields.Nested(ExtensionDetailSchema), required=True)
