@@ -1,4 +1,5 @@
-"""What happens around every request: request id, key check, content type, access log."""
+"""What happens around every request: request id, CORS, key check (throttled), content type,
+security headers, metrics and the access log."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import uuid
 from flask import Flask, g, request
 
 from goose_api.auth import presented_key
-from goose_api.errors import UnsupportedMediaType
+from goose_api.errors import Unauthorized, UnsupportedMediaType
 from goose_api.services import Services
+from goose_api.web_security import BASE_HEADERS, API_CSP, Cors, security_headers
 
 log = logging.getLogger("goose_api.access")
 
@@ -22,28 +24,52 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def register_request_hooks(app: Flask, services: Services, public_endpoints: frozenset[str]) -> None:
+    cors = Cors(services.settings.cors_origins)
+
     @app.before_request
     def _begin():
         g.started = time.monotonic()
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
         g.client = None
+        preflight = cors.preflight(request)
+        if preflight is not None:
+            return preflight
         if request.endpoint not in public_endpoints and request.method != "OPTIONS":
-            g.client = services.keys.identify(presented_key(request.headers))
+            g.client = _identify(services)
         if request.method in BODY_METHODS and _has_body() and not request.is_json:
             raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json")
+        return None
 
     @app.after_request
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Cache-Control", "no-store")
+        for name, value in security_headers(docs_page=request.blueprint == "docs").items():
+            response.headers.setdefault(name, value)
+        cors.decorate(request, response)
+        seconds = time.monotonic() - g.get("started", time.monotonic())
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        services.metrics.observe_request(request.method, route, response.status_code, seconds)
         client = g.get("client")
         log.info("request id=%s method=%s path=%s status=%s ms=%.1f client=%s", g.get("request_id"),
-                 request.method, request.path, response.status_code,
-                 (time.monotonic() - g.get("started", time.monotonic())) * 1000,
+                 request.method, request.path, response.status_code, seconds * 1000,
                  client.name if client else "-")
         return response
+
+
+def _identify(services: Services):
+    """The caller's client, counting a failed key against its address (429 once over the limit).
+
+    Raises:
+        TooManyRequests: the address failed too often lately. Unauthorized: missing or wrong key.
+    """
+    address = request.remote_addr or "unknown"
+    services.throttle.check(address)
+    try:
+        return services.keys.identify(presented_key(request.headers))
+    except Unauthorized:
+        services.throttle.failed(address)
+        raise
 
 
 def _has_body() -> bool:
@@ -73,7 +99,8 @@ class ChunkedBodyLimit:
                                       "message": f"The request body is larger than {self.limit} bytes"}).encode()
                 start_response("413 Request Entity Too Large",
                                [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                                ("Connection", "close")])
+                                ("Connection", "close"), *BASE_HEADERS.items(),
+                                ("Content-Security-Policy", API_CSP)])
                 return [payload]
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from goose_api import atomic
 from goose_api.errors import BadRequest, ConfigurationError
@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class ProviderConfig:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, on_event: Callable[..., None] | None = None):
         self.settings = settings
+        self.on_event = on_event  # RetryingProvider's observer (metrics)
         self.path = settings.data_path / "provider.json"
         self._lock = threading.Lock()
         self._instances: dict[tuple[str, str], Provider] = {}
@@ -50,7 +51,8 @@ class ProviderConfig:
         with self._lock:
             instance = self._instances.get(key)
             if instance is None:
-                instance = RetryingProvider(create_provider(self.settings, key[0], key[1]), self.settings)
+                instance = RetryingProvider(create_provider(self.settings, key[0], key[1]), self.settings,
+                                            on_event=self.on_event)
                 self._instances[key] = instance
             return instance
 

@@ -126,7 +126,7 @@ def start_live_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: f
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or the worker still booting
             pass
         time.sleep(0.05)
     server.stop(signal.SIGKILL)

@@ -10,10 +10,25 @@ from flask_smorest.arguments import FlaskParser
 from goose_api.schemas.common import ErrorSchema
 
 
+SECURITY_SCHEMES = {
+    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "description": "the same API key, as a bearer token"},
+}
+
+
 class GooseApi(flask_smorest.Api):
-    """flask-smorest's Api documenting our one error shape."""
+    """flask-smorest's Api documenting our one error shape and the API key (public routes say ``security=[]``)."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES], **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _init_spec(self, *args, **kwargs):
+        super()._init_spec(*args, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
 
 
 class _Parser(FlaskParser):
