@@ -53,6 +53,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     register_error_handlers(app)
     register_request_hooks(app, services, PUBLIC_ENDPOINTS)
     extensions.register_schemas(api.spec)
+    ops.register_schemas(api.spec)
     for module in (sessions, extensions, provider, ops):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs_ui.blp)

@@ -44,8 +44,7 @@ def register_request_hooks(app: Flask, services: Services, public_endpoints: fro
     @app.after_request
     def _finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        for name, value in security_headers(docs_page=request.blueprint == "docs").items():
-            response.headers.setdefault(name, value)
+        response.headers.update(security_headers(docs_page=request.blueprint == "docs"))
         cors.decorate(request, response)
         seconds = time.monotonic() - g.get("started", time.monotonic())
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"

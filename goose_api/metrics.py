@@ -196,9 +196,3 @@ class InstrumentedTools:
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.registry, attribute)  # names(), details(), close() ... pass through
 
-
-def clear_multiprocess_dir(path: Path) -> None:
-    """Empty the multiprocess dir when the server starts: old workers' files would be counted forever."""
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink()
