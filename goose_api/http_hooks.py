@@ -50,9 +50,11 @@ def register_request_hooks(app: Flask, services: Services, public_endpoints: fro
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         services.metrics.observe_request(request.method, route, response.status_code, seconds)
         client = g.get("client")
-        log.info("request id=%s method=%s path=%s status=%s ms=%.1f client=%s", g.get("request_id"),
-                 request.method, request.path, response.status_code, seconds * 1000,
-                 client.name if client else "-")
+        fields = {"request_id": g.get("request_id"), "method": request.method, "path": request.path,
+                  "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
+                  "client": client.name if client else "-"}
+        log.info("request id=%(request_id)s method=%(method)s path=%(path)s status=%(status)s "
+                 "ms=%(duration_ms).1f client=%(client)s", fields, extra={"fields": fields})
         return response
 
 

@@ -43,7 +43,7 @@ def ready():
 @blp.doc(responses=METRICS_ANSWER)
 @blp.errors(401, 429)
 def metrics():
-    """Prometheus metrics of every worker; ``Accept: application/json`` gives the original goose-api summary."""
+    """Prometheus metrics of every worker; with Accept: application/json, the original goose-api summary."""
     svc = services()
     if request.accept_mimetypes.best_match([CONTENT_TYPE.split(";")[0], "application/json"]) == "application/json":
         ids = svc.owners.visible([sid for sid, _ in svc.store.list_ids()], g.client)
