@@ -9,6 +9,7 @@ connection and loads no model.
 from __future__ import annotations
 
 from goose_api.errors import ConfigurationError
+from goose_api.providers.anthropic import AnthropicProvider
 from goose_api.providers.azure import AzureOpenAIProvider
 from goose_api.providers.base import Provider
 from goose_api.providers.compatible import (DeepSeekProvider, GroqProvider, MistralProvider,
@@ -20,7 +21,7 @@ from goose_api.settings import Settings
 DEFAULT_PROVIDER = "local"
 
 PROVIDERS: dict[str, type] = {cls.name: cls for cls in (
-    OpenAIProvider, AzureOpenAIProvider,
+    OpenAIProvider, AnthropicProvider, AzureOpenAIProvider,
     OpenRouterProvider, GroqProvider, DeepSeekProvider, XAIProvider, MistralProvider,
     OpenAICompatibleProvider)}
 

@@ -63,6 +63,7 @@ class Fail:
     retry_after: float | str | None = None
     code: str | None = None
     delay: float = 0.0
+    in_stream: bool = False                   # a streamed request gets 200 and the API's in-stream error
 
 
 Step = Reply | Fail
@@ -186,6 +187,10 @@ class ScriptedAPI:
     def error_body(self, fail: Fail) -> dict[str, Any]:
         raise NotImplementedError
 
+    def stream_error(self, fail: Fail) -> bytes:
+        """The frame an API sends when a stream fails after its 200 (``Fail(in_stream=True)``)."""
+        raise NotImplementedError
+
     # --- one request ------------------------------------------------------------------
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body or an iterator of stream frames) for one request."""
@@ -203,6 +208,8 @@ class ScriptedAPI:
             return self._violation("unexpected request: no scripted step left", 400)
         if step.delay:
             self._stopping.wait(step.delay)
+        if isinstance(step, Fail) and step.in_stream and self.wants_stream(request):
+            return 200, {"Content-Type": self.stream_content_type}, iter([self.stream_error(step)])
         if isinstance(step, Fail):
             headers = {} if step.retry_after is None else {"Retry-After": str(step.retry_after)}
             return step.status, headers, self.error_body(step)

@@ -195,3 +195,6 @@ class OpenAIFake(ScriptedAPI):
             code, message = ERROR_CODES["rate_limit_exceeded"]
         return {"error": {"message": message, "type": ERROR_TYPES.get(fail.status, "invalid_request_error"),
                           "param": None, "code": code}}
+
+    def stream_error(self, fail: Fail) -> bytes:
+        return sse(self.error_body(fail))
