@@ -14,6 +14,7 @@ from goose_api.providers.azure import AzureOpenAIProvider
 from goose_api.providers.base import Provider
 from goose_api.providers.compatible import (DeepSeekProvider, GroqProvider, MistralProvider,
                                             OpenAICompatibleProvider, OpenRouterProvider, XAIProvider)
+from goose_api.providers.google import GoogleProvider
 from goose_api.providers.http import env_value
 from goose_api.providers.openai import OpenAIProvider
 from goose_api.settings import Settings
@@ -21,7 +22,7 @@ from goose_api.settings import Settings
 DEFAULT_PROVIDER = "local"
 
 PROVIDERS: dict[str, type] = {cls.name: cls for cls in (
-    OpenAIProvider, AnthropicProvider, AzureOpenAIProvider,
+    OpenAIProvider, AnthropicProvider, GoogleProvider, AzureOpenAIProvider,
     OpenRouterProvider, GroqProvider, DeepSeekProvider, XAIProvider, MistralProvider,
     OpenAICompatibleProvider)}
 

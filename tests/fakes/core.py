@@ -172,6 +172,10 @@ class ScriptedAPI:
     def authorized(self, request: Recorded) -> bool:
         raise NotImplementedError
 
+    def auth_failure(self) -> Fail:
+        """How the API answers a missing or wrong key."""
+        return Fail(401, "invalid api key", code="auth")
+
     def validate(self, request: Recorded) -> list[str]:
         raise NotImplementedError
 
@@ -198,7 +202,8 @@ class ScriptedAPI:
         if not self.matches(request.method, request.path):
             return self._violation(f"{request.method} {request.path} is not an endpoint of this API", 404)
         if not self.authorized(request):
-            return 401, {}, self.error_body(Fail(401, "invalid api key", code="auth"))
+            fail = self.auth_failure()
+            return fail.status, {}, self.error_body(fail)
         problems = ["request body is not JSON"] if request.body is None else self.validate(request)
         if problems:
             return self._violation("; ".join(problems), 400)
