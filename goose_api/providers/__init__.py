@@ -16,13 +16,14 @@ from goose_api.providers.compatible import (DeepSeekProvider, GroqProvider, Mist
                                             OpenAICompatibleProvider, OpenRouterProvider, XAIProvider)
 from goose_api.providers.google import GoogleProvider
 from goose_api.providers.http import env_value
+from goose_api.providers.ollama import OllamaProvider
 from goose_api.providers.openai import OpenAIProvider
 from goose_api.settings import Settings
 
 DEFAULT_PROVIDER = "local"
 
 PROVIDERS: dict[str, type] = {cls.name: cls for cls in (
-    OpenAIProvider, AnthropicProvider, GoogleProvider, AzureOpenAIProvider,
+    OpenAIProvider, AnthropicProvider, GoogleProvider, OllamaProvider, AzureOpenAIProvider,
     OpenRouterProvider, GroqProvider, DeepSeekProvider, XAIProvider, MistralProvider,
     OpenAICompatibleProvider)}
 
