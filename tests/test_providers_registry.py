@@ -15,6 +15,8 @@ EXPECTED = {"openai", "anthropic", "google", "ollama", "azure_openai", "openrout
 
 
 def settings(env=None, **values):
+    """Settings with only the given provider variables; a stand-in file as the local model (never loaded)."""
+    values.setdefault("local_model_path", __file__)
     return Settings(**values, env=MappingProxyType(env or {}))
 
 
@@ -33,7 +35,7 @@ def test_defaults():
 
 def test_no_provider_configured_means_local():
     provider = create_provider(settings())
-    assert provider.name == "local" and provider.model == "SmolLM2-135M-Instruct"
+    assert provider.name == "local" and provider.model == "test_providers_registry"  # a custom GGUF's stem
 
 
 def test_name_and_model_come_from_settings_unless_given():

@@ -14,9 +14,21 @@ from typing import Any, Iterator, Protocol, Union
 
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
+from goose_api.settings import Settings
 
 __all__ = ["ToolSpec", "Usage", "ProviderReply", "TextDelta", "ToolCallReady",
-           "StreamEvent", "Provider", "ProviderError"]
+           "StreamEvent", "Provider", "ProviderError", "DEFAULT_PROVIDER", "configured_model"]
+
+DEFAULT_PROVIDER = "local"  # used when no provider is configured: works offline with no key
+
+
+def configured_model(settings: Settings, provider: str) -> str | None:
+    """``settings.model``, but only for the provider it was configured with.
+
+    A model name means nothing to another provider ("gpt-4o" on Anthropic), so
+    building a provider other than the configured one falls back to its default.
+    """
+    return settings.model if (settings.provider or DEFAULT_PROVIDER) == provider else None
 
 
 @dataclass(frozen=True)

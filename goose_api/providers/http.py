@@ -19,7 +19,7 @@ import requests
 
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
-from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage
+from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
 from goose_api.settings import Settings
 
 log = logging.getLogger("goose_api.providers")
@@ -169,7 +169,7 @@ class HttpProvider:
 
     def __init__(self, settings: Settings, model: str | None = None):
         self.settings = settings
-        self.model = model or settings.model or self.default_model
+        self.model = model or configured_model(settings, self.name) or self.default_model
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.http = requests.Session()
 
