@@ -17,7 +17,7 @@ from goose_api.errors import ProviderError
 from goose_api.settings import Settings
 
 __all__ = ["ToolSpec", "Usage", "ProviderReply", "TextDelta", "ToolCallReady",
-           "StreamEvent", "Provider", "ProviderError", "DEFAULT_PROVIDER", "configured_model"]
+           "StreamEvent", "ReplyBuilder", "Provider", "ProviderError", "DEFAULT_PROVIDER", "configured_model"]
 
 DEFAULT_PROVIDER = "local"  # used when no provider is configured: works offline with no key
 
@@ -78,6 +78,31 @@ class ToolCallReady:
 
 
 StreamEvent = Union[TextDelta, ToolCallReady, ProviderReply]
+
+
+class ReplyBuilder:
+    """Collects an answer's text pieces and tool calls into the final assistant message.
+
+    The message holds the joined text first, then the tool requests in the
+    order they came: the same shape whether the answer was streamed or not.
+    """
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+
+    def text(self, piece: str) -> TextDelta:
+        self.texts.append(piece)
+        return TextDelta(piece)
+
+    def call(self, item: dict[str, Any]) -> ToolCallReady:
+        self.calls.append(item)
+        return ToolCallReady(item)
+
+    def reply(self, usage: Usage, model: str) -> ProviderReply:
+        text = "".join(self.texts)
+        content = ([{"type": "text", "text": text}] if text else []) + self.calls
+        return ProviderReply(Message("assistant", content), usage, model)
 
 
 class Provider(Protocol):

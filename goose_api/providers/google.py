@@ -22,7 +22,7 @@ from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
-from goose_api.providers.base import ProviderReply, StreamEvent, TextDelta, ToolCallReady, ToolSpec, Usage
+from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
 from goose_api.providers.http import HttpProvider, WireRequest, classify_http, env_value, join_url, require_env, \
     sse_events
 from goose_api.settings import Settings
@@ -147,12 +147,16 @@ def convert_part(part: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def collect(builder: ReplyBuilder, body: dict[str, Any]) -> Iterator[StreamEvent]:
+    """Feed one GenerateContentResponse's parts to ``builder``, yielding the events."""
+    for item in filter(None, map(convert_part, reply_parts(body))):
+        yield builder.text(item["text"]) if item["type"] == "text" else builder.call(item)
+
+
 def from_response(body: dict[str, Any], fallback_model: str) -> ProviderReply:
-    items = [item for item in map(convert_part, reply_parts(body)) if item is not None]
-    texts = "".join(i["text"] for i in items if i["type"] == "text")
-    content = ([conv.text(texts)] if texts else []) + [i for i in items if i["type"] != "text"]
-    return ProviderReply(Message("assistant", content), to_usage(body.get("usageMetadata")),
-                         body.get("modelVersion") or fallback_model)
+    builder = ReplyBuilder()
+    list(collect(builder, body))
+    return builder.reply(to_usage(body.get("usageMetadata")), body.get("modelVersion") or fallback_model)
 
 
 class GoogleProvider(HttpProvider):
@@ -178,22 +182,15 @@ class GoogleProvider(HttpProvider):
 
     def parse_stream(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         """Each SSE event is a whole GenerateContentResponse; the last usage counts."""
-        text, calls, usage, model = [], [], Usage(), self.model
+        builder, usage, model = ReplyBuilder(), Usage(), self.model
         for _event, data in sse_events(lines):
             chunk = json.loads(data)
             if chunk.get("error"):
                 raise self.classify(int(chunk["error"].get("code") or 500), data, {})
             usage = to_usage(chunk["usageMetadata"]) if chunk.get("usageMetadata") else usage
             model = chunk.get("modelVersion") or model
-            for item in filter(None, map(convert_part, reply_parts(chunk))):
-                if item["type"] == "text":
-                    text.append(item["text"])
-                    yield TextDelta(item["text"])
-                else:
-                    calls.append(item)
-                    yield ToolCallReady(item)
-        content = ([conv.text("".join(text))] if text else []) + calls
-        yield ProviderReply(Message("assistant", content), usage, model)
+            yield from collect(builder, chunk)
+        yield builder.reply(usage, model)
 
     def classify(self, status: int, text: str, headers: Mapping[str, str]) -> ProviderError:
         return classify_http(self.name, status, text, headers, context_markers=CONTEXT_MARKERS,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
-from goose_api.providers.base import ProviderReply, StreamEvent, TextDelta, ToolCallReady, ToolSpec, Usage
+from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
 from goose_api.providers.http import HttpProvider, WireRequest, classify_http, env_value, join_url, ndjson_objects
 from goose_api.providers.openai_format import to_tools
 from goose_api.settings import Settings
@@ -83,10 +82,18 @@ def tool_requests(wire: Mapping[str, Any]) -> list[dict[str, Any]]:
             for call in wire.get("tool_calls") or []]
 
 
+def collect(builder: ReplyBuilder, wire: Mapping[str, Any]) -> Iterator[StreamEvent]:
+    """Feed one message (or streamed piece of one) to ``builder``, yielding the events."""
+    if wire.get("content"):
+        yield builder.text(wire["content"])
+    for item in tool_requests(wire):
+        yield builder.call(item)
+
+
 def from_response(body: dict[str, Any]) -> ProviderReply:
-    wire = body["message"]
-    content = ([conv.text(wire["content"])] if wire.get("content") else []) + tool_requests(wire)
-    return ProviderReply(Message("assistant", content), to_usage(body), body.get("model", ""))
+    builder = ReplyBuilder()
+    list(collect(builder, body["message"]))
+    return builder.reply(to_usage(body), body.get("model", ""))
 
 
 class OllamaProvider(HttpProvider):
@@ -108,23 +115,16 @@ class OllamaProvider(HttpProvider):
 
     def parse_stream(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
         """One JSON object per line; tool calls arrive whole; the ``done`` line carries the counts."""
-        text, calls, usage, model = [], [], Usage(), self.model
+        builder, usage, model = ReplyBuilder(), Usage(), self.model
         for chunk in ndjson_objects(lines):
             if chunk.get("error"):
                 raise self.classify(500, str(chunk["error"]), {})
-            wire = chunk.get("message") or {}
-            if wire.get("content"):
-                text.append(wire["content"])
-                yield TextDelta(wire["content"])
-            for item in tool_requests(wire):
-                calls.append(item)
-                yield ToolCallReady(item)
+            yield from collect(builder, chunk.get("message") or {})
             model = chunk.get("model") or model
             if chunk.get("done"):
                 usage = to_usage(chunk)
                 break
-        content = ([conv.text("".join(text))] if text else []) + calls
-        yield ProviderReply(Message("assistant", content), usage, model)
+        yield builder.reply(usage, model)
 
     def classify(self, status: int, text: str, headers: Mapping[str, str]) -> ProviderError:
         return classify_http(self.name, status, text, headers, context_markers=CONTEXT_MARKERS)
