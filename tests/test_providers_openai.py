@@ -198,3 +198,19 @@ def test_fake_rejects_a_history_with_an_unanswered_tool_call():
         assert server.violations and server.steps
         with pytest.raises(AssertionError, match="not answered"):
             server.assert_done()
+
+
+def test_one_log_line_per_call_without_the_key(fake, caplog):
+    fake.add(Reply("ok", usage=(21, 4)), Fail(500, "boom"))
+    provider = OpenAIProvider(fake.settings())
+    with caplog.at_level("DEBUG", logger="goose_api.providers"):
+        provider.complete("", [Message.user("secret prompt")], [])
+        with pytest.raises(ProviderError):
+            provider.complete("", [Message.user("hi")], [])
+    calls = [r for r in caplog.records if r.getMessage().startswith("provider call")]
+    assert len(calls) == 2
+    assert calls[0].levelname == "INFO" and "provider=openai model=gpt-4o status=200" in calls[0].getMessage()
+    assert "input_tokens=21 output_tokens=4" in calls[0].getMessage()
+    assert calls[1].levelname == "WARNING" and "status=500 kind=server_unavailable" in calls[1].getMessage()
+    assert all("test-key" not in r.getMessage() for r in caplog.records)
+    assert all("secret prompt" not in r.getMessage() for r in caplog.records if r.levelno >= 20)

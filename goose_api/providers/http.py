@@ -213,6 +213,10 @@ class HttpProvider:
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise self._bad_answer(exc, started) from exc
 
+    def close(self) -> None:
+        """Close pooled connections (when a provider is replaced, e.g. after a config switch)."""
+        self.http.close()
+
     # plumbing ----------------------------------------------------------------------
     def _post(self, wire: WireRequest, *, stream: bool, started: float) -> requests.Response:
         if log.isEnabledFor(logging.DEBUG):

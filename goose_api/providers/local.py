@@ -121,6 +121,9 @@ class LocalProvider:
         self.model = model or configured_model(settings, self.name) or default
         self.n_ctx = settings.context_limit or DEFAULT_CONTEXT
 
+    def close(self) -> None:
+        """Nothing to close: the model is shared by the process (see the module docstring)."""
+
     def _options(self, system: str, messages: list[Message]) -> dict[str, Any]:
         options: dict[str, Any] = {"messages": to_local_messages(system, messages),
                                    "max_tokens": self.settings.max_tokens or DEFAULT_MAX_TOKENS}

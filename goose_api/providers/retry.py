@@ -57,6 +57,11 @@ class RetryingProvider:
     def model(self) -> str:
         return self.inner.model
 
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> ProviderReply:
         """Raises: ProviderError once retrying cannot help any more."""
         attempt = 0
