@@ -163,9 +163,16 @@ class ContextManager:
         self.settings = settings
         self.strategy = settings.context_strategy
 
-    def budget(self, model: str) -> int:
+    def limit(self, provider: Provider) -> int:
+        """The setting, else what the provider knows of its window (``context_window``), else the table."""
+        known = getattr(provider, "context_window", None)
+        if known and not self.settings.context_limit:
+            return int(known)
+        return context_limit(provider.model, self.settings)
+
+    def budget(self, provider: Provider) -> int:
         """Tokens the prompt may use: the window less room for the answer."""
-        limit = context_limit(model, self.settings)
+        limit = self.limit(provider)
         reserve = self.settings.max_tokens or min(limit // 5, 8_192)
         return max(limit - reserve, limit // 2)
 
@@ -175,9 +182,9 @@ class ContextManager:
         Raises: ProviderError from a summarizing call that failed for another reason than its own length.
         """
         fixed = text_tokens(system) + tools_tokens(tools)
-        if fixed + history_tokens(messages) <= self.budget(provider.model):
+        if fixed + history_tokens(messages) <= self.budget(provider):
             return FitResult(messages, False)
-        return self._reduce(provider, messages, int(self.budget(provider.model) * TARGET) - fixed)
+        return self._reduce(provider, messages, int(self.budget(provider) * TARGET) - fixed)
 
     def compact(self, provider: Provider, system: str, messages: list[Message],
                 tools: list[ToolSpec]) -> FitResult:
@@ -186,7 +193,7 @@ class ContextManager:
         ``changed`` is False when nothing can be removed; the caller then surfaces the error.
         """
         fixed = text_tokens(system) + tools_tokens(tools)
-        estimated = min(fixed + history_tokens(messages), self.budget(provider.model))
+        estimated = min(fixed + history_tokens(messages), self.budget(provider))
         return self._reduce(provider, messages, estimated // 2 - fixed)
 
     def _reduce(self, provider: Provider, messages: list[Message], target: int) -> FitResult:

@@ -97,7 +97,7 @@ def test_truncate_a_long_tool_loop_keeps_pairs_and_restates_the_request(openai):
     assert_valid_history(result.messages)
     assert result.messages[0].text().endswith("The user's request was:\nRefactor the payment module and run the tests.")
     assert result.messages[-1] is history[-1]  # the newest steps stay as they were
-    assert history_tokens(result.messages) < manager.budget(provider.model)
+    assert history_tokens(result.messages) < manager.budget(provider)
     openai.add(Reply("continuing"))
     provider.complete("sys", result.messages, [SHELL])  # the fake rejects any broken pairing
     assert not manager.fit(provider, "sys", result.messages, [SHELL]).changed

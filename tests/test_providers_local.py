@@ -13,16 +13,19 @@ import pytest
 from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
+from goose_api.context import ContextManager
 from goose_api.providers import configuration_problem
 from goose_api.providers.base import ProviderReply, TextDelta
 from goose_api.providers.local import DEFAULT_MODEL_FILE, LocalProvider, to_local_messages
+from goose_api.providers.retry import RetryingProvider
 from goose_api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def local_settings(**values) -> Settings:
-    return Settings(provider="local", temperature=0.0, max_tokens=24, **values, env=MappingProxyType({}))
+    values = {"provider": "local", "temperature": 0.0, "max_tokens": 24, **values}
+    return Settings(**values, env=MappingProxyType({}))
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +102,20 @@ def test_prompt_longer_than_the_context_is_a_context_error(model_file):
     with pytest.raises(ProviderError) as caught:
         provider.complete("", [Message.user("word " * 200)], [])
     assert caught.value.kind == ProviderError.CONTEXT_LENGTH
+
+
+@pytest.mark.local_model
+def test_long_session_is_summarized_by_the_real_model_and_then_answered(model_file):
+    settings = local_settings(context_limit=1024, max_tokens=64)
+    provider = RetryingProvider(LocalProvider(settings), settings)
+    history = []
+    for n in range(12):
+        history += [Message.user(f"Tell me fact number {n} about the sea. " + "Waves are big. " * 20),
+                    Message.assistant(f"Fact {n}: the sea is deep. " + "It is salty. " * 20)]
+    history.append(Message.user("What did we talk about?"))
+    manager = ContextManager(settings)
+    assert manager.limit(provider) == 1024
+    result = manager.fit(provider, "You are helpful.", history, [])
+    assert result.changed and [m.role for m in result.messages] == ["user", "assistant", "user"]
+    assert result.messages[-1].text() == "What did we talk about?" and result.usage.output_tokens > 0
+    assert provider.complete("You are helpful.", result.messages, []).message.text()

@@ -144,6 +144,7 @@ def test_organization_and_project_headers(fake):
     (Fail(500, "The server had an error while processing your request."), ProviderError.UNAVAILABLE),
     (Fail(503, "The engine is currently overloaded"), ProviderError.UNAVAILABLE),
     (Fail(400, "Invalid value for 'messages'"), ProviderError.BAD_REQUEST),
+    (Fail(429, code="insufficient_quota"), ProviderError.AUTH),  # not retryable: billing, not load
 ])
 def test_error_answers_are_classified(fake, step, kind):
     fake.add(step)

@@ -57,6 +57,10 @@ class RetryingProvider:
     def model(self) -> str:
         return self.inner.model
 
+    @property
+    def context_window(self) -> int | None:
+        return getattr(self.inner, "context_window", None)
+
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if close is not None:

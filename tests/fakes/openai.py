@@ -26,6 +26,8 @@ ERROR_CODES = {"auth": ("invalid_api_key", "Incorrect API key provided: sk-te***
                "context_length_exceeded": ("context_length_exceeded", "This model's maximum context length is "
                                            "128000 tokens. However, your messages resulted in 130512 tokens. "
                                            "Please reduce the length of the messages."),
+               "insufficient_quota": ("insufficient_quota", "You exceeded your current quota, please check your "
+                                      "plan and billing details."),
                "rate_limit_exceeded": ("rate_limit_exceeded", "Rate limit reached for gpt-4o on tokens per min "
                                        "(TPM): Limit 30000, Used 30000. Please try again in 20ms.")}
 
