@@ -162,6 +162,13 @@ class ScriptedAPI:
         values.update(overrides)
         return Settings(**values, env=MappingProxyType(env))
 
+    def server_env(self) -> dict[str, str]:
+        """Environment for a goose-api process under test (gunicorn) that should use this fake."""
+        env = {**self.env(), "GOOSE_API_PROVIDER": self.provider}
+        if self.default_model:
+            env["GOOSE_API_MODEL"] = self.default_model
+        return env
+
     # --- hooks for each API -----------------------------------------------------------
     def env(self) -> dict[str, str]:
         raise NotImplementedError
