@@ -210,6 +210,8 @@ class HttpProvider:
                     if isinstance(event, ProviderReply):
                         self._log(response.status_code, started, event.usage)
                     yield event
+            except ProviderError as error:  # an error event inside the stream, or the connection dropped
+                raise self._failed(error, error.http_status, started)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise self._bad_answer(exc, started) from exc
 
