@@ -10,11 +10,11 @@ in the GGUF, and SmolLM2's template has no notion of tools (they would be
 silently dropped and the model answers in prose), so tool requests and
 results already in a history are shown to the model as plain text.
 
-One model per file per process, loaded on the first call (never at import,
-so nothing is loaded before gunicorn forks), and calls are serialised with a
-lock because a llama context is not thread-safe. The process-wide cache is
-deliberate: a model is hundreds of MB and slow to load, and a worker may
-build many provider objects (per request, after a config switch).
+The model belongs to the provider object and is loaded on its first call
+(never at import, so nothing is loaded before gunicorn forks); calls are
+serialised with a lock because a llama context is not thread-safe. The app
+keeps one provider object per (provider, model) in each worker process
+(``ProviderConfig``), so a worker loads the model once.
 """
 
 from __future__ import annotations
@@ -44,39 +44,20 @@ DEFAULT_MAX_TOKENS = 512    # a tiny model rambles; keep answers short unless co
 class _LoadedModel:
     def __init__(self, llm: Any):
         self.llm = llm
-        self.lock = threading.Lock()
-
-
-_models: dict[tuple[str, int], _LoadedModel] = {}
-_models_lock = threading.Lock()
+        self.lock = threading.Lock()  # llama-cpp contexts are not thread-safe: one call at a time
 
 
 def load_model(path: Path, n_ctx: int) -> _LoadedModel:
-    """The process's instance of the model at ``path`` (loaded once). Raises: ProviderError."""
-    key = (str(path), n_ctx)
-    with _models_lock:
-        if key not in _models:
-            import llama_cpp  # imported here: importing goose_api must not load native code
+    """Load the GGUF at ``path``. Raises: ProviderError when llama-cpp cannot load it."""
+    import llama_cpp  # imported here: importing goose_api must not load native code
 
-            started = time.monotonic()
-            try:
-                llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
-            except (ValueError, RuntimeError) as exc:
-                raise ProviderError("local", ProviderError.BAD_REQUEST, f"cannot load {path}: {exc}") from exc
-            log.info("local model loaded path=%s n_ctx=%d duration_ms=%d", path, n_ctx,
-                     (time.monotonic() - started) * 1000)
-            if not _models:
-                atexit.register(_close_models)
-            _models[key] = _LoadedModel(llm)
-        return _models[key]
-
-
-def _close_models() -> None:
-    """Free models before interpreter teardown, when llama-cpp's own finaliser would fail noisily."""
-    with _models_lock:
-        for loaded in _models.values():
-            loaded.llm.close()
-        _models.clear()
+    started = time.monotonic()
+    try:
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ProviderError("local", ProviderError.BAD_REQUEST, f"cannot load {path}: {exc}") from exc
+    log.info("local model loaded path=%s n_ctx=%d duration_ms=%d", path, n_ctx, (time.monotonic() - started) * 1000)
+    return _LoadedModel(llm)
 
 
 def prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> int:
@@ -121,9 +102,23 @@ class LocalProvider:
         self.model = model or configured_model(settings, self.name) or default
         self.n_ctx = settings.context_limit or DEFAULT_CONTEXT
         self.context_window = self.n_ctx  # read by ContextManager: a custom GGUF is not in its table
+        self._loaded: _LoadedModel | None = None
+        self._load_lock = threading.Lock()
+
+    def loaded(self) -> _LoadedModel:
+        """The model, loaded on the first call (after gunicorn forked, never at import)."""
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = load_model(self.path, self.n_ctx)
+                atexit.register(self.close)  # free it before interpreter teardown breaks llama-cpp's finaliser
+            return self._loaded
 
     def close(self) -> None:
-        """Nothing to close: the model is shared by the process (see the module docstring)."""
+        with self._load_lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is not None:
+            with loaded.lock:
+                loaded.llm.close()
 
     def _options(self, system: str, messages: list[Message]) -> dict[str, Any]:
         options: dict[str, Any] = {"messages": to_local_messages(system, messages),
@@ -134,7 +129,7 @@ class LocalProvider:
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> ProviderReply:
         """Raises: ProviderError (CONTEXT_LENGTH when the prompt does not fit)."""
-        loaded = load_model(self.path, self.n_ctx)
+        loaded = self.loaded()
         started = time.monotonic()
         options = self._options(system, messages)
         with loaded.lock:
@@ -149,7 +144,7 @@ class LocalProvider:
 
     def stream(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Iterator[StreamEvent]:
         """Deltas as the model produces them; the lock is held until the stream ends or is closed."""
-        loaded = load_model(self.path, self.n_ctx)
+        loaded = self.loaded()
         started = time.monotonic()
         assembler = fmt.ChatStreamAssembler(self.model)
         options = self._options(system, messages)
