@@ -43,6 +43,7 @@ class FitResult(Protocol):
     messages: list[Message]
     changed: bool
     note: str | None
+    usage: Usage | None
 
 
 class ContextPolicy(Protocol):
@@ -77,7 +78,7 @@ class Agent:
         tools = self.registry.tools()
         system = self.system_prompt(session, tools)
         for _ in range(self.max_turns):
-            reply = yield from self._call(provider, system, session, tools, stream, warnings)
+            reply = yield from self._call(provider, system, session, tools, stream, warnings, usage)
             _accumulate(usage, reply.usage)
             session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
             yield from self._add(session, added, reply.message)
@@ -129,10 +130,10 @@ class Agent:
         yield from self._add(session, added, Message("user", responses))
 
     def _call(self, provider: Provider, system: str, session: Session, tools: list[ToolSpec],
-              stream: bool, warnings: list[str]) -> Iterator[Any]:
+              stream: bool, warnings: list[str], usage: Usage) -> Iterator[Any]:
         fitted = self.context.fit(provider, system, session.messages, tools)
         if fitted.changed:
-            yield from self._replace_history(session, fitted, warnings)
+            yield from self._replace_history(session, fitted, warnings, usage)
         try:
             return (yield from self._provider_reply(provider, system, session.messages, tools, stream))
         except ProviderError as exc:
@@ -142,10 +143,16 @@ class Agent:
             fitted = self.context.compact(provider, system, session.messages, tools)
             if not fitted.changed:
                 raise
-            yield from self._replace_history(session, fitted, warnings)
+            yield from self._replace_history(session, fitted, warnings, usage)
             return (yield from self._provider_reply(provider, system, session.messages, tools, stream))
 
-    def _replace_history(self, session: Session, fitted: FitResult, warnings: list[str]) -> Iterator[Any]:
+    def _replace_history(self, session: Session, fitted: FitResult, warnings: list[str],
+                         usage: Usage) -> Iterator[Any]:
+        """Save the compacted history; a summarizing call's tokens count towards the turn's usage."""
+        if fitted.usage is not None:
+            _accumulate(usage, fitted.usage)
+            session.add_accumulated(fitted.usage.input_tokens, fitted.usage.output_tokens,
+                                    fitted.usage.total_tokens)
         self.store.replace_messages(session, fitted.messages)
         if fitted.note:
             warnings.append(fitted.note)

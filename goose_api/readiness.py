@@ -13,20 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from goose_api.errors import ConfigurationError, NotReady
-from goose_api.providers import create_provider, missing_credentials
+from goose_api.errors import NotReady
 
 
 def provider_check(services: Any) -> dict[str, Any]:
     name, model = services.providers.current()
     check = {"name": "provider", "provider": name, "model": model, "ok": True}
-    missing = missing_credentials(services.settings, name)
-    if missing:
-        return {**check, "ok": False, "reason": f"provider {name} is not configured: set {', '.join(missing)}"}
-    try:
-        create_provider(services.settings, name, model)
-    except ConfigurationError as exc:
-        return {**check, "ok": False, "reason": f"provider {name} is not configured: {exc}"}
+    problem = services.providers.problem()  # missing credentials (named), unknown name, no model file
+    if problem:
+        return {**check, "ok": False, "reason": f"provider {name} is not configured: {problem}"}
     return check
 
 
