@@ -62,6 +62,7 @@ def fuzzed(tmp_path_factory) -> Iterator[tuple[LiveServer, Path, list[str]]]:
         path.mkdir()
     with TolerantOpenAIFake() as fake:
         env = live_env(fake, dirs, GOOSE_API_EXTENSION_COMMANDS="[]", GOOSE_API_AUTH_FAILURE_LIMIT="100000",
+                       GOOSE_API_LOCAL_MODEL_PATH=str(root / "no-model.gguf"),  # no switching to it
                        GOOSE_API_WORKERS="2", GOOSE_API_MAX_BODY_BYTES="65536")
         server = start_live_server(env, root, root / "gunicorn.log")
         try:

@@ -72,6 +72,7 @@ def fuzz_server(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIFake]]:
         path.mkdir()
     with TolerantOpenAIFake() as fake:
         env = live_env(fake, dirs, GOOSE_API_EXTENSION_COMMANDS="[]", GOOSE_API_AUTH_FAILURE_LIMIT="100000",
+                       GOOSE_API_LOCAL_MODEL_PATH=str(root / "no-model.gguf"),  # no switching to it
                        GOOSE_API_WORKERS="2")
         server = start_live_server(env, root, root / "gunicorn.log")
         try:
