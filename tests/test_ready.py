@@ -38,7 +38,7 @@ def test_missing_provider_credentials_are_named(fake_openai, dirs):
     env = {k: v for k, v in settings.env.items() if k != "OPENAI_API_KEY"}
     status, body = ready(settings.replace(env=MappingProxyType(env)))
     assert (status, body["error"]) == (503, "not_ready")
-    assert "set OPENAI_API_KEY" in body["message"]
+    assert "OPENAI_API_KEY" in body["message"] and "provider openai is not configured" in body["message"]
     assert [c["name"] for c in body["checks"] if not c["ok"]] == ["provider"]
 
 
