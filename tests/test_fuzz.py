@@ -22,9 +22,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API_KEY, LiveServer, live_env, start_live_server
+from tests.conftest import API_KEY, LiveServer
+from tests.fuzz_server import fuzz_server
 from tests.goose_format import assert_goose_session
-from tests.test_openapi import TolerantOpenAIFake
 
 KEEPER = "keeper"
 PATHS = ["/session/start", "/session/reply", "/provider/config", "/extensions/add", "/extensions/remove",
@@ -56,26 +56,12 @@ HEADERS = st.fixed_dictionaries({}, optional={
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory) -> Iterator[tuple[LiveServer, Path, list[str]]]:
-    root = tmp_path_factory.mktemp("fuzz")
-    dirs = {name: root / name for name in ("data", "sessions", "home", "work")}
-    for path in dirs.values():
-        path.mkdir()
-    with TolerantOpenAIFake() as fake:
-        env = live_env(fake, dirs, GOOSE_API_EXTENSION_COMMANDS="[]", GOOSE_API_AUTH_FAILURE_LIMIT="100000",
-                       GOOSE_API_LOCAL_MODEL_PATH=str(root / "no-model.gguf"),  # no switching to it
-                       GOOSE_API_WORKERS="2", GOOSE_API_MAX_BODY_BYTES="65536")
-        server = start_live_server(env, root, root / "gunicorn.log")
-        try:
-            started = server.post("/session/start", {"prompt": "keep me", "session_id": KEEPER})
-            assert started.status_code == 200, started.text
-            keeper = dirs["sessions"] / f"{KEEPER}.jsonl"
-            assert_goose_session(keeper)
-            yield server, keeper, keeper.read_text().splitlines()[1:]
-            assert server.process.poll() is None, "the server died"
-        finally:
-            server.stop()
-        assert not fake.violations, fake.violations
-    assert "Traceback" not in server.log(), server.log()[-3000:]
+    with fuzz_server(tmp_path_factory.mktemp("fuzz"), GOOSE_API_MAX_BODY_BYTES="65536") as (server, _, dirs):
+        started = server.post("/session/start", {"prompt": "keep me", "session_id": KEEPER})
+        assert started.status_code == 200, started.text
+        keeper = dirs["sessions"] / f"{KEEPER}.jsonl"
+        assert_goose_session(keeper)
+        yield server, keeper, keeper.read_text().splitlines()[1:]
 
 
 def _send(server: LiveServer, method: str, path: str, headers: dict, body) -> requests.Response:

@@ -10,9 +10,9 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import API_KEY, ROOT, LiveServer, live_env, start_live_server
-from tests.fakes.core import Recorded, Reply
+from tests.conftest import API_KEY, ROOT, LiveServer
 from tests.fakes.openai import OpenAIFake
+from tests.fuzz_server import fuzz_server
 
 UNDOCUMENTED = {"static", "api-docs.openapi_json", "docs.page", "docs.init", "docs.asset"}
 PUBLIC = {("/health", "get")}
@@ -54,42 +54,19 @@ def _openapi_path(rule: str) -> str:
 
 # --- schemathesis against a live gunicorn on loopback ------------------------------------------
 
-class TolerantOpenAIFake(OpenAIFake):
-    """The fake OpenAI API answering every well-formed request (it still rejects malformed ones)."""
-
-    def answer(self, request: Recorded):
-        with self._lock:
-            if not self.steps:
-                self.steps.append(Reply("fuzzed answer"))
-        return super().answer(request)
-
-
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIFake]]:
-    root = tmp_path_factory.mktemp("schemathesis")
-    dirs = {name: root / name for name in ("data", "sessions", "home", "work")}
-    for path in dirs.values():
-        path.mkdir()
-    with TolerantOpenAIFake() as fake:
-        env = live_env(fake, dirs, GOOSE_API_EXTENSION_COMMANDS="[]", GOOSE_API_AUTH_FAILURE_LIMIT="100000",
-                       GOOSE_API_LOCAL_MODEL_PATH=str(root / "no-model.gguf"),  # no switching to it
-                       GOOSE_API_WORKERS="2")
-        server = start_live_server(env, root, root / "gunicorn.log")
-        try:
-            yield server, fake
-        finally:
-            server.stop()
-        assert not fake.violations, fake.violations
-    assert "Traceback" not in server.log(), server.log()[-3000:]
+def fuzz_server_and_fake(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIFake]]:
+    with fuzz_server(tmp_path_factory.mktemp("schemathesis")) as (server, fake, _):
+        yield server, fake
 
 
-def test_schemathesis_run_finds_nothing(fuzz_server, tmp_path):
+def test_schemathesis_run_finds_nothing(fuzz_server_and_fake):
     """``schemathesis run`` over every documented operation: examples, coverage (incl. wrong methods) and fuzzing.
 
     Every check is on: no 5xx, status codes / content types / headers / bodies as documented, invalid
     input rejected, valid input accepted, the key enforced, 405 with a correct Allow header.
     """
-    server, fake = fuzz_server
+    server, fake = fuzz_server_and_fake
     root = server.log_path.parent
     forbidden = [API_KEY, fake.api_key, str(root / "sessions"), str(root / "home"), str(ROOT)]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT),

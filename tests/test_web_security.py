@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from goose_api import create_app
-from tests.conftest import API_KEY, ApiClient, settings_for
+from tests.conftest import ApiClient, settings_for
 
 ALWAYS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "X-Frame-Options": "DENY",
           "Referrer-Policy": "no-referrer"}
@@ -36,16 +35,6 @@ def test_the_docs_page_may_load_its_own_scripts_only(client):
         response = client.get(path)[2]
         assert_secure(response, docs=True)
         response.close()  # the asset is a file response
-
-
-def test_the_chunked_413_carries_them_too(live_server):
-    def body():
-        for _ in range(11):
-            yield b"x" * (1024 * 1024)
-    answer = requests.post(live_server.url + "/session/start", data=body(), timeout=30,
-                           headers={"x-api-key": API_KEY, "Content-Type": "application/json"})
-    assert answer.status_code == 413
-    assert_secure(answer)
 
 
 def test_cors_is_off_by_default(client):
