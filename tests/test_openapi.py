@@ -38,7 +38,8 @@ def test_every_route_is_documented_with_its_security_and_errors(app):
             if (path, method.lower()) in PUBLIC:
                 assert operation["security"] == []
             else:
-                assert "security" not in operation and "401" in responses, (path, method)
+                assert "security" not in operation and "401" in responses and "429" in responses, (path, method)
+                assert responses["429"]["content"] == responses["401"]["content"]
             if "requestBody" in operation:
                 assert "400" in responses and "415" in responses, (path, method)
 

@@ -33,7 +33,7 @@ def health():
 
 @blp.route("/ready", methods=["GET"])
 @blp.response(200, ReadySchema)
-@blp.errors(401, 429, 503)
+@blp.errors(401, 503)
 def ready():
     """Readiness: provider configured, extensions running, data and sessions dirs writable (503 says why not)."""
     return readiness(services())
@@ -41,7 +41,7 @@ def ready():
 
 @blp.route("/metrics", methods=["GET"])
 @blp.doc(responses=METRICS_ANSWER)
-@blp.errors(401, 429)
+@blp.errors(401)
 def metrics():
     """Prometheus metrics of every worker; with Accept: application/json, the original goose-api summary."""
     svc = services()
