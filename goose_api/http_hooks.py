@@ -96,16 +96,26 @@ class ChunkedBodyLimit:
         if chunked and not environ.get("CONTENT_LENGTH"):
             body = _read_at_most(environ["wsgi.input"], self.limit + 1)
             if len(body) > self.limit:
-                payload = json.dumps({"status": "error", "error": "payload_too_large",
-                                      "message": f"The request body is larger than {self.limit} bytes"}).encode()
-                start_response("413 Request Entity Too Large",
-                               [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                                ("Connection", "close"), *BASE_HEADERS.items(),
-                                ("Content-Security-Policy", API_CSP)])
-                return [payload]
+                return self._too_large(environ, start_response)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         return self.app(environ, start_response)
+
+    def _too_large(self, environ, start_response) -> list[bytes]:
+        """The 413, with the headers and the log line the app would have given it."""
+        payload = json.dumps({"status": "error", "error": "payload_too_large",
+                              "message": f"The request body is larger than {self.limit} bytes"}).encode()
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        start_response("413 Request Entity Too Large",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                        ("Connection", "close"), ("X-Request-ID", request_id), *BASE_HEADERS.items(),
+                        ("Content-Security-Policy", API_CSP)])
+        fields = {"request_id": request_id, "method": environ.get("REQUEST_METHOD"),
+                  "path": environ.get("PATH_INFO"), "status": 413, "client": "-"}
+        log.info("request id=%(request_id)s method=%(method)s path=%(path)s status=%(status)s "
+                 "client=%(client)s (chunked body over the limit)", fields, extra={"fields": fields})
+        return [payload]
 
 
 def _read_at_most(stream, size: int) -> bytes:
