@@ -28,8 +28,7 @@ def test_every_route_is_documented_with_its_security_and_errors(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in UNDOCUMENTED:
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}").split(":")[-1] if "<" not in rule.rule \
-            else _openapi_path(rule.rule)
+        path = _openapi_path(rule.rule)
         assert path in spec["paths"], f"{rule.rule} is not in the OpenAPI document"
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             operation = spec["paths"][path][method.lower()]
@@ -42,6 +41,17 @@ def test_every_route_is_documented_with_its_security_and_errors(app):
                 assert responses["429"]["content"] == responses["401"]["content"]
             if "requestBody" in operation:
                 assert "400" in responses and "415" in responses, (path, method)
+
+
+def test_other_methods_are_405_with_the_documented_allow(client):
+    spec = client.get("/openapi.json")[1]
+    for path, operations in spec["paths"].items():
+        documented = {method.upper() for method in operations}
+        for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - documented:
+            status, body, response = client.call(method, path.replace("{", "").replace("}", ""))
+            assert (status, body["error"]) == (405, "method_not_allowed"), (method, path)
+            allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+            assert allowed - {"HEAD", "OPTIONS"} == documented, (method, path, allowed)
 
 
 def _openapi_path(rule: str) -> str:
