@@ -111,6 +111,9 @@ def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path)
     metrics_dir = dirs["data"] / "prometheus"
     health = {"method": "GET", "route": "/health", "status": "200"}
     try:
+        deadline = time.monotonic() + 30  # each worker's live-gauge file appears once its app is built
+        while len(list(metrics_dir.glob("gauge_livesum_*.db"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         sent = value(server.get("/metrics").text, "goose_api_http_requests_total", **health)  # start-up probes
         with ThreadPoolExecutor(8) as pool:  # concurrent connections until both workers answered some
             while len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 400:
@@ -121,8 +124,7 @@ def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path)
         for _ in range(6):  # whichever worker answers the scrape, it reports both workers' requests
             text = server.get("/metrics").text
             assert value(text, "goose_api_http_requests_total", **health) == sent
-        live = sorted(metrics_dir.glob("gauge_livesum_*.db"))
-        assert len(live) == 2
+        assert len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 2
         server.process.send_signal(signal.SIGTTOU)  # one worker fewer: its live gauges must go
         deadline = time.monotonic() + 20
         while len(list(metrics_dir.glob("gauge_livesum_*.db"))) > 1 and time.monotonic() < deadline:
