@@ -71,7 +71,7 @@ def fuzz_server_and_fake(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIF
         yield server, fake
 
 
-def test_schemathesis_run_finds_nothing(fuzz_server_and_fake):
+def test_schemathesis_run_finds_nothing(fuzz_server_and_fake, tmp_path):
     """``schemathesis run`` over every documented operation: examples, coverage (incl. wrong methods) and fuzzing.
 
     Every check is on: no 5xx, status codes / content types / headers / bodies as documented, invalid
@@ -87,6 +87,6 @@ def test_schemathesis_run_finds_nothing(fuzz_server_and_fake):
                "--checks", "all", "--phases", "examples,coverage,fuzzing", "--max-examples", "25",
                "--header", f"x-api-key: {API_KEY}", "--request-timeout", "60", "--workers", "2",
                "--seed", "1", "--suppress-health-check", "all", "--no-color", "--generation-database", "none"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]
     assert "No issues found" in result.stdout or " passed" in result.stdout, result.stdout[-3000:]
