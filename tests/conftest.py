@@ -126,8 +126,8 @@ def start_live_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: f
         try:
             if requests.get(server.url + "/health", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or a worker still booting on a loaded machine
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"gunicorn did not answer /health within {timeout}s:\n{server.log()}")
