@@ -13,12 +13,18 @@ from typing import Any, Callable
 from flask import current_app
 
 from goose_api.agent import Agent
+from goose_api.approvals import ApprovalPolicy, ToolPermissions
 from goose_api.auth import KeyRing
 from goose_api.context import ContextManager
+from goose_api.event_log import LogSignal
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.provider_config import ProviderConfig
+from goose_api.run_state import RunStateStore
+from goose_api.runs import RunService
+from goose_api.session_catalog import SessionCatalog
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
+from goose_api.summaries import Summarizer
 from goose_api.turns import TurnService
 
 log = logging.getLogger(__name__)
@@ -32,7 +38,10 @@ class Services:
     providers: ProviderConfig
     registry: ExtensionRegistry
     agent: Agent
+    runs: RunService
     turns: TurnService
+    catalog: SessionCatalog
+    summarizer: Summarizer
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @classmethod
@@ -43,14 +52,18 @@ class Services:
         store = SessionStore(settings.sessions_path, data / "locks")
         providers = ProviderConfig(settings)
         registry = ExtensionRegistry(settings)
-        agent = Agent(store, providers.provider, registry, ContextManager(settings), settings.max_turns)
-        turns = TurnService(store, agent, settings.working_dir or os.getcwd(), settings.allowed_roots)
-        services = cls(settings, keys, store, providers, registry, agent, turns)
-        services._closers.append(registry.close)
+        policy = ApprovalPolicy(settings.mode, ToolPermissions(data / "permissions.json"))
+        agent = Agent(store, providers.provider, registry, ContextManager(settings), policy, settings.max_turns)
+        state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
+        runs = RunService(settings, store, agent, state)
+        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
+        services = cls(settings, keys, store, providers, registry, agent, runs, turns,
+                       SessionCatalog(store, runs, state), Summarizer(store, runs, providers.provider))
+        services._closers.extend([registry.close, runs.close])  # runs stop first: they may be calling tools
         return services
 
     def close(self) -> None:
-        """Stop what this process started (MCP servers); safe to call twice."""
+        """Stop what this process started (runs, then MCP servers); safe to call twice."""
         while self._closers:
             closer = self._closers.pop()
             closer()

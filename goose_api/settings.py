@@ -70,6 +70,11 @@ class Settings:
     max_turns: int = 50
     mode: str = "auto"
     run_threads: int = 8
+    # runs (shared through the data dir by every worker)
+    run_poll_interval: float = 0.1
+    run_heartbeat_interval: float = 5.0
+    run_lease_timeout: float = 30.0
+    sse_heartbeat: float = 15.0
     # extensions
     extensions: Mapping[str, Any] = field(default_factory=dict)
     extension_commands: tuple[str, ...] | None = None
@@ -141,8 +146,13 @@ class Settings:
             raise ConfigurationError("mode must be one of auto, approve, smart_approve, chat")
         if self.log_format not in ("text", "json"):
             raise ConfigurationError("log_format must be 'text' or 'json'")
-        if self.max_turns < 1 or self.threads < 1 or self.workers < 1:
-            raise ConfigurationError("max_turns, threads and workers must be at least 1")
+        if self.max_turns < 1 or self.threads < 1 or self.workers < 1 or self.run_threads < 1:
+            raise ConfigurationError("max_turns, threads, workers and run_threads must be at least 1")
+        if min(self.run_poll_interval, self.run_heartbeat_interval, self.sse_heartbeat) <= 0:
+            raise ConfigurationError("run_poll_interval, run_heartbeat_interval and sse_heartbeat must be positive")
+        if self.run_lease_timeout <= 2 * self.run_heartbeat_interval:
+            raise ConfigurationError("run_lease_timeout must be more than twice run_heartbeat_interval, "
+                                     "or a live run could look abandoned")
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")

@@ -1,29 +1,84 @@
-"""Session endpoints: start a session, reply to one."""
+"""Session endpoints: start a session, reply to one, list, show, delete, end and summarize them."""
 
 from __future__ import annotations
 
 from goose_api.routes.docs import ApiBlueprint
-from goose_api.schemas.sessions import ReplySchema, StartSchema, TurnSchema
+from goose_api.routes.turn_answers import answer_turn
+from goose_api.schemas.sessions import (AcceptedSchema, ReplySchema, SessionDetailSchema, SessionIdSchema,
+                                        SessionListQuerySchema, SessionListSchema, SessionQuerySchema,
+                                        SessionResultSchema, StartSchema, SummarySchema, TurnSchema)
 from goose_api.services import services
 
-blp = ApiBlueprint("sessions", __name__, description="Sessions: prompts and the agent's answers")
+blp = ApiBlueprint("sessions", __name__, description="Sessions: prompts, the agent's answers, and their history")
+
+TURN_DOC = {"responses": {"200": {"content": {"text/event-stream": {"schema": {
+    "type": "string", "description": "with \"stream\": true: the run's events (see GET /session/{id}/events)"}}}}}}
 
 
 @blp.route("/session/start", methods=["POST"])
 @blp.arguments(StartSchema)
 @blp.response(200, TurnSchema)
-@blp.errors(400, 401, 409, 413, 415, 502, 503)
+@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.errors(400, 401, 409, 413, 415, 500, 502, 503)
+@blp.doc(**TURN_DOC)
 def start(body):
-    """Start a session with a prompt and wait for the agent's answer."""
-    result = services().turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"))
-    return result.payload(f"Session started with prompt: {body['prompt']}")
+    """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
+    ref = services().turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"),
+                                 stream=body["stream"])
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
 
 
 @blp.route("/session/reply", methods=["POST"])
 @blp.arguments(ReplySchema)
 @blp.response(200, TurnSchema)
-@blp.errors(400, 401, 404, 409, 413, 415, 502, 503)
+@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
+@blp.doc(**TURN_DOC)
 def reply(body):
     """Send a prompt to a session (the most recently active one when no id is given)."""
-    result = services().turns.reply(body["prompt"], body.get("session_id"))
-    return result.payload(f"Reply: {result.finished.response}")
+    ref = services().turns.reply(body["prompt"], body.get("session_id"), stream=body["stream"])
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+
+
+@blp.route("/sessions", methods=["GET"])
+@blp.arguments(SessionListQuerySchema, location="query")
+@blp.response(200, SessionListSchema)
+@blp.errors(400, 401)
+def list_sessions(query):
+    """Sessions, newest first, shaped like `goose session list --format json` (paginated)."""
+    return services().catalog.list(query["limit"], query["offset"])
+
+
+@blp.route("/session/<session_id:session_id>", methods=["GET"])
+@blp.arguments(SessionQuerySchema, location="query")
+@blp.response(200, SessionDetailSchema)
+@blp.errors(400, 401, 404)
+def show(query, session_id):
+    """A session: its metadata, its run's state (pending approvals, last error) and its messages."""
+    return services().catalog.describe(services().store.check_id(session_id), query["since"])
+
+
+@blp.route("/session/<session_id:session_id>", methods=["DELETE"])
+@blp.response(200, SessionResultSchema)
+@blp.errors(400, 401, 404, 409)
+def delete(session_id):
+    """Delete a session's file and run state (409 while a turn runs on it)."""
+    return services().catalog.delete(services().store.check_id(session_id))
+
+
+@blp.route("/session/end", methods=["POST"])
+@blp.arguments(SessionIdSchema)
+@blp.response(200, SessionResultSchema)
+@blp.errors(400, 401, 404, 413, 415)
+def end(body):
+    """End a session: stop its run, free what the server holds for it; the history is kept."""
+    return services().catalog.end(body["session_id"])
+
+
+@blp.route("/session/summarize", methods=["POST"])
+@blp.arguments(SessionIdSchema)
+@blp.response(200, SummarySchema)
+@blp.errors(400, 401, 404, 409, 413, 415, 502, 503)
+def summarize(body):
+    """Replace a session's history with a summary by the model (the old file is kept as a backup)."""
+    return {"status": "success", "message": services().summarizer.summarize(body["session_id"])}

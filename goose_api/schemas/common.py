@@ -11,6 +11,8 @@ class ErrorSchema(Schema):
     provider = fields.String()
     kind = fields.String()
     session_id = fields.String()
+    run_id = fields.String()
+    active_run_id = fields.String(allow_none=True, metadata={"description": "409 session_busy: the run to wait for"})
 
 
 class UsageSchema(Schema):
