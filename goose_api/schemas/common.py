@@ -3,6 +3,15 @@
 from marshmallow import Schema, fields
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only (marshmallow's Boolean also takes "yes", 1, "on", ...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class ErrorSchema(Schema):
     status = fields.String(required=True, metadata={"example": "error"})
     error = fields.String(required=True, metadata={"description": "machine-readable error code"})

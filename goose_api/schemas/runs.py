@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from goose_api.approvals import ACTIONS
 from goose_api.run_state import STATES
+from goose_api.schemas.common import StrictBoolean
 
 
 class EventsQuerySchema(Schema):
@@ -17,7 +18,7 @@ class ConfirmSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1),
                        metadata={"description": "the id of a pending tool request"})
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
-    asynchronous = fields.Boolean(data_key="async", load_default=False, metadata={
+    asynchronous = StrictBoolean(data_key="async", load_default=False, metadata={
         "description": "answer 202 at once instead of waiting for the turn to end or ask again"})
 
 

@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from goose_api.run_state import STATES
-from goose_api.schemas.common import MessageSchema, UsageSchema
+from goose_api.schemas.common import MessageSchema, StrictBoolean, UsageSchema
 from goose_api.sessions import RESERVED_SESSION_IDS, SESSION_ID_RE
 
 PROMPT = validate.Length(min=1, error="must not be empty")
@@ -15,9 +15,9 @@ def session_id_field(**kwargs):
 
 
 class _TurnOptions(Schema):
-    asynchronous = fields.Boolean(data_key="async", load_default=False, metadata={
+    asynchronous = StrictBoolean(data_key="async", load_default=False, metadata={
         "description": "answer 202 at once and run in the background (also: header `Prefer: respond-async`)"})
-    stream = fields.Boolean(load_default=False, metadata={
+    stream = StrictBoolean(load_default=False, metadata={
         "description": "answer text/event-stream: the run's events as they happen"})
 
     @validates_schema
