@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from goose_api.agent import Agent
-from goose_api.errors import ApiError, NoActiveRun, NotFound, RunFailed, SessionBusy
+from goose_api.errors import NoActiveRun, NotFound, RunFailed, SessionBusy
 from goose_api.event_log import Event, EventLog
 from goose_api.run_state import (HOST, INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record)
-from goose_api.run_worker import LocalRun, RunExecutor, interrupted_data
+from goose_api.run_worker import LocalRun, RunExecutor, RunPool, interrupted_data
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
 
@@ -47,32 +46,6 @@ class RunRef:
     session_id: str
     run_id: str
     after: int
-
-
-class RunPool:
-    """``size`` daemon threads: a run blocked on an approval never keeps a stopping worker alive."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if len(self._threads) < self.size:
-                thread = threading.Thread(target=self._work, name=f"run-{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
 
 
 class RunService:

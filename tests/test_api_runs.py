@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from goose_api import create_app
 from tests.conftest import ApiClient, settings_for

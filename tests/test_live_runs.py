@@ -229,5 +229,7 @@ def test_two_workers_poll_confirm_and_cancel_from_either(fake_openai, dirs, tmp_
         assert served[ids["/session/w/confirmPOST"]] != int(owners[0]), "confirmed by the worker not running it"
         assert served[ids["/session/w/cancelPOST"]] != int(owners[1]), "cancelled by the worker not running it"
         assert_goose_session(dirs["sessions"] / "w.jsonl")
+        owner.close()
+        other.close()
     finally:
         server.stop()
