@@ -6,6 +6,7 @@ everything one worker process needs.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     app.json.sort_keys = False
     services = Services.build(settings)
     app.extensions["goose_api"] = services
+    problem = services.providers.problem()
+    if problem:
+        logging.getLogger("goose_api").error("provider not ready: %s", problem)
     api = GooseApi(app)
     register_error_handlers(app)
     register_request_hooks(app, services, PUBLIC_ENDPOINTS)

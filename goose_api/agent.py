@@ -51,6 +51,7 @@ class FitResult(Protocol):
     messages: list[Message]
     changed: bool
     note: str | None
+    usage: Usage | None
 
 
 class ContextPolicy(Protocol):
@@ -105,7 +106,7 @@ class Agent:
             for _ in range(self.max_turns):
                 _check(control)
                 control.step(f"the provider call to {provider.name}/{provider.model}")
-                reply = yield from self._call(provider, system, session, tools, stream, warnings, control)
+                reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
                 _accumulate(usage, reply.usage)
                 session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
                 yield from self._add(session, added, reply.message)
@@ -154,10 +155,10 @@ class Agent:
         yield from self._add(session, added, Message("user", responses))
 
     def _call(self, provider: Provider, system: str, session: Session, tools: list[ToolSpec],
-              stream: bool, warnings: list[str], control: TurnControl) -> Iterator[Any]:
+              stream: bool, warnings: list[str], usage: Usage, control: TurnControl) -> Iterator[Any]:
         fitted = self.context.fit(provider, system, session.messages, tools)
         if fitted.changed:
-            yield from self._replace_history(session, fitted, warnings)
+            yield from self._replace_history(session, fitted, warnings, usage)
         try:
             return (yield from self._provider_reply(provider, system, session.messages, tools, stream, control))
         except ProviderError as exc:
@@ -167,10 +168,16 @@ class Agent:
             fitted = self.context.compact(provider, system, session.messages, tools)
             if not fitted.changed:
                 raise
-            yield from self._replace_history(session, fitted, warnings)
+            yield from self._replace_history(session, fitted, warnings, usage)
             return (yield from self._provider_reply(provider, system, session.messages, tools, stream, control))
 
-    def _replace_history(self, session: Session, fitted: FitResult, warnings: list[str]) -> Iterator[Any]:
+    def _replace_history(self, session: Session, fitted: FitResult, warnings: list[str],
+                         usage: Usage) -> Iterator[Any]:
+        """Save the compacted history; a summarizing call's tokens count towards the turn's usage."""
+        if fitted.usage is not None:
+            _accumulate(usage, fitted.usage)
+            session.add_accumulated(fitted.usage.input_tokens, fitted.usage.output_tokens,
+                                    fitted.usage.total_tokens)
         self.store.replace_messages(session, fitted.messages)
         if fitted.note:
             warnings.append(fitted.note)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from goose_api import atomic
-from goose_api.errors import BadRequest, ConfigurationError
-from goose_api.providers import PROVIDERS, create_provider, default_model, missing_credentials
-from goose_api.providers.base import Provider
+from goose_api.errors import BadRequest, ConfigurationError, NotReady
+from goose_api.providers import PROVIDERS, configuration_problem, create_provider, default_model
+from goose_api.providers.base import DEFAULT_PROVIDER, Provider, configured_model
 from goose_api.providers.retry import RetryingProvider
 from goose_api.settings import Settings
 
@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class ProviderConfig:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, on_event=None):
         self.settings = settings
+        self.on_event = on_event  # RetryingProvider's observer (metrics)
         self.path = settings.data_path / "provider.json"
         self._lock = threading.Lock()
         self._instances: dict[tuple[str, str], Provider] = {}
@@ -35,28 +36,34 @@ class ProviderConfig:
     def current(self) -> tuple[str, str]:
         """(provider name, model) in effect now."""
         override = self._read_override()
-        name = override.get("provider") or self.settings.provider or "local"
-        if "model" in override:
-            model = override["model"]
-        elif name == (self.settings.provider or "local") and self.settings.model:
-            model = self.settings.model
-        else:
-            model = default_model(name)
-        return name, model
+        name = override.get("provider") or self.settings.provider or DEFAULT_PROVIDER
+        return name, override.get("model") or configured_model(self.settings, name) or default_model(name)
 
     def provider(self) -> Provider:
-        """The provider instance for the current choice, built once per process."""
+        """The provider instance for the current choice, built once per process.
+
+        Raises:
+            NotReady: the provider cannot be built (a credential or the model file is missing).
+        """
         key = self.current()
         with self._lock:
             instance = self._instances.get(key)
             if instance is None:
-                instance = RetryingProvider(create_provider(self.settings, key[0], key[1]), self.settings)
+                try:
+                    inner = create_provider(self.settings, key[0], key[1])
+                except ConfigurationError as exc:
+                    raise NotReady(str(exc)) from None
+                instance = RetryingProvider(inner, self.settings, on_event=self.on_event)
                 self._instances[key] = instance
             return instance
 
+    def problem(self) -> str | None:
+        """Why the current provider cannot work (for start-up and readiness), or None."""
+        return configuration_problem(self.settings, self.current()[0])
+
     def describe(self) -> dict[str, Any]:
         name, model = self.current()
-        return {"provider": name, "model": model, "configured": not missing_credentials(self.settings, name)}
+        return {"provider": name, "model": model, "configured": self.problem() is None}
 
     def switch(self, name: str, model: str | None) -> dict[str, Any]:
         """Switch provider/model for every worker.
@@ -66,14 +73,10 @@ class ProviderConfig:
         """
         if name not in PROVIDERS:
             raise BadRequest(f"Unknown provider {name!r}; choose one of: {', '.join(sorted(PROVIDERS))}")
-        missing = missing_credentials(self.settings, name)
-        if missing:
-            raise BadRequest(f"Provider {name} is not configured: set {', '.join(missing)} and restart")
+        problem = configuration_problem(self.settings, name)
+        if problem:
+            raise BadRequest(f"Provider {name} is not ready: {problem}")
         model = model or default_model(name)
-        try:
-            create_provider(self.settings, name, model)
-        except ConfigurationError as exc:
-            raise BadRequest(str(exc)) from None
         atomic.write_json(self.path, {"provider": name, "model": model})
         log.info("provider switched provider=%s model=%s", name, model)
         return self.describe()

@@ -53,12 +53,13 @@ class Services:
         providers = ProviderConfig(settings)
         registry = ExtensionRegistry(settings)
         policy = ApprovalPolicy(settings.mode, ToolPermissions(data / "permissions.json"))
-        agent = Agent(store, providers.provider, registry, ContextManager(settings), policy, settings.max_turns)
+        context = ContextManager(settings)
+        agent = Agent(store, providers.provider, registry, context, policy, settings.max_turns)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
         runs = RunService(settings, store, agent, state)
         turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
         services = cls(settings, keys, store, providers, registry, agent, runs, turns,
-                       SessionCatalog(store, runs, state), Summarizer(store, runs, providers.provider))
+                       SessionCatalog(store, runs, state), Summarizer(store, runs, providers.provider, context))
         services._closers.extend([registry.close, runs.close])  # runs stop first: they may be calling tools
         return services
 

@@ -75,9 +75,15 @@ class Session:
     def record_usage(self, input_tokens: int | None, output_tokens: int | None,
                      total_tokens: int | None) -> None:
         """Last call's tokens, and running sums, as goose keeps them."""
-        last = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total_tokens}
-        for key, value in last.items():
-            self.metadata[key] = _clamp(value)
+        self.metadata.update(input_tokens=_clamp(input_tokens), output_tokens=_clamp(output_tokens),
+                             total_tokens=_clamp(total_tokens))
+        self.add_accumulated(input_tokens, output_tokens, total_tokens)
+
+    def add_accumulated(self, input_tokens: int | None, output_tokens: int | None,
+                        total_tokens: int | None) -> None:
+        """Add tokens to the running sums only (e.g. a summarizing call's)."""
+        for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                           ("total_tokens", total_tokens)):
             if value is not None:
                 acc = f"accumulated_{key}"
                 self.metadata[acc] = _clamp((self.metadata.get(acc) or 0) + value)

@@ -1,19 +1,20 @@
 """``POST /session/summarize``: replace a session's history with a summary the model writes.
 
-As goose does when asked to summarize: the model reads the whole history (as
-a transcript, so tool calls need no tool declarations) and its summary
-becomes the new history, a user message followed by an assistant
-acknowledgement, so the next prompt keeps the user/assistant alternation.
-The previous file is kept beside the session as ``<id>.jsonl.<time>.bak``.
-The session is held for the duration, so no turn runs meanwhile.
+The model gets the history as a transcript, with the context manager's
+summarizing prompt (``context.py``: the one automatic compaction uses), and
+its summary becomes the new history: a user message with the summary and an
+assistant acknowledgement, so the next prompt keeps the user/assistant
+alternation. The summarizing call's tokens go to the session's running sums.
+The previous file is kept beside the session as ``<id>.jsonl.<time>.bak``;
+the session is held for the duration, so no turn runs meanwhile.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, Callable
+from typing import Callable
 
+from goose_api.context import CHARS_PER_TOKEN, SUMMARY_REQUEST, SUMMARY_SYSTEM, ContextManager, transcript
 from goose_api.conversation import Message
 from goose_api.errors import BadRequest
 from goose_api.providers.base import Provider
@@ -22,22 +23,17 @@ from goose_api.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
-SYSTEM = ("You summarize a conversation between a user and an AI agent that uses tools, so that the agent "
-          "can continue the work from the summary alone. Keep the user's goals and constraints, decisions, "
-          "important facts and tool results (files, commands, errors), what is done and what remains. "
-          "Answer with the summary only.")
-REQUEST = "Summarize this conversation:\n\n{transcript}"
 SUMMARY_PREFIX = "Summary of the conversation so far:\n"
 ACKNOWLEDGEMENT = "I have the summary of our conversation so far and will continue from it."
-MAX_TRANSCRIPT_CHARS = 400_000   # the newest part is kept when a history is longer
-MAX_RESULT_CHARS = 2_000         # tool output kept per result
 
 
 class Summarizer:
-    def __init__(self, store: SessionStore, runs: RunService, provider: Callable[[], Provider]):
+    def __init__(self, store: SessionStore, runs: RunService, provider: Callable[[], Provider],
+                 context: ContextManager):
         self.store = store
         self.runs = runs
         self.provider = provider
+        self.context = context
 
     def summarize(self, session_id: str) -> str:
         """Summarize and replace the history; returns the summary.
@@ -51,36 +47,13 @@ class Summarizer:
             if not session.messages:
                 raise BadRequest(f"Session {session_id} has no messages to summarize")
             provider = self.provider()
-            reply = provider.complete(SYSTEM, [Message.user(REQUEST.format(transcript=transcript(session.messages)))],
-                                      [])
+            chars = self.context.budget(provider) * CHARS_PER_TOKEN // 2  # room for the prompt and the summary
+            request = SUMMARY_REQUEST.format(transcript=transcript(session.messages, chars))
+            reply = provider.complete(SUMMARY_SYSTEM, [Message.user(request)], [])
             summary = reply.message.text().strip()
             backup = self.store.backup(session)
-            session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+            session.add_accumulated(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
             self.store.replace_messages(session, [Message.user(SUMMARY_PREFIX + summary),
                                                   Message.assistant(ACKNOWLEDGEMENT)])
-        log.info("session summarized id=%s messages=%d backup=%s", session_id, len(session.messages), backup.name)
+        log.info("session summarized id=%s backup=%s", session_id, backup.name)
         return summary
-
-
-def _describe(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind == "text":
-        return item["text"]
-    if kind == "image":
-        return f"[image: {item['mimeType']}]"
-    if kind == "toolRequest":
-        call = item["toolCall"]
-        if call["status"] != "success":
-            return "[tool call that could not be parsed]"
-        return f"[tool call {call['value']['name']}: {json.dumps(call['value'].get('arguments') or {})}]"
-    result = item["toolResult"]
-    if result["status"] == "error":
-        return f"[tool error: {result['error']}]"
-    text = "\n".join(part.get("text", "") for part in result["value"] if part["type"] == "text")
-    return f"[tool result: {text[:MAX_RESULT_CHARS]}]"
-
-
-def transcript(messages: list[Message]) -> str:
-    """The history as plain text, newest part kept when it is too long."""
-    text = "\n".join(f"{m.role}: " + "\n".join(_describe(item) for item in m.content) for m in messages)
-    return text if len(text) <= MAX_TRANSCRIPT_CHARS else "[...]\n" + text[-MAX_TRANSCRIPT_CHARS:]

@@ -124,10 +124,10 @@ def start_live_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: f
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited with {process.returncode}:\n{server.log()}")
         try:
-            if requests.get(server.url + "/health", timeout=1).status_code == 200:
+            if requests.get(server.url + "/health", timeout=2).status_code == 200:
                 return server
         except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or a worker still booting on a loaded machine
+            pass  # the master listens before its workers have booted
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"gunicorn did not answer /health within {timeout}s:\n{server.log()}")

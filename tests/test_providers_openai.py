@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from goose_api import conversation as conv
@@ -13,6 +18,7 @@ from goose_api.providers.openai import OpenAIProvider
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
 
+ROOT = Path(__file__).resolve().parent.parent
 SHELL = ToolSpec("developer__shell", "Run a shell command", {
     "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]})
 
@@ -144,6 +150,7 @@ def test_organization_and_project_headers(fake):
     (Fail(500, "The server had an error while processing your request."), ProviderError.UNAVAILABLE),
     (Fail(503, "The engine is currently overloaded"), ProviderError.UNAVAILABLE),
     (Fail(400, "Invalid value for 'messages'"), ProviderError.BAD_REQUEST),
+    (Fail(429, code="insufficient_quota"), ProviderError.AUTH),  # not retryable: billing, not load
 ])
 def test_error_answers_are_classified(fake, step, kind):
     fake.add(step)
@@ -198,3 +205,33 @@ def test_fake_rejects_a_history_with_an_unanswered_tool_call():
         assert server.violations and server.steps
         with pytest.raises(AssertionError, match="not answered"):
             server.assert_done()
+
+
+def test_one_log_line_per_call_without_the_key(fake, caplog):
+    fake.add(Reply("ok", usage=(21, 4)), Fail(500, "boom"))
+    provider = OpenAIProvider(fake.settings())
+    with caplog.at_level("DEBUG", logger="goose_api.providers"):
+        provider.complete("", [Message.user("secret prompt")], [])
+        with pytest.raises(ProviderError):
+            provider.complete("", [Message.user("hi")], [])
+    calls = [r for r in caplog.records if r.getMessage().startswith("provider call")]
+    assert len(calls) == 2
+    assert calls[0].levelname == "INFO" and "provider=openai model=gpt-4o status=200" in calls[0].getMessage()
+    assert "input_tokens=21 output_tokens=4" in calls[0].getMessage()
+    assert calls[1].levelname == "WARNING" and "status=500 kind=server_unavailable" in calls[1].getMessage()
+    assert all("test-key" not in r.getMessage() for r in caplog.records)
+    assert all("secret prompt" not in r.getMessage() for r in caplog.records if r.levelno >= 20)
+
+
+def test_fake_serves_another_process_through_its_server_env(fake, tmp_path):
+    """The way a gunicorn under test uses a fake: by environment variables alone."""
+    fake.add(Reply("from a child process"))
+    code = ("import os; from goose_api.settings import Settings; from goose_api.providers import create_provider;"
+            "from goose_api.conversation import Message;"
+            "s = Settings.load(environ=dict(os.environ), cwd=os.environ['TMP_CWD']);"
+            "print(create_provider(s).complete('', [Message.user('hi')], []).message.text())")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TMP_CWD": str(tmp_path), **fake.server_env()}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "from a child process"

@@ -9,20 +9,22 @@ connection and loads no model.
 from __future__ import annotations
 
 from goose_api.errors import ConfigurationError
+from goose_api.providers.anthropic import AnthropicProvider
 from goose_api.providers.azure import AzureOpenAIProvider
-from goose_api.providers.base import Provider
+from goose_api.providers.base import DEFAULT_PROVIDER, Provider
 from goose_api.providers.compatible import (DeepSeekProvider, GroqProvider, MistralProvider,
                                             OpenAICompatibleProvider, OpenRouterProvider, XAIProvider)
+from goose_api.providers.google import GoogleProvider
 from goose_api.providers.http import env_value
+from goose_api.providers.local import LocalProvider
+from goose_api.providers.ollama import OllamaProvider
 from goose_api.providers.openai import OpenAIProvider
 from goose_api.settings import Settings
 
-DEFAULT_PROVIDER = "local"
-
 PROVIDERS: dict[str, type] = {cls.name: cls for cls in (
-    OpenAIProvider, AzureOpenAIProvider,
+    OpenAIProvider, AnthropicProvider, GoogleProvider, OllamaProvider, AzureOpenAIProvider,
     OpenRouterProvider, GroqProvider, DeepSeekProvider, XAIProvider, MistralProvider,
-    OpenAICompatibleProvider)}
+    OpenAICompatibleProvider, LocalProvider)}
 
 
 def provider_class(name: str) -> type:
@@ -44,19 +46,27 @@ def configured_name(settings: Settings, name: str | None = None) -> str:
 
 
 def create_provider(settings: Settings, name: str | None = None, model: str | None = None) -> Provider:
-    """Build a provider; name and model default to the settings' (model only when the provider matches).
+    """Build a provider; name and model default to the settings' (the model only for the configured provider).
 
     Raises:
         ConfigurationError: unknown provider, or a credential is missing (naming the variable).
     """
-    chosen = configured_name(settings, name)
-    cls = provider_class(chosen)
-    if model is None and chosen == configured_name(settings):
-        model = settings.model
-    return cls(settings, model or cls.default_model or None)
+    return provider_class(configured_name(settings, name))(settings, model)
 
 
 def missing_credentials(settings: Settings, name: str | None = None) -> list[str]:
     """Names of the environment variables the provider needs and that are unset."""
     cls = provider_class(configured_name(settings, name))
     return [var for var in cls.required_env if env_value(settings, var) is None]
+
+
+def configuration_problem(settings: Settings, name: str | None = None) -> str | None:
+    """Why the provider cannot be built as configured (for start-up and GET /ready), or None.
+
+    Covers unknown names, missing credentials and, for ``local``, a missing model file.
+    """
+    try:
+        create_provider(settings, name)
+    except ConfigurationError as exc:
+        return str(exc)
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from goose_api.conversation import Message
-from goose_api.providers.base import ToolSpec
+from goose_api.providers.base import ToolSpec, configured_model
 from goose_api.providers.http import WireRequest, env_value, join_url, require_env
 from goose_api.providers.openai import OpenAIStyleProvider
 from goose_api.settings import Settings
@@ -30,7 +30,7 @@ class AzureOpenAIProvider(OpenAIStyleProvider):
         deployment = require_env(settings, self.name, "AZURE_OPENAI_DEPLOYMENT_NAME")
         self.default_host = endpoint
         self.default_base_path = f"openai/deployments/{quote(deployment, safe='')}/chat/completions"
-        super().__init__(settings, model or deployment)
+        super().__init__(settings, model or configured_model(settings, self.name) or deployment)
         self.url = join_url(endpoint, self.default_base_path)
         self.api_version = env_value(settings, "AZURE_OPENAI_API_VERSION", DEFAULT_API_VERSION)
 

@@ -14,9 +14,21 @@ from typing import Any, Iterator, Protocol, Union
 
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
+from goose_api.settings import Settings
 
 __all__ = ["ToolSpec", "Usage", "ProviderReply", "TextDelta", "ToolCallReady",
-           "StreamEvent", "Provider", "ProviderError"]
+           "StreamEvent", "ReplyBuilder", "Provider", "ProviderError", "DEFAULT_PROVIDER", "configured_model"]
+
+DEFAULT_PROVIDER = "local"  # used when no provider is configured: works offline with no key
+
+
+def configured_model(settings: Settings, provider: str) -> str | None:
+    """``settings.model``, but only for the provider it was configured with.
+
+    A model name means nothing to another provider ("gpt-4o" on Anthropic), so
+    building a provider other than the configured one falls back to its default.
+    """
+    return settings.model if (settings.provider or DEFAULT_PROVIDER) == provider else None
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,31 @@ class ToolCallReady:
 
 
 StreamEvent = Union[TextDelta, ToolCallReady, ProviderReply]
+
+
+class ReplyBuilder:
+    """Collects an answer's text pieces and tool calls into the final assistant message.
+
+    The message holds the joined text first, then the tool requests in the
+    order they came: the same shape whether the answer was streamed or not.
+    """
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+
+    def text(self, piece: str) -> TextDelta:
+        self.texts.append(piece)
+        return TextDelta(piece)
+
+    def call(self, item: dict[str, Any]) -> ToolCallReady:
+        self.calls.append(item)
+        return ToolCallReady(item)
+
+    def reply(self, usage: Usage, model: str) -> ProviderReply:
+        text = "".join(self.texts)
+        content = ([{"type": "text", "text": text}] if text else []) + self.calls
+        return ProviderReply(Message("assistant", content), usage, model)
 
 
 class Provider(Protocol):

@@ -19,7 +19,7 @@ import requests
 
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
-from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage
+from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
 from goose_api.settings import Settings
 
 log = logging.getLogger("goose_api.providers")
@@ -169,7 +169,7 @@ class HttpProvider:
 
     def __init__(self, settings: Settings, model: str | None = None):
         self.settings = settings
-        self.model = model or settings.model or self.default_model
+        self.model = model or configured_model(settings, self.name) or self.default_model
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.http = requests.Session()
 
@@ -210,8 +210,14 @@ class HttpProvider:
                     if isinstance(event, ProviderReply):
                         self._log(response.status_code, started, event.usage)
                     yield event
+            except ProviderError as error:  # an error event inside the stream, or the connection dropped
+                raise self._failed(error, error.http_status, started)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise self._bad_answer(exc, started) from exc
+
+    def close(self) -> None:
+        """Close pooled connections (when a provider is replaced, e.g. after a config switch)."""
+        self.http.close()
 
     # plumbing ----------------------------------------------------------------------
     def _post(self, wire: WireRequest, *, stream: bool, started: float) -> requests.Response:

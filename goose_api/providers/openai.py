@@ -21,7 +21,8 @@ from goose_api.settings import Settings
 # (OpenAI/Groq code, OpenAI/DeepSeek/OpenRouter text, Mistral text, vLLM text).
 CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "too large for model",
                    "context window", "prompt is too long", "exceeds the context")
-AUTH_MARKERS = ("invalid_api_key", "incorrect api key")
+# insufficient_quota comes as a 429 but waiting never fixes it: it is the account's problem, like a bad key.
+AUTH_MARKERS = ("invalid_api_key", "incorrect api key", "insufficient_quota")
 RATE_MARKERS = ("rate_limit_exceeded",)
 
 

@@ -14,11 +14,10 @@ import json
 import re
 from typing import Any, Callable, Iterator
 
-from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
-from goose_api.providers.base import ProviderReply, StreamEvent, TextDelta, ToolCallReady, ToolSpec, Usage
+from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
 from goose_api.providers.http import sse_events
 
 O_SERIES = re.compile(r"^o\d")
@@ -135,15 +134,14 @@ def to_usage(raw: dict[str, Any] | None) -> Usage:
 def from_response(body: dict[str, Any], fallback_model: str) -> ProviderReply:
     """A ProviderReply from a chat-completions JSON answer."""
     wire = body["choices"][0]["message"]
-    content: list[dict[str, Any]] = []
+    builder = ReplyBuilder()
     if wire.get("content"):
-        content.append(conv.text(wire["content"]))
+        builder.text(wire["content"])
     for call in wire.get("tool_calls") or []:
         function = call["function"]
-        content.append(tc.parse_arguments(call.get("id") or tc.new_call_id(), function["name"],
-                                          function.get("arguments")))
-    return ProviderReply(Message("assistant", content), to_usage(body.get("usage")),
-                         body.get("model") or fallback_model)
+        builder.call(tc.parse_arguments(call.get("id") or tc.new_call_id(), function["name"],
+                                        function.get("arguments")))
+    return builder.reply(to_usage(body.get("usage")), body.get("model") or fallback_model)
 
 
 class ChatStreamAssembler:
@@ -156,9 +154,8 @@ class ChatStreamAssembler:
 
     def __init__(self, fallback_model: str):
         self.model = fallback_model
-        self.text: list[str] = []
+        self.builder = ReplyBuilder()
         self.calls: dict[int, dict[str, Any]] = {}
-        self.ready: list[dict[str, Any]] = []
         self.usage = Usage()
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
@@ -169,8 +166,7 @@ class ChatStreamAssembler:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                self.text.append(delta["content"])
-                events.append(TextDelta(delta["content"]))
+                events.append(self.builder.text(delta["content"]))
             for fragment in delta.get("tool_calls") or []:
                 events.extend(self._fragment(fragment))
         return events
@@ -193,15 +189,11 @@ class ChatStreamAssembler:
                 continue
             call["done"] = True
             item = tc.parse_arguments(call["id"] or tc.new_call_id(), call["name"], call["arguments"])
-            self.ready.append(item)
-            events.append(ToolCallReady(item))
+            events.append(self.builder.call(item))
         return events
 
     def finish(self) -> list[StreamEvent]:
-        events = self._flush()
-        content = ([conv.text("".join(self.text))] if self.text else []) + self.ready
-        events.append(ProviderReply(Message("assistant", content), self.usage, self.model))
-        return events
+        return [*self._flush(), self.builder.reply(self.usage, self.model)]
 
 
 def parse_chat_stream(lines: Iterator[str], fallback_model: str,

@@ -57,6 +57,15 @@ class RetryingProvider:
     def model(self) -> str:
         return self.inner.model
 
+    @property
+    def context_window(self) -> int | None:
+        return getattr(self.inner, "context_window", None)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> ProviderReply:
         """Raises: ProviderError once retrying cannot help any more."""
         attempt = 0

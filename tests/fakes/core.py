@@ -63,6 +63,7 @@ class Fail:
     retry_after: float | str | None = None
     code: str | None = None
     delay: float = 0.0
+    in_stream: bool = False                   # a streamed request gets 200 and the API's in-stream error
 
 
 Step = Reply | Fail
@@ -161,6 +162,13 @@ class ScriptedAPI:
         values.update(overrides)
         return Settings(**values, env=MappingProxyType(env))
 
+    def server_env(self) -> dict[str, str]:
+        """Environment for a goose-api process under test (gunicorn) that should use this fake."""
+        env = {**self.env(), "GOOSE_API_PROVIDER": self.provider}
+        if self.default_model:
+            env["GOOSE_API_MODEL"] = self.default_model
+        return env
+
     # --- hooks for each API -----------------------------------------------------------
     def env(self) -> dict[str, str]:
         raise NotImplementedError
@@ -170,6 +178,10 @@ class ScriptedAPI:
 
     def authorized(self, request: Recorded) -> bool:
         raise NotImplementedError
+
+    def auth_failure(self) -> Fail:
+        """How the API answers a missing or wrong key."""
+        return Fail(401, "invalid api key", code="auth")
 
     def validate(self, request: Recorded) -> list[str]:
         raise NotImplementedError
@@ -186,6 +198,10 @@ class ScriptedAPI:
     def error_body(self, fail: Fail) -> dict[str, Any]:
         raise NotImplementedError
 
+    def stream_error(self, fail: Fail) -> bytes:
+        """The frame an API sends when a stream fails after its 200 (``Fail(in_stream=True)``)."""
+        raise NotImplementedError
+
     # --- one request ------------------------------------------------------------------
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body or an iterator of stream frames) for one request."""
@@ -193,7 +209,8 @@ class ScriptedAPI:
         if not self.matches(request.method, request.path):
             return self._violation(f"{request.method} {request.path} is not an endpoint of this API", 404)
         if not self.authorized(request):
-            return 401, {}, self.error_body(Fail(401, "invalid api key", code="auth"))
+            fail = self.auth_failure()
+            return fail.status, {}, self.error_body(fail)
         problems = ["request body is not JSON"] if request.body is None else self.validate(request)
         if problems:
             return self._violation("; ".join(problems), 400)
@@ -203,6 +220,8 @@ class ScriptedAPI:
             return self._violation("unexpected request: no scripted step left", 400)
         if step.delay:
             self._stopping.wait(step.delay)
+        if isinstance(step, Fail) and step.in_stream and self.wants_stream(request):
+            return 200, {"Content-Type": self.stream_content_type}, iter([self.stream_error(step)])
         if isinstance(step, Fail):
             headers = {} if step.retry_after is None else {"Retry-After": str(step.retry_after)}
             return step.status, headers, self.error_body(step)

@@ -26,6 +26,8 @@ ERROR_CODES = {"auth": ("invalid_api_key", "Incorrect API key provided: sk-te***
                "context_length_exceeded": ("context_length_exceeded", "This model's maximum context length is "
                                            "128000 tokens. However, your messages resulted in 130512 tokens. "
                                            "Please reduce the length of the messages."),
+               "insufficient_quota": ("insufficient_quota", "You exceeded your current quota, please check your "
+                                      "plan and billing details."),
                "rate_limit_exceeded": ("rate_limit_exceeded", "Rate limit reached for gpt-4o on tokens per min "
                                        "(TPM): Limit 30000, Used 30000. Please try again in 20ms.")}
 
@@ -195,3 +197,54 @@ class OpenAIFake(ScriptedAPI):
             code, message = ERROR_CODES["rate_limit_exceeded"]
         return {"error": {"message": message, "type": ERROR_TYPES.get(fail.status, "invalid_request_error"),
                           "param": None, "code": code}}
+
+    def stream_error(self, fail: Fail) -> bytes:
+        return sse(self.error_body(fail))
+
+
+class AzureOpenAIFake(OpenAIFake):
+    """Azure OpenAI: the deployment is in the path, the key in ``api-key``, ``api-version`` is required."""
+
+    provider = "azure_openai"
+    default_model = ""
+    deployment = "gpt4o-prod"
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        return f"/openai/deployments/{self.deployment}/chat/completions"
+
+    def env(self) -> dict[str, str]:
+        return {"AZURE_OPENAI_ENDPOINT": self.base_url, "AZURE_OPENAI_DEPLOYMENT_NAME": self.deployment,
+                "AZURE_OPENAI_API_KEY": self.api_key}
+
+    def authorized(self, request: Recorded) -> bool:
+        return request.headers.get("api-key") == self.api_key
+
+    def validate(self, request: Recorded) -> list[str]:
+        problems = [] if request.query.get("api-version") else ["the api-version query parameter is required"]
+        return problems + super().validate(request)
+
+    def error_body(self, fail: Fail) -> dict[str, Any]:
+        if fail.code == "auth":
+            return {"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong "
+                                                        "API endpoint."}}
+        return super().error_body(fail)
+
+
+class CompatibleFake(OpenAIFake):
+    """A named OpenAI-compatible host (``<PREFIX>_API_KEY`` / ``_HOST``) at its own base path."""
+
+    def __init__(self, provider: str, prefix: str, path: str, *args: Any, key_required: bool = True,
+                 **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.provider, self.prefix, self.path, self.key_required = provider, prefix, path, key_required
+        self.default_model = "test-model"
+
+    def env(self) -> dict[str, str]:
+        env = {f"{self.prefix}_HOST": self.base_url}
+        if self.key_required:
+            env[f"{self.prefix}_API_KEY"] = self.api_key
+        return env
+
+    def authorized(self, request: Recorded) -> bool:
+        return super().authorized(request) if self.key_required else "authorization" not in request.headers
