@@ -164,3 +164,22 @@ def test_tool_notifications_become_events(client, fake_openai, tmp_path):
     notes = [e.data for e in events_of(client, "noisy") if e.type == "notification"]
     assert [n["type"] for n in notes].count("progress") == 2 and [n["type"] for n in notes].count("log") == 2
     assert all(n["extension"] == "noisy" for n in notes)
+
+
+def test_a_stopping_worker_leaves_its_runs_interrupted_and_valid(fake_openai, dirs):
+    settings = settings_for(fake_openai, dirs)
+    stopping = create_app(settings)
+    fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": "touch began && sleep 30"},
+                                                   id="call_t")]))
+    ApiClient(stopping.test_client()).post("/session/start", {"prompt": "x", "session_id": "stop", "async": True})
+    wait_until(lambda: (dirs["work"] / "began").exists(), 20, "the tool call to start")
+    stopping.extensions["goose_api"].close()  # what gunicorn's worker_exit hook does on SIGTERM
+    survivor = create_app(settings)
+    client = ApiClient(survivor.test_client())
+    shown = session_state(client, "stop")
+    assert shown["state"] == "interrupted" and shown["last_error"]["reason"] == "shutdown", shown
+    assert shown["messages"][-1]["content"][0]["toolResult"] == {"status": "error", "error": "cancelled"}
+    assert_goose_session(dirs["sessions"] / "stop.jsonl")
+    fake_openai.add(Reply("resumed"))
+    assert client.post("/session/reply", {"prompt": "go on", "session_id": "stop"})[1]["response"] == "resumed"
+    survivor.extensions["goose_api"].close()
