@@ -224,5 +224,7 @@ def test_openapi_documents_the_new_endpoints(client):
     for path in ("/sessions", "/session/{session_id}", "/session/{session_id}/events", "/session/{session_id}/cancel",
                  "/session/{session_id}/confirm", "/session/end", "/session/summarize"):
         assert path in spec["paths"], sorted(spec["paths"])
-    assert "202" in spec["paths"]["/session/start"]["post"]["responses"]
+    answers = spec["paths"]["/session/start"]["post"]["responses"]
+    assert "202" in answers and set(answers["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert answers["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Turn"}
     assert json.dumps(spec).count("text/event-stream") >= 2

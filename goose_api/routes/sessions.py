@@ -11,8 +11,10 @@ from goose_api.services import services
 
 blp = ApiBlueprint("sessions", __name__, description="Sessions: prompts, the agent's answers, and their history")
 
-TURN_DOC = {"responses": {"200": {"content": {"text/event-stream": {"schema": {
-    "type": "string", "description": "with \"stream\": true: the run's events (see GET /session/{id}/events)"}}}}}}
+TURN_DOC = {"responses": {"200": {"description": "the turn's answer; with \"stream\": true, its events", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Turn"}},
+    "text/event-stream": {"schema": {"type": "string", "description": "the run's events, as GET /session/{id}/events "
+                                                                     "sends them"}}}}}}
 
 
 @blp.route("/session/start", methods=["POST"])
