@@ -51,7 +51,7 @@ def new_record(session_id: str, run_id: str, owner: dict[str, Any], **fields: An
     now = time.time()
     return {"version": RECORD_VERSION, "session_id": session_id, "run_id": run_id, "state": RUNNING,
             "started": now, "updated": now, "finished": None, "owner": {**owner, "heartbeat": now},
-            "step": None, "pending_approvals": [], "decisions": {}, "cancel": None,
+            "pending_approvals": [], "decisions": {}, "cancel": None,
             "last_error": None, "outcome": None, **fields}
 
 
@@ -112,6 +112,26 @@ class RunStateStore:
                 return None
             self.write(record)
             return record
+
+    def conclude(self, session_id: str, run_id: str, log: EventLog, state: str, data: dict[str, Any], *,
+                 only_if_active: bool = False) -> int | None:
+        """Write a run's final state and reserve the id of its terminal event (``data``).
+
+        The caller appends that event with the returned id, possibly after
+        letting go of the session: the id is taken now, so a run started in
+        between numbers its events after it. None when the record is another
+        run's (or, with ``only_if_active``, already final): nothing was written.
+        """
+        with self.lock(session_id):
+            record = self.read(session_id)
+            if record is None or record.get("run_id") != run_id or (only_if_active and not is_active(record)):
+                return None
+            event_id = log.next_id()
+            record.update(state=state, finished=time.time(), outcome=data["status"], pending_approvals=[],
+                          decisions={}, last_event_id=event_id,
+                          last_error=data if data["status"] == "error" else None)
+            self.write(record)
+            return event_id
 
     def log(self, session_id: str, run_id: str, base: int) -> EventLog:
         return EventLog(self.dir(session_id) / f"{run_id}.events.jsonl", base,

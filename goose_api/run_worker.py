@@ -194,14 +194,7 @@ class RunExecutor:
             kind, data, state = "done", done_payload(run, finished), IDLE
         event_id = None
         try:
-            with self.state.lock(run.session_id):
-                event_id = run.log.next_id()
-                record = self.state.read(run.session_id)
-                if record is not None and record.get("run_id") == run.run_id:
-                    record.update(state=state, finished=time.time(), outcome=data["status"], step=None,
-                                  pending_approvals=[], decisions={}, last_event_id=event_id,
-                                  last_error=data if kind == "error" else None)
-                    self.state.write(record)
+            event_id = self.state.conclude(run.session_id, run.run_id, run.log, state, data)
         finally:
             run.session_lock.release()
             try:

@@ -156,19 +156,13 @@ class RunService:
     def _interrupt(self, record: Record) -> Record | None:
         session_id, run_id = record["session_id"], record["run_id"]
         log_ = self.state.log_of(record)
-        with self.state.lock(session_id):
-            current = self.state.read(session_id)
-            if current is None or current.get("run_id") != run_id or not is_active(current):
-                return current
-            event_id = log_.next_id()
-            data = interrupted_data(session_id, run_id, "owner_gone")
-            current.update(state=INTERRUPTED, finished=time.time(), outcome="error", step=None,
-                           pending_approvals=[], decisions={}, last_error=data, last_event_id=event_id)
-            self.state.write(current)
-        log_.append("error", data, event_id=event_id)
-        log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
-                    (record.get("owner") or {}).get("pid"))
-        return current
+        data = interrupted_data(session_id, run_id, "owner_gone")
+        event_id = self.state.conclude(session_id, run_id, log_, INTERRUPTED, data, only_if_active=True)
+        if event_id is not None:
+            log_.append("error", data, event_id=event_id)
+            log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
+                        (record.get("owner") or {}).get("pid"))
+        return self.state.read(session_id)
 
     def wait(self, ref: RunRef, timeout: float | None = None) -> dict[str, Any] | None:
         """The run's answer: its ``done`` payload, or a waiting-for-approval answer.
