@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from filelock import FileLock
+
 from goose_api.agent import Agent
 from goose_api.errors import NoActiveRun, NotFound, RunFailed, SessionBusy
 from goose_api.event_log import Event, EventLog
@@ -95,7 +97,7 @@ class RunService:
         log.info("run started session=%s run=%s kind=%s stream=%s", session_id, run_id, kind, stream)
         return RunRef(session_id, run_id, base)
 
-    def _acquire(self, session_id: str):
+    def _acquire(self, session_id: str) -> FileLock:
         """The session's lock; a run that is just finishing gets ``FINISH_GRACE`` to let go of it."""
         deadline = time.monotonic() + FINISH_GRACE
         while True:
@@ -105,7 +107,7 @@ class RunService:
                 record = self.status(session_id)
                 if is_active(record) or time.monotonic() >= deadline:
                     raise self._busy(session_id, record) from None
-            self._closed.wait(0.02)
+            time.sleep(0.02)
 
     @staticmethod
     def _busy(session_id: str, record: Record | None) -> SessionBusy:
@@ -239,8 +241,7 @@ class RunService:
         if not is_active(record):
             raise NoActiveRun(f"Session {session_id} has no run in progress; nothing to cancel",
                               details={"session_id": session_id})
-        events = self.state.log_of(record)
-        reader = events.follow(events.last_id())
+        reader = self.state.log_of(record).follow(0)  # from the start: the run may end before we look
         self.state.update(session_id, record["run_id"],
                           lambda r: r.__setitem__("cancel", {"requested": time.time(), "reason": reason}))
         with self._lock:
