@@ -152,9 +152,9 @@ class RunExecutor:
         finally:
             if finished is None and error is None:
                 error = ApiError("The run stopped unexpectedly; the server log has the details")
-            self._finish(run, finished, error)
-            log.info("run finished session=%s run=%s seconds=%.3f", run.session_id, run.run_id,
-                     time.monotonic() - started)
+            outcome = self._finish(run, finished, error)
+            log.info("run finished session=%s run=%s outcome=%s seconds=%.3f", run.session_id, run.run_id,
+                     outcome, time.monotonic() - started)
 
     def _record(self, run: LocalRun, event: Any) -> None:
         """One agent event into the event log (and, for approvals, the record first)."""
@@ -179,7 +179,7 @@ class RunExecutor:
         elif isinstance(event, Warning):
             run.log.append("notification", {"type": "warning", "message": event.message})
 
-    def _finish(self, run: LocalRun, finished: TurnFinished | None, error: ApiError | None) -> None:
+    def _finish(self, run: LocalRun, finished: TurnFinished | None, error: ApiError | None) -> str:
         """Final record, then the session lock, then the terminal event (whose id is reserved first).
 
         Releasing the lock before the terminal event is written means whoever
@@ -202,6 +202,7 @@ class RunExecutor:
             finally:
                 run.finished.set()
                 self.on_finished(run)
+        return f"{data['status']}:{data['error']}" if kind == "error" else data["status"]
 
 
 def _wait_for(record: Record, entry: dict[str, Any]) -> None:
