@@ -8,8 +8,17 @@ session file stays a valid goose history whatever fails or is cancelled.
 
 The turn's driver (``runs.py``) supervises it through a ``TurnControl``: a
 cancel event the loop looks at between steps and while it waits for the
-provider or a tool (both run in the background so waiting can stop), and the
-user's decision on a tool call that needs approval.
+provider or a tool (both run in the background so waiting can stop), a stop
+event (shutdown: the step in flight finishes, the next one does not start, and
+unanswered tool calls stay unanswered for a resume), the user's decision on a
+tool call that needs approval, and the run journal, which hears of each tool
+call's step before it takes effect (``journal.py``).
+
+``Agent.resume`` drives an interrupted turn on from its last saved step: the
+tool calls the session's last message left unanswered are answered from the
+journal (a finished call's saved answer; goose's interrupted text, or a new
+approval, for a call that started but did not finish) or run if they never
+started; then the loop goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import logging
 import platform
 import threading
 import time
+from functools import partial
 from typing import Any, Callable, Iterator, Protocol
 
 from goose_api import conversation as conv
@@ -25,6 +35,7 @@ from goose_api.approvals import ALWAYS_ALLOW, ASK, DENY, SKIP, ApprovalPolicy
 from goose_api.background import TurnCancelled, in_background
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
+from goose_api.journal import APPROVED, FINISHED, REQUESTED, STARTED, CallState
 from goose_api.events import (ApprovalRequired, MessageAdded, Notification, TextChunk, ToolAnswered,
                               ToolRequested, TurnFinished, Warning)
 from goose_api.providers.base import Provider, ProviderReply, TextDelta, ToolSpec, Usage
@@ -65,7 +76,8 @@ class ContextPolicy(Protocol):
 class TurnControl(Protocol):
     """How the driver of a turn steers it."""
 
-    cancel_event: threading.Event
+    cancel_event: threading.Event   # abandon the step in flight
+    stop_event: threading.Event     # do not start another step; leave unanswered calls for a resume
 
     def step(self, description: str) -> None:
         """What the turn is doing now (named in a cancel's answer)."""
@@ -75,6 +87,17 @@ class TurnControl(Protocol):
 
     def decision(self, request: dict[str, Any]) -> str:
         """Block until the user allows or denies ``request``. Raises: TurnCancelled."""
+
+    def journal(self, step: str, request: dict[str, Any], **data: Any) -> None:
+        """Write a tool call's step to the run journal (before it takes effect)."""
+
+
+class Recovery(Protocol):
+    """What a resumed turn knows of the tool calls its interrupted run left unanswered."""
+
+    ask_started: bool   # a call that started but did not finish waits for approval (else: interrupted text)
+
+    def prior(self, call_id: str) -> CallState | None: ...
 
 
 class Agent:
@@ -93,36 +116,63 @@ class Agent:
         The caller holds the session's lock. A ``ProviderError`` propagates after
         the prompt (and any finished steps) are saved.
         """
+        def begin(added: list[Message]) -> Iterator[Any]:
+            yield from self._answer_dangling(session, added)
+            yield from self._add(session, added, Message.user(prompt))
+            return True
+        return self._turn(session, control, stream, begin)
+
+    def resume(self, session: Session, control: TurnControl, recovery: Recovery, *,
+               stream: bool = False) -> Iterator[Any]:
+        """Drive an interrupted turn on from the session's last saved step (see the module's doc)."""
+        def begin(added: list[Message]) -> Iterator[Any]:
+            last = session.messages[-1] if session.messages else None
+            if last is not None and last.role == "assistant" and not last.tool_requests():
+                return False  # the turn had its answer before it was cut: nothing to redo
+            if last is not None and last.role == "assistant":
+                tools = self.policy.offered(self.registry.tools())
+                answer = partial(self._resume_tool, recovery=recovery)
+                yield from self._answer_tools(session, added, last.tool_requests(), tools, control, answer)
+            return True
+        return self._turn(session, control, stream, begin, fallback=conv.final_text(session.messages))
+
+    def _turn(self, session: Session, control: TurnControl, stream: bool,
+              begin: Callable[[list[Message]], Iterator[Any]], fallback: str = "") -> Iterator[Any]:
         added: list[Message] = []
         warnings: list[str] = []
         usage = Usage(0, 0, 0)
         cancelled = None
-        yield from self._answer_dangling(session, added)
-        yield from self._add(session, added, Message.user(prompt))
-        provider = self.provider()
-        tools = self.policy.offered(self.registry.tools())
-        system = self.system_prompt(session, tools)
         try:
-            for _ in range(self.max_turns):
-                _check(control)
-                control.step(f"the provider call to {provider.name}/{provider.model}")
-                reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
-                _accumulate(usage, reply.usage)
-                session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
-                yield from self._add(session, added, reply.message)
-                requests = reply.message.tool_requests()
-                if not requests:
-                    break
-                yield from self._answer_tools(session, added, requests, tools, control)
-            else:
-                warnings.append(f"Stopped after max_turns ({self.max_turns}) provider calls")
-                yield from self._add(session, added, Message.assistant(MAX_TURNS_TEXT))
+            if (yield from begin(added)):
+                yield from self._loop(session, added, control, stream, warnings, usage)
         except TurnCancelled:
             cancelled = control.cancelled_step()
             log.info("turn cancelled session=%s during=%s", session.id, cancelled)
         for note in warnings:
             yield Warning(note)
-        yield TurnFinished(conv.final_text(added), added, usage, warnings, cancelled)
+        yield TurnFinished(conv.final_text(added) or fallback, added, usage, warnings, cancelled)
+
+    def _loop(self, session: Session, added: list[Message], control: TurnControl, stream: bool,
+              warnings: list[str], usage: Usage) -> Iterator[Any]:
+        """Provider call, tools, provider call... until an answer without tool calls (or ``max_turns``)."""
+        provider = self.provider()
+        tools = self.policy.offered(self.registry.tools())
+        system = self.system_prompt(session, tools)
+        for _ in range(self.max_turns):
+            _check(control)
+            control.step(f"the provider call to {provider.name}/{provider.model}")
+            reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
+            _accumulate(usage, reply.usage)
+            session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+            requests = reply.message.tool_requests()
+            for request in requests:
+                control.journal(REQUESTED, request)
+            yield from self._add(session, added, reply.message)
+            if not requests:
+                return
+            yield from self._answer_tools(session, added, requests, tools, control, self._answer_tool)
+        warnings.append(f"Stopped after max_turns ({self.max_turns}) provider calls")
+        yield from self._add(session, added, Message.assistant(MAX_TURNS_TEXT))
 
     def system_prompt(self, session: Session, tools: list[ToolSpec]) -> str:
         parts = [
@@ -201,18 +251,25 @@ class Agent:
         return (yield from in_background(work, control.cancel_event, f"provider-{provider.name}"))
 
     def _answer_tools(self, session: Session, added: list[Message], requests: list[dict[str, Any]],
-                      tools: list[ToolSpec], control: TurnControl) -> Iterator[Any]:
-        """Answer every request (those a cancel left unrun with "cancelled"), then save the answers."""
+                      tools: list[ToolSpec], control: TurnControl,
+                      answer: Callable[..., Iterator[Any]]) -> Iterator[Any]:
+        """Answer every request, then save the answers.
+
+        On a cancel, the requests not answered yet get "cancelled"; on a stop
+        (shutdown) nothing more is saved: the calls stay open for a resume.
+        """
         responses: list[dict[str, Any]] = []
         try:
             for request in requests:
                 _check(control)
                 yield ToolRequested(request)
-                responses.append((yield from self._answer_tool(request, session, tools, control)))
+                responses.append((yield from answer(request, session, tools, control)))
                 yield ToolAnswered(responses[-1])
         except TurnCancelled:
+            if control.stop_event.is_set():
+                raise
             for request in requests[len(responses):]:
-                responses.append(conv.tool_error(request["id"], CANCELLED_TEXT))
+                responses.append(_answered(control, request, conv.tool_error(request["id"], CANCELLED_TEXT)))
                 yield ToolAnswered(responses[-1])
             yield from self._add(session, added, Message("user", responses))
             raise
@@ -222,26 +279,59 @@ class Agent:
                      control: TurnControl) -> Iterator[Any]:
         call = request["toolCall"]
         if call["status"] != "success":
-            return conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}")
-        name, arguments = call["value"]["name"], call["value"].get("arguments") or {}
+            return _answered(control, request,
+                             conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}"))
+        name = call["value"]["name"]
         verdict = self.policy.verdict(name, tools)
         if verdict == SKIP:
-            return conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)])
+            return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)]))
         if verdict == ASK:
-            control.step(f"the approval of {name}")
-            yield ApprovalRequired(request)
-            action = control.decision(request)
-            log.info("tool call decided tool=%s action=%s", name, action)
+            action = yield from self._ask(request, control, f"the approval of {name}")
             if action == DENY:
-                return conv.tool_response(request["id"], [conv.text(conv.DECLINED_TEXT)])
-            if action == ALWAYS_ALLOW:
-                self.policy.permissions.allow_always(name)
-        control.step(f"the tool call {name}")
-        return (yield from self._run_tool(request["id"], name, arguments, session, control))
+                return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.DECLINED_TEXT)]))
+        else:
+            control.journal(APPROVED, request, by="policy")
+        return (yield from self._run_tool(request, session, control))
 
-    def _run_tool(self, call_id: str, name: str, arguments: dict[str, Any], session: Session,
-                  control: TurnControl) -> Iterator[Any]:
+    def _resume_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
+                     control: TurnControl, recovery: Recovery) -> Iterator[Any]:
+        """A call the interrupted run left unanswered: never run again silently once it had started."""
+        prior = recovery.prior(request["id"])
+        if prior is None or prior.step == REQUESTED:
+            return (yield from self._answer_tool(request, session, tools, control))
+        if prior.step == FINISHED and prior.response is not None:
+            return prior.response  # it ran (or was answered) before the interruption: its answer stands
+        if prior.step == STARTED:
+            if not recovery.ask_started:
+                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
+            name = request["toolCall"]["value"]["name"]
+            action = yield from self._ask(request, control, f"the approval to run {name} again",
+                                          reason="started before the run was interrupted; it may have run "
+                                                 "in part: allow it to run again, or deny")
+            if action == DENY:
+                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
+        return (yield from self._run_tool(request, session, control))  # approved before the interruption
+
+    def _ask(self, request: dict[str, Any], control: TurnControl, what: str,
+             reason: str | None = None) -> Iterator[Any]:
+        """Wait for the user's decision on a call; journal an approval before it takes effect."""
+        name = request["toolCall"]["value"]["name"]
+        control.step(what)
+        yield ApprovalRequired(request, reason)
+        action = control.decision(request)
+        log.info("tool call decided tool=%s action=%s", name, action)
+        if action != DENY:
+            control.journal(APPROVED, request, by="user", action=action)
+        if action == ALWAYS_ALLOW:
+            self.policy.permissions.allow_always(name)
+        return action
+
+    def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:
         """Call the tool in the background, yielding its notifications; a cancel raises TurnCancelled."""
+        call_id, name = request["id"], request["toolCall"]["value"]["name"]
+        arguments = request["toolCall"]["value"].get("arguments") or {}
+        control.step(f"the tool call {name}")
+        control.journal(STARTED, request)
         started = time.monotonic()
 
         def work(emit: Callable[[Any], None]) -> list[dict[str, Any]]:
@@ -251,14 +341,22 @@ class Agent:
         try:
             content = yield from in_background(work, control.cancel_event, f"tool-{name}")
         except ExtensionError as exc:
+            if control.cancel_event.is_set():  # cut by the cancel, not finished: answered as the cancel says
+                raise TurnCancelled(f"tool-{name}") from None
             log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started, exc.message)
-            return conv.tool_error(call_id, exc.message)
+            return _answered(control, request, conv.tool_error(call_id, exc.message), ran=True)
         log.info("tool call tool=%s seconds=%.3f", name, time.monotonic() - started)
-        return conv.tool_response(call_id, content)
+        return _answered(control, request, conv.tool_response(call_id, content), ran=True)
+
+
+def _answered(control: TurnControl, request: dict[str, Any], response: dict[str, Any], ran: bool = False) -> dict:
+    """Journal a call's answer (before it is saved with the others) and return it."""
+    control.journal(FINISHED, request, response=response, ran=ran)
+    return response
 
 
 def _check(control: TurnControl) -> None:
-    if control.cancel_event.is_set():
+    if control.cancel_event.is_set() or control.stop_event.is_set():
         raise TurnCancelled("cancelled between steps")
 
 

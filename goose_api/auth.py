@@ -79,7 +79,12 @@ def presented_key(headers) -> str | None:
 
 
 def _generated_key(path: Path) -> str:
-    """The key kept in ``path``, made on first start (under a lock: workers start together)."""
+    """The API key kept in ``path``, made on first start."""
+    return stored_secret(path, "API key")
+
+
+def stored_secret(path: Path, what: str) -> str:
+    """A secret kept in ``path`` (mode 0600), made on first start (under a lock: workers start together)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         try:
@@ -89,7 +94,7 @@ def _generated_key(path: Path) -> str:
         if not key:
             key = secrets.token_urlsafe(32)
             atomic.write_text(path, key + "\n", mode=0o600)
-            log.warning("no API key configured; generated one and saved it in %s (mode 0600)", path)
+            log.warning("no %s configured; generated one and saved it in %s (mode 0600)", what, path)
         else:
-            log.info("no API key configured; using the generated key kept in %s", path)
+            log.info("no %s configured; using the generated one kept in %s", what, path)
     return key

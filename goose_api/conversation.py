@@ -196,3 +196,15 @@ def validate_message(obj: Any) -> None:
         validate_content(item)
         if item["type"] == "toolResponse":
             _require(obj["role"] == "user", "tool responses live in user messages")
+
+
+def check_pairs(messages: list[Message]) -> None:
+    """Raise MessageFormatError unless each message answers every tool request of the one before it.
+
+    (The last message may still have open requests: a crash or a shutdown leaves them so.)
+    """
+    for number, (asking, answering) in enumerate(zip(messages, messages[1:]), start=2):
+        open_ids = {r["id"] for r in asking.tool_requests()} - {r["id"] for r in answering.tool_responses()}
+        if open_ids:
+            raise MessageFormatError(f"message {number} does not answer the tool requests {sorted(open_ids)} "
+                                     f"of message {number - 1}")

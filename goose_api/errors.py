@@ -63,6 +63,30 @@ class NoActiveRun(Conflict):
     code = "no_active_run"
 
 
+class NotResumable(Conflict):
+    """Resume sent to a session whose last run was not interrupted."""
+
+    code = "not_resumable"
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with the same Idempotency-Key is still being answered (and has started no run yet)."""
+
+    code = "idempotency_in_progress"
+
+
+class IdempotencyKeyReused(ApiError):
+    """An Idempotency-Key sent again with a different request."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
+class ServerStopping(ApiError):
+    """The worker got SIGTERM: it starts no new run (another worker, or the restarted server, will)."""
+
+    status, code = 503, "server_stopping"
+
+
 class RunFailed(ApiError):
     """A run ended with an error; re-raised as the HTTP answer of whoever waited for it.
 

@@ -42,6 +42,7 @@ class ApprovalRequired:
     """A tool call waits for the user's decision (approve / smart_approve modes)."""
 
     content: dict[str, Any]  # the toolRequest item
+    reason: str | None = None  # why it asks (a resumed call that had started before)
 
 
 @dataclass(frozen=True)

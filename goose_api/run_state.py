@@ -8,6 +8,8 @@ Layout, per session, under ``<data_dir>/runs/<session_id>/``:
   heartbeat). Written atomically (temp file + rename), read without a lock.
 - ``<run_id>.events.jsonl``: the run's event log (``event_log.py``).
 - ``state.lock``: the file lock every writer of the two holds.
+- ``journal.jsonl``: every tool call's steps (``journal.py``); ``queue.json``:
+  turns waiting for the session (``run_queue.py``).
 
 Whoever runs a turn owns its record's lease and refreshes the heartbeat; a
 run whose owner process is gone (pid dead on this host, or heartbeat older
@@ -40,6 +42,21 @@ RECORD_VERSION = 1
 LOCK_TIMEOUT = 30.0   # a state write holds the lock for milliseconds; waiting this long means a bug
 LOGS_KEPT = 20        # event logs kept per session (the newest runs)
 HOST = socket.gethostname()
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, from /proc): tells a reused pid from its first owner."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_of(instance: str) -> dict[str, Any]:
+    """This process as a run's owner: pid and its start time, host, and the RunService instance."""
+    pid = os.getpid()
+    return {"pid": pid, "started": process_start(pid), "host": HOST, "instance": instance}
 
 
 def is_active(record: Record | None) -> bool:
@@ -145,8 +162,13 @@ class RunStateStore:
     def owner_gone(self, record: Record) -> bool:
         """The owner of an active run is dead (pid gone on this host) or silent (stale heartbeat)."""
         owner = record.get("owner") or {}
-        if owner.get("host") == HOST and isinstance(owner.get("pid"), int) and not pid_alive(owner["pid"]):
-            return True
+        pid = owner.get("pid")
+        if owner.get("host") == HOST and isinstance(pid, int):
+            if not pid_alive(pid):
+                return True
+            started = process_start(pid)
+            if owner.get("started") is not None and started is not None and started != owner["started"]:
+                return True  # the pid was reused (a restarted container numbers its processes alike)
         return time.time() - float(owner.get("heartbeat") or 0) > self.lease_timeout
 
     # --- housekeeping ---------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The owner's side of a run: drive the agent on a pool thread and record what it does.
 
 ``LocalRun`` is one run this process owns. It is the agent's ``TurnControl``
-(cancel event, current step, approval decisions) and holds the session's lock
-for the whole turn. ``RunExecutor`` turns the agent's events into the run's
-event log and record, and ends every run with exactly one terminal event:
-``done`` (the blocking answer's payload) or ``error``.
+(cancel and stop events, current step, approval decisions, the journal) and
+holds the session's lock for the whole turn. ``RunExecutor`` turns the agent's
+events into the run's event log and record, and ends every run with exactly
+one terminal event: ``done`` (the blocking answer's payload) or ``error``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Iterator
 
 from filelock import FileLock
 
@@ -22,36 +22,70 @@ from goose_api.agent import Agent
 from goose_api.approvals import ACTIONS
 from goose_api.background import TurnCancelled
 from goose_api.errors import ApiError
-from goose_api.event_log import EventLog
+from goose_api.event_log import Event, EventLog
 from goose_api.events import (ApprovalRequired, MessageAdded, Notification, TextChunk, ToolAnswered,
                               ToolRequested, TurnFinished, Warning)
+from goose_api.journal import CallState, RunJournal
+from goose_api.run_answers import done_payload, error_data, interrupted_data
 from goose_api.run_state import FAILED, IDLE, INTERRUPTED, RUNNING, WAITING, Record, RunStateStore
 from goose_api.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run does: a prompt's turn (``start``, ``reply``) or the resume of an interrupted one.
+
+    Queued turns wait on disk as this (``to_json``) until their run starts.
+    """
+
+    run_id: str
+    kind: str                      # "start", "reply" or "resume": picks the answer's message
+    prompt: str | None = None      # None for a resume
+    stream: bool = False
+    webhook: str | None = None     # where the final event is POSTed
+    turn: str | None = None        # the run that received the prompt (a resume keeps it); None: this run
+    resumed_from: str | None = None
+
+    @property
+    def turn_id(self) -> str:
+        return self.turn or self.run_id
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunSpec":
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
 @dataclass(eq=False)
 class LocalRun:
     """A run owned by this process; the agent steers by it (see ``agent.TurnControl``)."""
 
+    spec: RunSpec
     session_id: str
-    run_id: str
-    prompt: str
-    kind: str                      # "start" or "reply": picks the answer's message
-    stream: bool
     log: EventLog
     state: RunStateStore
+    journal_store: RunJournal
     poll: float
     session_lock: FileLock
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    stop_event: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     shutdown: bool = False         # stopped because this process is stopping: the run is "interrupted"
+    abandon_at: float | None = None  # (monotonic) a stopping run's step in flight is abandoned then
     seen_stamp: Any = None         # the record version the watcher looked at last
     streamed: bool = False         # text deltas went out since the last assistant message
     _step: str = "the turn before its first step"
     _cancelled: str | None = None
+
+    run_id = property(lambda self: self.spec.run_id)
+    kind = property(lambda self: self.spec.kind)
+    prompt = property(lambda self: self.spec.prompt)
+    stream = property(lambda self: self.spec.stream)
 
     def step(self, description: str) -> None:
         self._step = description
@@ -62,10 +96,20 @@ class LocalRun:
     def request_cancel(self, *, shutdown: bool = False) -> None:
         """Stop at the next step; remembers what was running at this moment."""
         if not self.cancel_event.is_set():
-            self._cancelled = self._step
-            self.shutdown = shutdown
+            self._cancelled = self._cancelled or self._step
+            self.shutdown = self.shutdown or shutdown
             log.info("run cancel requested session=%s run=%s during=%s", self.session_id, self.run_id, self._step)
         self.cancel_event.set()
+        self.wake.set()
+
+    def request_stop(self, budget: float) -> None:
+        """Shutdown: let the step in flight finish (for ``budget`` seconds at most), start no other."""
+        if not self.stop_event.is_set():
+            self._cancelled = self._step
+            self.shutdown = True
+            self.abandon_at = time.monotonic() + max(0.0, budget)
+            log.info("run stopping session=%s run=%s during=%s", self.session_id, self.run_id, self._step)
+        self.stop_event.set()
         self.wake.set()
 
     def decision(self, request: dict[str, Any]) -> str:
@@ -78,9 +122,27 @@ class LocalRun:
             if action in ACTIONS:
                 self.state.update(self.session_id, self.run_id, lambda r: _resume(r, call_id))
                 return action
-            if self.cancel_event.is_set():
+            if self.cancel_event.is_set() or self.stop_event.is_set():
                 raise TurnCancelled("cancelled while waiting for approval")
             self.wake.wait(self.poll)
+
+    def journal(self, step: str, request: dict[str, Any] | None = None, **data: Any) -> None:
+        """One step of a tool call (or, without ``request``, of the run) into the session's journal."""
+        tool = ((request or {}).get("toolCall") or {}).get("value") or {}
+        self.journal_store.write(self.session_id, {
+            "turn": self.spec.turn_id, "run": self.run_id, "call": request["id"] if request else None,
+            "tool": tool.get("name"), "step": step, **data})
+
+
+@dataclass(frozen=True)
+class JournalRecovery:
+    """The journal's view of a turn's tool calls, for ``Agent.resume``."""
+
+    calls: dict[str, CallState]
+    ask_started: bool
+
+    def prior(self, call_id: str) -> CallState | None:
+        return self.calls.get(call_id)
 
 
 def _resume(record: Record, call_id: str) -> None:
@@ -89,11 +151,14 @@ def _resume(record: Record, call_id: str) -> None:
     record["state"] = WAITING if record["pending_approvals"] else RUNNING
 
 
-def pending_entry(request: dict[str, Any]) -> dict[str, Any]:
+def pending_entry(request: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
     """A tool call waiting for approval, as listed in ``pending_approvals``."""
     value = request["toolCall"].get("value") or {}
-    return {"id": request["id"], "tool": value.get("name"), "arguments": value.get("arguments") or {},
-            "requested": time.time()}
+    entry = {"id": request["id"], "tool": value.get("name"), "arguments": value.get("arguments") or {},
+             "requested": time.time()}
+    if reason:
+        entry["reason"] = reason
+    return entry
 
 
 class RunPool:
@@ -123,22 +188,30 @@ class RunPool:
 
 
 class RunExecutor:
-    """Runs one ``LocalRun`` to its end on the calling (pool) thread."""
+    """Runs one ``LocalRun`` to its end on the calling (pool) thread.
 
-    def __init__(self, store: SessionStore, agent: Agent, state: RunStateStore,
-                 on_finished: Callable[[LocalRun], None]):
+    ``release(run)`` lets go of the session when the run has its final state
+    (or hands it to the next queued turn); ``ended(run, event)`` hears of the
+    terminal event once it is written (webhooks, bookkeeping).
+    """
+
+    def __init__(self, store: SessionStore, agent: Agent, state: RunStateStore, journal: RunJournal, *,
+                 ask_started: bool, release: Callable[[LocalRun], None], ended: Callable[[LocalRun, Event], None]):
         self.store = store
         self.agent = agent
         self.state = state
-        self.on_finished = on_finished
+        self.journal = journal
+        self.ask_started = ask_started
+        self.release = release
+        self.ended = ended
 
     def execute(self, run: LocalRun) -> None:
         finished: TurnFinished | None = None
         error: ApiError | None = None
         started = time.monotonic()
         try:
-            session = self.store.load(run.session_id)
-            for event in self.agent.reply(session, run.prompt, run, stream=run.stream):
+            run.journal("begun", kind=run.kind, resumed_from=run.spec.resumed_from)
+            for event in self._events(run):
                 if isinstance(event, TurnFinished):
                     finished = event
                 else:
@@ -156,6 +229,13 @@ class RunExecutor:
             log.info("run finished session=%s run=%s outcome=%s seconds=%.3f", run.session_id, run.run_id,
                      outcome, time.monotonic() - started)
 
+    def _events(self, run: LocalRun) -> Iterator[Any]:
+        session = self.store.load(run.session_id)
+        if run.kind == "resume":
+            recovery = JournalRecovery(self.journal.calls(run.session_id, run.spec.turn_id), self.ask_started)
+            return self.agent.resume(session, run, recovery, stream=run.stream)
+        return self.agent.reply(session, run.prompt or "", run, stream=run.stream)
+
     def _record(self, run: LocalRun, event: Any) -> None:
         """One agent event into the event log (and, for approvals, the record first)."""
         if isinstance(event, TextChunk):
@@ -171,7 +251,7 @@ class RunExecutor:
         elif isinstance(event, ToolAnswered):
             run.log.append("tool_response", event.content)
         elif isinstance(event, ApprovalRequired):
-            entry = pending_entry(event.content)
+            entry = pending_entry(event.content, event.reason)
             self.state.update(run.session_id, run.run_id, lambda r: _wait_for(r, entry))
             run.log.append("approval_required", entry)
         elif isinstance(event, Notification):
@@ -180,67 +260,34 @@ class RunExecutor:
             run.log.append("notification", {"type": "warning", "message": event.message})
 
     def _finish(self, run: LocalRun, finished: TurnFinished | None, error: ApiError | None) -> str:
-        """Final record, then the session lock, then the terminal event (whose id is reserved first).
+        """Final record, then the session (released or handed on), then the terminal event (id reserved first).
 
-        Releasing the lock before the terminal event is written means whoever
-        sees ``done`` can send the next prompt at once; the reserved id keeps
-        the next run's events after it.
+        Letting go of the session before the terminal event is written means
+        whoever sees ``done`` can send the next prompt at once; the reserved id
+        keeps the next run's events after it. A turn that ended on its own
+        during a shutdown is done; one the shutdown stopped is interrupted.
         """
+        spec = run.spec
         if error is not None:
             kind, data, state = "error", error_data(run.session_id, run.run_id, error), FAILED
-        elif run.shutdown:
+        elif run.shutdown and finished.cancelled is not None:
             kind, data, state = "error", interrupted_data(run.session_id, run.run_id, "shutdown"), INTERRUPTED
         else:
-            kind, data, state = "done", done_payload(run, finished), IDLE
+            kind, data, state = "done", done_payload(run.session_id, run.run_id, spec.kind, spec.prompt, finished,
+                                                     spec.resumed_from), IDLE
         event_id = None
         try:
+            run.journal("ended", outcome=state)
             event_id = self.state.conclude(run.session_id, run.run_id, run.log, state, data)
         finally:
-            run.session_lock.release()
+            self.release(run)
             try:
-                run.log.append(kind, data, event_id=event_id)
+                self.ended(run, run.log.append(kind, data, event_id=event_id))
             finally:
                 run.finished.set()
-                self.on_finished(run)
         return f"{data['status']}:{data['error']}" if kind == "error" else data["status"]
 
 
 def _wait_for(record: Record, entry: dict[str, Any]) -> None:
     record["state"] = WAITING
     record["pending_approvals"] = [p for p in record["pending_approvals"] if p["id"] != entry["id"]] + [entry]
-
-
-def done_payload(run: LocalRun, finished: TurnFinished) -> dict[str, Any]:
-    """The blocking answer of a finished turn (also the ``done`` event's data)."""
-    if finished.cancelled is not None:
-        message = f"Cancelled {finished.cancelled}"
-    elif run.kind == "start":
-        message = f"Session started with prompt: {run.prompt}"
-    else:
-        message = f"Reply: {finished.response}"
-    body: dict[str, Any] = {
-        "status": finished.status, "message": message, "session_id": run.session_id, "run_id": run.run_id,
-        "response": finished.response, "messages": [m.to_json() for m in finished.messages],
-        "usage": finished.usage.to_json(),
-    }
-    if finished.warnings:
-        body["warnings"] = finished.warnings
-    if finished.cancelled is not None:
-        body["cancelled"] = finished.cancelled
-    return body
-
-
-def error_data(session_id: str, run_id: str, exc: ApiError) -> dict[str, Any]:
-    """An ``error`` event: the error's JSON answer plus what is needed to give it again."""
-    data = {**exc.payload(), "session_id": session_id, "run_id": run_id, "http_status": exc.status}
-    if exc.headers.get("Retry-After"):
-        data["retry_after"] = exc.headers["Retry-After"]
-    return data
-
-
-def interrupted_data(session_id: str, run_id: str, reason: str) -> dict[str, Any]:
-    why = ("the server was stopping" if reason == "shutdown"
-           else "the worker process running it stopped (crash or restart)")
-    return {"status": "error", "error": "run_interrupted", "reason": reason,
-            "message": f"The run was interrupted: {why}. The session is kept; send the next prompt to continue.",
-            "session_id": session_id, "run_id": run_id, "http_status": 500}

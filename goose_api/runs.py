@@ -8,7 +8,13 @@ so whichever gunicorn worker receives a wait, cancel or confirm can serve it:
 cancels and decisions are written into the record, and the owner's watcher
 thread notices them within ``run_poll_interval``. The watcher also refreshes
 the owner's lease; a run whose owner is gone is marked ``interrupted`` by the
-first reader that notices.
+first reader that notices (and by every worker's sweep, ``run_recovery.py``).
+
+A busy session can queue turns (``run_queue.py``): the worker that ends a run
+hands the session lock straight to the queue's head, so queued turns run in
+order and nothing slips in between. On SIGTERM (``begin_shutdown``) every run
+lets its step in flight finish and stops before the next one: it ends
+``interrupted`` (reason ``shutdown``) at a saved step, ready for ``resume``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from typing import Any, Callable, Iterator
 from filelock import FileLock
 
 from goose_api.agent import Agent
-from goose_api.errors import NoActiveRun, NotFound, RunFailed, SessionBusy
+from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
 from goose_api.event_log import Event, EventLog
-from goose_api.run_state import (HOST, INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record)
-from goose_api.run_worker import LocalRun, RunExecutor, RunPool, interrupted_data
+from goose_api.journal import RunJournal
+from goose_api.run_answers import accumulated, failure, interrupted_data, waiting_payload
+from goose_api.run_queue import TurnQueue
+from goose_api.run_state import (INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record, owner_of)
+from goose_api.run_worker import LocalRun, RunExecutor, RunPool, RunSpec
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
 
@@ -38,7 +47,14 @@ FINISH_GRACE = 1.0     # a run that just wrote its final state releases the sess
 CANCEL_WAIT = 10.0     # how long POST /cancel waits for the run to stop before answering 202
 CLOSE_WAIT = 5.0       # how long close() waits for cancelled runs to save their last step
 LIVENESS_CHECK = 1.0   # how often a waiting reader checks that the run's owner is still alive
+SHUTDOWN_MARGIN = 5.0  # of gunicorn's graceful timeout, kept for writing the stopped runs' last state
 RETRY_AFTER = "2"
+
+FinalListener = Callable[[str, str, "str | None", Event], None]  # session id, run id, webhook, terminal event
+
+
+def new_run_id() -> str:
+    return "run_" + uuid.uuid4().hex[:16]
 
 
 @dataclass(frozen=True)
@@ -52,53 +68,132 @@ class RunRef:
 
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
-                 track: Callable[[], ContextManager[Any]] = nullcontext):
+                 journal: RunJournal, track: Callable[[], ContextManager[Any]] = nullcontext,
+                 on_final: FinalListener | None = None):
         self.settings = settings
         self.track = track  # held while a run executes: the active-runs gauge
         self.store = store
         self.state = state
+        self.journal = journal
+        self.queue = TurnQueue(state)
+        self.on_final = on_final  # hears of every run's terminal event (webhooks)
         self.poll = settings.run_poll_interval
-        self._executor = RunExecutor(store, agent, state, self._forget)
+        self._executor = RunExecutor(store, agent, state, journal,
+                                     ask_started=settings.resume_started_tools == "ask",
+                                     release=self._release, ended=self._ended)
         self._pool = RunPool(settings.run_threads)
         self._local: dict[str, LocalRun] = {}
         self._lock = threading.Lock()
         self._instance = uuid.uuid4().hex
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
-        self.stopping = threading.Event()  # set on SIGTERM: event streams end, clients reconnect elsewhere
+        self.stopping = threading.Event()  # set on SIGTERM: no new runs; streams end, clients reconnect elsewhere
 
     # --- starting -------------------------------------------------------------------
 
-    def start(self, session_id: str, prompt: str, *, kind: str, stream: bool = False) -> RunRef:
+    def start(self, session_id: str, prompt: str, *, kind: str, stream: bool = False,
+              webhook: str | None = None) -> RunRef:
         """Take the session and hand the turn to the pool.
 
         Raises:
             SessionBusy: a run (or another holder) has the session; carries ``active_run_id``.
+            ServerStopping: this worker is shutting down.
+        """
+        spec = RunSpec(new_run_id(), kind, prompt, stream, webhook or self.settings.webhook_url)
+        return self._launch(session_id, self._acquire(session_id), spec)
+
+    def resume(self, session_id: str, *, stream: bool = False, webhook: str | None = None) -> RunRef:
+        """Drive the session's interrupted run on from its last saved step (a new run of the same turn).
+
+        Raises:
+            SessionBusy: a run has the session. NotResumable: its last run was not interrupted.
         """
         lock = self._acquire(session_id)
-        run_id = "run_" + uuid.uuid4().hex[:16]
         try:
+            record = self.state.read(session_id)
+            if is_active(record):  # we hold the session's lock, so its owner died holding it
+                record = self._interrupt(record)
+            if record is None or record.get("state") != INTERRUPTED:
+                state = (record or {}).get("state", "idle")
+                raise NotResumable(f"Session {session_id} has no interrupted run to resume (its last run is "
+                                   f"{state}); send the next prompt with POST /session/reply",
+                                   details={"session_id": session_id})
+            spec = RunSpec(new_run_id(), "resume", None, stream, webhook or record.get("webhook"),
+                           record.get("turn") or record["run_id"], record["run_id"])
+        except BaseException:
+            lock.release()
+            raise
+        return self._launch(session_id, lock, spec)
+
+    def enqueue(self, session_id: str, prompt: str, *, front: bool = False, stream: bool = False,
+                webhook: str | None = None) -> str:
+        """Queue a turn behind the session's run (``front``: next in line); returns its run id."""
+        spec = RunSpec(new_run_id(), "reply", prompt, stream, webhook or self.settings.webhook_url)
+        self.queue.push(session_id, spec, front=front)
+        log.info("turn queued session=%s run=%s front=%s", session_id, spec.run_id, front)
+        self.drain(session_id)
+        return spec.run_id
+
+    def drain(self, session_id: str) -> RunRef | None:
+        """Start the next queued turn if the session is free (queued while idle, or left by a crash)."""
+        if self.stopping.is_set() or not self.queue.items(session_id):
+            return None
+        try:
+            lock = self.store.acquire(session_id)
+        except SessionBusy:
+            return None  # its run hands the session to the queue when it ends
+        spec = None
+        try:
+            spec = self.queue.pop(session_id)
+        finally:
+            if spec is None:
+                lock.release()
+        return self._launch(session_id, lock, spec) if spec is not None else None
+
+    def started(self, session_id: str, run_id: str, timeout: float) -> RunRef | None:
+        """A queued run once it has started (None if it has not within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.status(session_id) or {}
+            if record.get("run_id") == run_id:
+                return RunRef(session_id, run_id, int(record.get("event_base") or 0))
+            events = self.state.log(session_id, run_id, 0).read()
+            if events:  # it ran already, and the next one took the record
+                return RunRef(session_id, run_id, events[0].id - 1)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.poll)
+
+    def _launch(self, session_id: str, lock: FileLock, spec: RunSpec) -> RunRef:
+        """Start ``spec`` on a session whose lock we hold (released if it cannot start)."""
+        try:
+            if self.stopping.is_set():
+                raise ServerStopping("This server is restarting and starts no new turn; retry in a few seconds",
+                                     headers={"Retry-After": RETRY_AFTER})
             previous = self.state.read(session_id)
             if is_active(previous):  # we hold the session's lock, so its owner died holding it
                 self._interrupt(previous)
             with self.state.lock(session_id):
                 base = self._last_event_id(self.state.read(session_id))
-                run = LocalRun(session_id, run_id, prompt, kind, stream, self.state.log(session_id, run_id, base),
-                               self.state, self.poll, lock)
+                run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
+                               self.journal, self.poll, lock)
                 with self._lock:
-                    self._local[run_id] = run  # before the record: a reader must never see it ownerless
-                owner = {"pid": os.getpid(), "host": HOST, "instance": self._instance}
-                self.state.write(new_record(session_id, run_id, owner, kind=kind, stream=stream, event_base=base,
+                    self._local[spec.run_id] = run  # before the record: a reader must never see it ownerless
+                if spec.kind != "resume":
+                    self.journal.rotate(session_id)
+                self.state.write(new_record(session_id, spec.run_id, owner_of(self._instance), kind=spec.kind,
+                                            stream=spec.stream, event_base=base, turn=spec.turn_id,
+                                            resumed_from=spec.resumed_from, webhook=spec.webhook,
                                             **self._session_marks(session_id)))
                 self.state.prune_logs(session_id)
         except BaseException:
-            self._forget_id(run_id)
+            self._forget_id(spec.run_id)
             lock.release()
             raise
         self._start_watcher()
         self._pool.submit(lambda: self._execute(run))
-        log.info("run started session=%s run=%s kind=%s stream=%s", session_id, run_id, kind, stream)
-        return RunRef(session_id, run_id, base)
+        log.info("run started session=%s run=%s kind=%s stream=%s", session_id, spec.run_id, spec.kind, spec.stream)
+        return RunRef(session_id, spec.run_id, base)
 
     def _execute(self, run: LocalRun) -> None:
         with self.track():
@@ -145,7 +240,7 @@ class RunService:
     def _session_marks(self, session_id: str) -> dict[str, Any]:
         """Where the session stands before the run: what a waiting answer counts from."""
         session = self.store.load(session_id)
-        return {"first_message": len(session.messages), "usage_base": _accumulated(session.metadata)}
+        return {"first_message": len(session.messages), "usage_base": accumulated(session.metadata)}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -163,14 +258,17 @@ class RunService:
         return self.state.owner_gone(record)
 
     def _interrupt(self, record: Record) -> Record | None:
+        """Mark a run whose owner is gone interrupted; its queue goes on (if the session is free)."""
         session_id, run_id = record["session_id"], record["run_id"]
         log_ = self.state.log_of(record)
         data = interrupted_data(session_id, run_id, "owner_gone")
         event_id = self.state.conclude(session_id, run_id, log_, INTERRUPTED, data, only_if_active=True)
         if event_id is not None:
-            log_.append("error", data, event_id=event_id)
+            event = log_.append("error", data, event_id=event_id)
             log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
                         (record.get("owner") or {}).get("pid"))
+            self._notify(session_id, run_id, record.get("webhook"), event)
+            self.drain(session_id)
         return self.state.read(session_id)
 
     def wait(self, ref: RunRef, timeout: float | None = None) -> dict[str, Any] | None:
@@ -202,21 +300,8 @@ class RunService:
         if event.type == "approval_required":
             record = self.state.read(ref.session_id)
             if record is not None and record.get("run_id") == ref.run_id and record.get("state") == WAITING:
-                return self.waiting_payload(record)
+                return waiting_payload(self.store, record)
         return None
-
-    def waiting_payload(self, record: Record) -> dict[str, Any]:
-        """The answer of a turn that stopped at a tool call needing approval."""
-        session = self.store.load(record["session_id"])
-        added = session.messages[int(record.get("first_message") or 0):]
-        pending = record["pending_approvals"]
-        names = ", ".join(sorted({p["tool"] or "?" for p in pending}))
-        return {"status": "waiting_approval",
-                "message": f"Waiting for approval of {names}: POST /session/{record['session_id']}/confirm",
-                "session_id": record["session_id"], "run_id": record["run_id"], "response": "",
-                "messages": [m.to_json() for m in added],
-                "usage": _usage_since(record.get("usage_base") or {}, _accumulated(session.metadata)),
-                "pending_approvals": pending}
 
     def log_of(self, session_id: str, run_id: str | None = None) -> tuple[Record, EventLog]:
         """The record and event log of the session's current or last run (or of ``run_id``, while kept).
@@ -324,27 +409,63 @@ class RunService:
                     run.request_cancel()
                 if record.get("decisions"):
                     run.wake.set()
+        if run.abandon_at is not None and time.monotonic() >= run.abandon_at:
+            run.request_cancel(shutdown=True)  # a stopping run's step took longer than the shutdown allows
         if beat and not run.finished.is_set():
             self.state.update(run.session_id, run.run_id,
                               lambda r: r["owner"].__setitem__("heartbeat", time.time()))
 
-    def _forget(self, run: LocalRun) -> None:
+    # --- the end of a run ---------------------------------------------------------------
+
+    def _release(self, run: LocalRun) -> None:
+        """A run has its final state: hand its session to the next queued turn, or let go of it."""
+        try:
+            spec = None if self.stopping.is_set() else self.queue.pop(run.session_id)
+        except OSError:
+            log.exception("run queue unreadable session=%s", run.session_id)
+            spec = None
+        if spec is None:
+            run.session_lock.release()
+            return
+        try:
+            self._launch(run.session_id, run.session_lock, spec)  # releases the lock if it cannot start
+        except (ApiError, OSError):
+            log.exception("queued run could not start session=%s run=%s", run.session_id, spec.run_id)
+
+    def _ended(self, run: LocalRun, event: Event) -> None:
         self._forget_id(run.run_id)
+        self._notify(run.session_id, run.run_id, run.spec.webhook, event)
+
+    def _notify(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
+        if self.on_final is not None:
+            self.on_final(session_id, run_id, webhook, event)
 
     def _forget_id(self, run_id: str) -> None:
         with self._lock:
             self._local.pop(run_id, None)
 
     def begin_shutdown(self) -> None:
-        """The worker got SIGTERM: end event streams now, so in-flight requests can finish."""
+        """The worker got SIGTERM: runs stop at their next saved step, event streams end, no new run starts.
+
+        A step in flight gets the graceful timeout less ``SHUTDOWN_MARGIN`` to
+        finish; then it is abandoned. Either way the run ends ``interrupted``
+        (reason ``shutdown``) unless the turn ended on its own, and requests
+        waiting for it answer at once.
+        """
         self.stopping.set()
+        budget = max(0.0, self.settings.graceful_timeout - SHUTDOWN_MARGIN)
+        with self._lock:
+            runs = list(self._local.values())
+        for run in runs:
+            run.request_stop(budget)
 
     def close(self) -> None:
-        """Stop this process's runs at their next step (they end ``interrupted``: reason shutdown)."""
+        """Stop this process's runs now (they end ``interrupted``: reason shutdown)."""
         self.stopping.set()
         with self._lock:
             runs = list(self._local.values())
         for run in runs:
+            run.request_stop(0.0)
             run.request_cancel(shutdown=True)
         deadline = time.monotonic() + CLOSE_WAIT
         for run in runs:
@@ -355,19 +476,3 @@ class RunService:
             log.info("runs closed (%d stopped)", len(runs))
 
 
-def failure(data: dict[str, Any]) -> RunFailed:
-    """The HTTP error an ``error`` event stands for."""
-    details = {k: v for k, v in data.items() if k not in ("status", "error", "message", "http_status", "retry_after")}
-    headers = {"Retry-After": str(data["retry_after"])} if data.get("retry_after") else None
-    return RunFailed(int(data.get("http_status") or 500), str(data.get("error") or "internal_error"),
-                     str(data.get("message") or "The run failed"), details=details, headers=headers)
-
-
-def _accumulated(metadata: dict[str, Any]) -> dict[str, int]:
-    return {key: int(metadata.get(f"accumulated_{key}") or 0) for key in ("input_tokens", "output_tokens",
-                                                                          "total_tokens")}
-
-
-def _usage_since(base: dict[str, int], now: dict[str, int]) -> dict[str, int]:
-    """Tokens the run used so far: the session's running sums, less what they were at its start."""
-    return {key: max(0, now[key] - int(base.get(key) or 0)) for key in now}

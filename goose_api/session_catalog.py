@@ -68,6 +68,7 @@ class SessionCatalog:
             "pending_approvals": record.get("pending_approvals", []) if is_active(record) else [],
             "last_error": record.get("last_error"),
             "messages": [m.to_json() for m in session.messages[since:]],
+            "queued_runs": [{"run_id": q["run_id"], "queued": q["queued"]} for q in self.runs.queue.items(session_id)],
         }
 
     def delete(self, session_id: str) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class SessionCatalog:
         if not self.store.exists(session_id):
             raise NotFound(f"Session {session_id} not found")
         cancelled = None
+        dropped = self.runs.queue.clear(session_id)  # ending a session stops its queued turns too
         try:
             _, final = self.runs.cancel(session_id, reason="end")
             cancelled = (final or {}).get("cancelled")
@@ -102,5 +104,6 @@ class SessionCatalog:
             self.state.prune_logs(session_id, keep=1)
         self.store.forget(session_id)
         log.info("session ended id=%s", session_id)
-        message = f"Session {session_id} ended" + (f"; cancelled {cancelled}" if cancelled else "")
+        message = f"Session {session_id} ended" + (f"; cancelled {cancelled}" if cancelled else "") \
+            + (f"; dropped {dropped} queued turn(s)" if dropped else "")
         return {"status": "success", "message": message, "session_id": session_id, "cancelled": cancelled}

@@ -75,6 +75,15 @@ class Settings:
     run_heartbeat_interval: float = 5.0
     run_lease_timeout: float = 30.0
     sse_heartbeat: float = 15.0
+    # durable runs (journal, resume, idempotency, webhooks)
+    resume_started_tools: str = "interrupt"
+    auto_resume: bool = False
+    idempotency_ttl: float = 86400.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_retries: int = 8
+    webhook_retry_wait: float = 2.0
+    webhook_timeout: float = 10.0
     # extensions
     extensions: Mapping[str, Any] = field(default_factory=dict)
     extension_commands: tuple[str, ...] | None = None
@@ -157,6 +166,14 @@ class Settings:
         if self.run_lease_timeout <= 2 * self.run_heartbeat_interval:
             raise ConfigurationError("run_lease_timeout must be more than twice run_heartbeat_interval, "
                                      "or a live run could look abandoned")
+        if self.resume_started_tools not in ("interrupt", "ask"):
+            raise ConfigurationError("resume_started_tools must be 'interrupt' or 'ask'")
+        if self.idempotency_ttl <= 0 or self.webhook_retries < 0 or self.webhook_retry_wait <= 0 \
+                or self.webhook_timeout <= 0:
+            raise ConfigurationError("idempotency_ttl, webhook_retry_wait and webhook_timeout must be positive, "
+                                     "webhook_retries at least 0")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ConfigurationError("webhook_url must be an http:// or https:// URL")
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")

@@ -4,19 +4,35 @@ This is what the session routes call. It picks the session (creating it on
 start, or the most recent one when a reply names none) and hands the turn to
 the run service, which runs it in the background; the route then waits for
 it, streams it, or answers 202 at once.
+
+A reply to a busy session follows its ``if_busy``: ``reject`` (409, the
+default), ``enqueue`` (the turn waits in the session's on-disk queue and runs
+after the current one) or ``interrupt`` (the turn goes first in the queue and
+the current run is cancelled; the session passes straight to it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Callable
 
-from goose_api.errors import BadRequest, NotFound
-from goose_api.runs import RunRef, RunService
+from goose_api.errors import BadRequest, NoActiveRun, NotFound, SessionBusy
+from goose_api.runs import CANCEL_WAIT, RunRef, RunService
 from goose_api.sessions import SessionStore, describe
 
 log = logging.getLogger(__name__)
+
+REJECT, ENQUEUE, INTERRUPT = "reject", "enqueue", "interrupt"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A turn waiting in its session's queue (or not started yet after an interrupt)."""
+
+    session_id: str
+    run_id: str
 
 
 class TurnService:
@@ -28,7 +44,8 @@ class TurnService:
         self.allowed_roots = allowed_roots
 
     def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None, *,
-              stream: bool = False, on_created: Callable[[str], None] | None = None) -> RunRef:
+              stream: bool = False, webhook: str | None = None,
+              on_created: Callable[[str], None] | None = None) -> RunRef:
         """Create a session and start its first turn; ``on_created(id)`` runs first (ownership).
 
         Raises:
@@ -38,13 +55,14 @@ class TurnService:
         session = self.store.create(session_id, working_dir, describe(prompt))
         if on_created is not None:
             on_created(session.id)
-        return self.runs.start(session.id, prompt, kind="start", stream=stream)
+        return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook)
 
-    def reply(self, prompt: str, session_id: str | None = None, *, stream: bool = False) -> RunRef:
-        """Start a turn on a session, by default the most recently active one.
+    def reply(self, prompt: str, session_id: str | None = None, *, stream: bool = False,
+              if_busy: str = REJECT, webhook: str | None = None) -> RunRef | Queued:
+        """Start a turn on a session, by default the most recently active one (see ``if_busy``).
 
         Raises:
-            NotFound: no such session, or no session at all. SessionBusy: a turn runs on it.
+            NotFound: no such session, or no session at all. SessionBusy: a turn runs on it (``reject``).
         """
         if session_id is None:
             session_id = self.store.most_recent()
@@ -52,7 +70,20 @@ class TurnService:
                 raise NotFound("There is no session to reply to; start one with POST /session/start")
         elif not self.store.exists(session_id):
             raise NotFound(f"Session {session_id} not found; start one with POST /session/start")
-        return self.runs.start(session_id, prompt, kind="reply", stream=stream)
+        try:
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook)
+        except SessionBusy:
+            if if_busy == REJECT:
+                raise
+        if if_busy == ENQUEUE:
+            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook)
+        try:
+            self.runs.cancel(session_id, reason="interrupt")
+        except NoActiveRun:
+            self.runs.drain(session_id)  # it ended meanwhile: ours is next
+        log.info("turn interrupts session=%s run=%s", session_id, run_id)
+        return self.runs.started(session_id, run_id, CANCEL_WAIT) or Queued(session_id, run_id)
 
     def check_working_dir(self, path: str) -> str:
         """An absolute, existing directory (inside ``allowed_roots`` when set).

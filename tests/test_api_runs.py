@@ -6,6 +6,7 @@ import threading
 import time
 
 from goose_api import create_app
+from goose_api.conversation import INTERRUPTED_TEXT
 from tests.conftest import ApiClient, settings_for
 from tests.fakes.core import Reply, ToolCall
 from tests.goose_format import assert_goose_session
@@ -193,8 +194,10 @@ def test_a_stopping_worker_leaves_its_runs_interrupted_and_valid(fake_openai, di
     client = ApiClient(survivor.test_client())
     shown = session_state(client, "stop")
     assert shown["state"] == "interrupted" and shown["last_error"]["reason"] == "shutdown", shown
-    assert shown["messages"][-1]["content"][0]["toolResult"] == {"status": "error", "error": "cancelled"}
+    assert shown["messages"][-1]["content"][0]["type"] == "toolRequest", "left open for a resume, not cancelled"
     assert_goose_session(dirs["sessions"] / "stop.jsonl")
     fake_openai.add(Reply("resumed"))
     assert client.post("/session/reply", {"prompt": "go on", "session_id": "stop"})[1]["response"] == "resumed"
+    _, messages = assert_goose_session(dirs["sessions"] / "stop.jsonl")
+    assert messages[2]["content"][0]["toolResult"] == {"status": "error", "error": INTERRUPTED_TEXT}
     survivor.extensions["goose_api"].close()

@@ -49,7 +49,7 @@ def test_show_a_session_with_its_state_and_messages_since(client, fake_openai, d
     status, body, _ = client.get("/session/shown")
     assert status == 200, body
     assert list(body) == ["session_id", "description", "working_dir", "created", "updated", "message_count", "usage",
-                          "state", "run_id", "pending_approvals", "last_error", "messages"]
+                          "state", "run_id", "pending_approvals", "last_error", "messages", "queued_runs"]
     assert (body["session_id"], body["description"], body["working_dir"]) == ("shown", "hello shown",
                                                                                str(dirs["work"]))
     assert body["message_count"] == 4 and len(body["messages"]) == 4

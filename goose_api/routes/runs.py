@@ -6,7 +6,7 @@ from goose_api.routes.docs import ApiBlueprint, event_stream_doc
 from goose_api.routes.turn_answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
 from goose_api.runs import RunRef
 from goose_api.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
-from goose_api.schemas.sessions import AcceptedSchema, TurnSchema
+from goose_api.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
 from goose_api.routes.sessions import owned
 from goose_api.services import services
 
@@ -47,3 +47,14 @@ def confirm(body, session_id):
     """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
     ref = services().runs.confirm(owned(session_id), body["id"], body["action"])
     return answer_turn(ref, asynchronous=body["asynchronous"])
+
+
+@blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
+@blp.arguments(ResumeSchema)
+@blp.response(200, TurnSchema)
+@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
+def resume(body, session_id):
+    """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
+    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])

@@ -44,21 +44,23 @@ def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
     ref = svc.turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"), stream=body["stream"],
-                          on_created=partial(svc.owners.claim, client=g.client))
+                          webhook=body.get("webhook"), on_created=partial(svc.owners.claim, client=g.client))
     return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
 
 
 @blp.route("/session/reply", methods=["POST"])
 @blp.arguments(ReplySchema)
 @blp.response(200, TurnSchema)
-@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.alt_response(202, schema=AcceptedSchema, description="async, still running after Prefer: wait=N, or queued "
+                                                           "(if_busy: enqueue)")
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 @blp.doc(**TURN_DOC)
 def reply(body):
     """Send a prompt to a session (the most recently active one when no id is given)."""
     svc = services()
     session_id = svc.owners.resolve(body.get("session_id"), g.client, lambda: (i for i, _ in svc.store.list_ids()))
-    ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"])
+    ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
+                          webhook=body.get("webhook"))
     return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
 
 

@@ -13,10 +13,12 @@ from flask import Response, jsonify, request
 
 from goose_api.errors import BadRequest
 from goose_api.event_log import EventLog
+from goose_api.idempotent_requests import remember_run
 from goose_api.runs import RunRef
 from goose_api.schemas.sessions import AcceptedSchema
 from goose_api.services import services
 from goose_api.sse import stream_events
+from goose_api.turns import Queued
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,11 @@ def preference() -> Preference:
     return Preference(respond_async, wait)
 
 
-def answer_turn(ref: RunRef, *, asynchronous: bool = False, stream: bool = False) -> Any:
-    """The HTTP answer for a run just started (or resumed by a confirm)."""
+def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False) -> Any:
+    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
+    if isinstance(ref, Queued):
+        return accepted(ref, "Queued behind the session's current run", status="queued")
+    remember_run(ref)
     runs = services().runs
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
@@ -57,9 +62,9 @@ def answer_turn(ref: RunRef, *, asynchronous: bool = False, stream: bool = False
     return answer
 
 
-def accepted(ref: RunRef, note: str = "Running in the background") -> Response:
+def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted") -> Response:
     body = AcceptedSchema().dump({
-        "status": "accepted", "session_id": ref.session_id, "run_id": ref.run_id,
+        "status": status, "session_id": ref.session_id, "run_id": ref.run_id,
         "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events"})
     response = jsonify(body)
     response.status_code = 202

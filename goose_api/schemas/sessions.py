@@ -7,11 +7,16 @@ from goose_api.schemas.common import MessageSchema, StrictBoolean, UsageSchema
 from goose_api.sessions import RESERVED_SESSION_IDS, SESSION_ID_RE
 
 PROMPT = validate.Length(min=1, error="must not be empty")
+WEBHOOK_RE = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+IF_BUSY = ("reject", "enqueue", "interrupt")
 
 
-def session_id_field(**kwargs):
-    return fields.String(validate=validate.Regexp(
-        SESSION_ID_RE, error="must be 1-128 characters of letters, digits, '_' or '-'"), **kwargs)
+def session_id_field(*, new: bool = False, **kwargs):
+    """A session id; ``new``: one a session is to be created with (the endpoints' names are reserved)."""
+    checks = [validate.Regexp(SESSION_ID_RE, error="must be 1-128 characters of letters, digits, '_' or '-'")]
+    if new:
+        checks.append(validate.NoneOf(RESERVED_SESSION_IDS, error="is reserved for an endpoint; choose another id"))
+    return fields.String(validate=checks, **kwargs)
 
 
 class _TurnOptions(Schema):
@@ -19,6 +24,9 @@ class _TurnOptions(Schema):
         "description": "answer 202 at once and run in the background (also: header `Prefer: respond-async`)"})
     stream = StrictBoolean(load_default=False, metadata={
         "description": "answer text/event-stream: the run's events as they happen"})
+    webhook = fields.String(validate=validate.Regexp(WEBHOOK_RE, error="must be an http:// or https:// URL"),
+                            metadata={"description": "POSTed the run's final event, signed (default: the "
+                                                     "webhook_url setting)", "pattern": WEBHOOK_RE})
 
     @validates_schema
     def _one_way_to_answer(self, data, **kwargs):
@@ -28,10 +36,7 @@ class _TurnOptions(Schema):
 
 class StartSchema(_TurnOptions):
     prompt = fields.String(required=True, validate=PROMPT)
-    session_id = fields.String(validate=[
-        validate.Regexp(SESSION_ID_RE, error="must be 1-128 characters of letters, digits, '_' or '-'"),
-        validate.NoneOf(RESERVED_SESSION_IDS, error="is reserved for an endpoint; choose another id")],
-        metadata={"description": "omit for a goose-style id (YYYYMMDD_HHMMSS)"})
+    session_id = session_id_field(new=True, metadata={"description": "omit for a goose-style id (YYYYMMDD_HHMMSS)"})
     working_dir = fields.String(metadata={"description": "absolute path of an existing directory (inside "
                                                          "allowed_roots when set)", "pattern": "^/"})
 
@@ -39,6 +44,13 @@ class StartSchema(_TurnOptions):
 class ReplySchema(_TurnOptions):
     prompt = fields.String(required=True, validate=PROMPT)
     session_id = session_id_field(metadata={"description": "omit to reply to the most recently active session"})
+    if_busy = fields.String(load_default="reject", validate=validate.OneOf(IF_BUSY), metadata={
+        "description": "when a turn runs on the session: reject (409), enqueue (202, runs after it) or "
+                       "interrupt (cancel it, then run this one)"})
+
+
+class ResumeSchema(_TurnOptions):
+    """Resume takes the same answer options as a turn; its prompt is the interrupted turn's."""
 
 
 class PendingApprovalSchema(Schema):
@@ -46,6 +58,7 @@ class PendingApprovalSchema(Schema):
     tool = fields.String(required=True, allow_none=True, metadata={"description": "extension__tool"})
     arguments = fields.Dict(required=True)
     requested = fields.Float(metadata={"description": "when the call started waiting (epoch seconds)"})
+    reason = fields.String(metadata={"description": "why it asks: a resumed call that had already started"})
 
 
 class TurnSchema(Schema):
@@ -60,12 +73,13 @@ class TurnSchema(Schema):
     usage = fields.Nested(UsageSchema, required=True)
     warnings = fields.List(fields.String())
     cancelled = fields.String(metadata={"description": "what a cancel stopped"})
+    resumed_from = fields.String(metadata={"description": "a resume's answer: the interrupted run it drove on"})
     pending_approvals = fields.List(fields.Nested(PendingApprovalSchema),
                                     metadata={"description": "with status waiting_approval: calls to confirm"})
 
 
 class AcceptedSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "accepted"})
+    status = fields.String(required=True, metadata={"enum": ["accepted", "queued"]})
     session_id = fields.String(required=True)
     run_id = fields.String(required=True)
     message = fields.String(required=True)
@@ -74,6 +88,11 @@ class AcceptedSchema(Schema):
 class SessionQuerySchema(Schema):
     since = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={
         "description": "return only the messages after the first N (the message_count you saw last)"})
+
+
+class QueuedRunSchema(Schema):
+    run_id = fields.String(required=True)
+    queued = fields.Float(required=True, metadata={"description": "when it was queued (epoch seconds)"})
 
 
 class SessionDetailSchema(Schema):
@@ -89,6 +108,8 @@ class SessionDetailSchema(Schema):
     pending_approvals = fields.List(fields.Nested(PendingApprovalSchema), required=True)
     last_error = fields.Dict(allow_none=True, required=True)
     messages = fields.List(fields.Nested(MessageSchema), required=True)
+    queued_runs = fields.List(fields.Nested(QueuedRunSchema), required=True, metadata={
+        "description": "turns waiting for this session (if_busy: enqueue), next first"})
 
 
 class SessionListQuerySchema(Schema):
