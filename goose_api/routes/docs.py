@@ -43,13 +43,39 @@ class ThrottleDocs(BasePlugin):
                 responses[429] = {**deepcopy(responses[codes["401"]]), "description": "Too Many Requests"}
 
 
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Send a request again with the same key and body to get its stored answer instead of a second "
+                   "effect (for a turn: the same run); the same key with another request is 422. Keys are per "
+                   "client key and kept for idempotency_ttl seconds.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"}}
+
+
+class IdempotencyDocs(BasePlugin):
+    """Every POST takes an ``Idempotency-Key`` header and may answer 422 (key reused) or 409 (still in progress)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        post = (operations or {}).get("post")
+        if not isinstance(post, dict) or "security" in post:  # public operations have no client to scope keys to
+            return
+        post.setdefault("parameters", []).append(deepcopy(IDEMPOTENCY_HEADER))
+        responses = post.setdefault("responses", {})
+        codes = {str(code): code for code in responses}
+        if "401" in codes:
+            for status, text in (("422", "Idempotency-Key reused with another request"),
+                                 ("409", "Conflict (a request with this Idempotency-Key is still in progress)")):
+                if status not in codes:
+                    responses[int(status)] = {**deepcopy(responses[codes["401"]]), "description": text}
+
+
 class GooseApi(flask_smorest.Api):
     """flask-smorest's Api documenting our one error shape and the API key (public routes say ``security=[]``)."""
 
     ERROR_SCHEMA = ErrorSchema
 
     def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
-        spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES], "extra_plugins": [ThrottleDocs()],
+        spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES],
+                       "extra_plugins": [ThrottleDocs(), IdempotencyDocs()],
                        **(spec_kwargs or {})}
         app.url_map.converters["session_id"] = SessionIdConverter
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
