@@ -50,7 +50,7 @@ def confirm(body, session_id):
 
 
 @blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
-@blp.arguments(ResumeSchema)
+@blp.arguments(ResumeSchema, required=False)
 @blp.response(200, TurnSchema)
 @blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)

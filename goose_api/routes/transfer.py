@@ -22,7 +22,7 @@ EXPORT_DOC = {"responses": {"200": {"description": "the session file in the aske
 
 
 @blp.route("/session/<session_id:session_id>/fork", methods=["POST"])
-@blp.arguments(ForkSchema)
+@blp.arguments(ForkSchema, required=False)
 @blp.response(201, ForkResultSchema)
 @blp.errors(400, 401, 404, 409, 413, 415)
 def fork(body, session_id):
