@@ -3,9 +3,10 @@
 Line 1 of ``<id>.jsonl`` is the session metadata, every further line one goose
 message. Each save rewrites the file atomically (temp file, fsync,
 ``os.replace``) so goose never sees a half-written line. Parsed sessions are
-cached per process with their serialised lines, so a save costs one write of
-already-encoded text and a load after another worker's write re-reads only
-when the file changed (inode, size and mtime are compared).
+cached per process with their messages already encoded (one growing buffer),
+so a save costs one write of ready bytes, with no join or copy of the history,
+and a load after another worker's write re-reads only when the file changed
+(inode, size and mtime are compared).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Session:
     path: Path
     metadata: dict[str, Any]
     messages: list[Message] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)  # encoded messages, parallel to ``messages``
+    body: bytearray = field(default_factory=bytearray)  # ``messages`` encoded, one "\n"-ended line each
     stamp: tuple[int, int, int] | None = None
 
     @property
@@ -193,26 +194,26 @@ class SessionStore:
             except (ValueError, MessageFormatError) as exc:
                 raise SessionCorrupt(f"Session {session_id} cannot be read: line {number}: {exc}") from None
             lines.append(line)
-        return Session(session_id, path, metadata, messages, lines, stamp)
+        body = bytearray("".join(f"{line}\n" for line in lines).encode("utf-8"))
+        return Session(session_id, path, metadata, messages, body, stamp)
 
     def save(self, session: Session) -> None:
         """Write the whole session atomically: temp file, fsync, os.replace."""
         session.metadata["message_count"] = len(session.messages)
         head = json.dumps(session.metadata, ensure_ascii=False, separators=(",", ":"))
-        body = "\n".join([head, *session.lines]) + "\n"
-        atomic.write_text(session.path, body)
+        atomic.write_bytes(session.path, f"{head}\n".encode("utf-8"), session.body)
         session.stamp = _stamp(session.path)
         self._remember(session)
 
     def append(self, session: Session, *messages: Message) -> None:
         for message in messages:
             session.messages.append(message)
-            session.lines.append(message.dumps())
+            session.body += f"{message.dumps()}\n".encode("utf-8")
         self.save(session)
 
     def replace_messages(self, session: Session, messages: list[Message]) -> None:
         session.messages = list(messages)
-        session.lines = [m.dumps() for m in session.messages]
+        session.body = bytearray("".join(f"{m.dumps()}\n" for m in session.messages).encode("utf-8"))
         self.save(session)
 
     def delete(self, session_id: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from goose_api.conversation import Message, tool_request, tool_response
 from goose_api.errors import BadRequest, Conflict, NotFound, SessionBusy
-from goose_api.sessions import SessionCorrupt, SessionStore
+from goose_api.sessions import SessionCorrupt, SessionStore, new_metadata
 from tests.goose_format import assert_goose_session
 
 
@@ -151,3 +151,19 @@ def test_lock_is_exclusive_across_threads_and_processes(store):
         proc.join(10)
     with store.lock("x"):
         pass
+
+
+def test_a_loaded_file_is_saved_line_for_line_with_new_messages_after_it(store, tmp_path):
+    path = store.dir / "kept.jsonl"
+    lines = [json.dumps(Message.user("héllo ✓").to_json(), ensure_ascii=False),
+             json.dumps(Message.assistant("ok").to_json())]  # spaced and escaped unlike what we write
+    meta = {**new_metadata("/tmp", "cli made"), "message_count": 2}
+    path.write_text(json.dumps(meta) + "\n" + "\n".join(lines) + "\n\n", encoding="utf-8")
+    session = store.load("kept")
+    store.append(session, Message.user("more"))
+    saved = path.read_text(encoding="utf-8").splitlines()
+    assert saved[1:3] == lines and json.loads(saved[3])["content"][0]["text"] == "more"
+    assert json.loads(saved[0])["message_count"] == 3
+    store.replace_messages(session, [Message.user("only")])
+    meta, messages = assert_goose_session(path)
+    assert meta["message_count"] == 1 and [m["content"][0]["text"] for m in messages] == ["only"]
