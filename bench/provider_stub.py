@@ -36,6 +36,7 @@ class ProviderStub:
         self.calls_in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,16 +61,22 @@ class ProviderStub:
                 self.end_headers()
                 self.wfile.write(stub.body)
                 self.wfile.flush()
-                with stub._lock:
+                with stub._done:
                     stub.calls_in_flight -= 1
-                stub.durations.append(time.perf_counter() - self._t0)
-                stub.request_bytes.append(length)
+                    stub.durations.append(time.perf_counter() - self._t0)
+                    stub.request_bytes.append(length)
+                    stub._done.notify_all()
 
             def log_message(self, *args) -> None:
                 pass
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def wait_calls(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` calls are recorded (the caller may see an answer before its timing is)."""
+        with self._done:
+            return self._done.wait_for(lambda: len(self.durations) >= count, timeout)
 
     @property
     def url(self) -> str:

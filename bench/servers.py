@@ -71,15 +71,15 @@ def base_env(data: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], log_dir: Path, timeout: float = 60) -> Iterator[Server]:
-    """Run ``gunicorn <app> -c gunicorn.conf.py``; yields once ``/health`` answers 200."""
+def gunicorn(app: str, env: dict[str, str], log_dir: Path, timeout: float = 60, root: Path = ROOT) -> Iterator[Server]:
+    """Run ``gunicorn <app> -c gunicorn.conf.py`` from the project tree ``root``; yields once ``/health`` answers 200."""
     port = free_port()
-    env = {**env, "GOOSE_API_PORT": str(port)}
+    env = {**env, "GOOSE_API_PORT": str(port), "PYTHONPATH": str(root)}
     log_path = log_dir / f"{app.replace(':', '_')}-{port}.log"
     started = time.monotonic()
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", app, "-c", str(ROOT / "gunicorn.conf.py")],
-                                   cwd=env.get("BENCH_CWD", str(ROOT)), env=env, stdout=log,
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", app, "-c", str(root / "gunicorn.conf.py")],
+                                   cwd=str(root), env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
@@ -152,6 +152,18 @@ def pss_kb(pid: int) -> int:
     return _status_kb(pid, "VmRSS")  # no smaps_rollup (old kernel): RSS overcounts shared pages
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by ``pids`` (threads included), from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def memory_mib(pids: list[int]) -> dict[str, float]:
     """PSS and RSS now, and peak RSS (VmHWM), summed over ``pids``, in MiB."""
     return {"pss_mib": round(sum(map(pss_kb, pids)) / 1024, 1),
@@ -181,6 +193,14 @@ class MemorySampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def export_tree(ref: str, dest: Path) -> Path:
+    """The project as it was at git ``ref`` (``git archive``), to run a before/after comparison."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 @contextmanager
