@@ -5,7 +5,7 @@ Run under the same gunicorn settings as goose-api (``gunicorn bench.bare_app:app
 
 - ``GET /health`` and ``GET /extensions/list``: a constant JSON body.
 - ``GET /session/<id>``: read the goose JSONL file and answer its metadata and messages.
-- ``POST /session/reply``: forward the prompt alone to the provider (``OPENAI_HOST``) and
+- ``POST /session/start`` and ``/session/reply``: forward the prompt alone to the provider (``OPENAI_HOST``) and
   answer its text: the floor of a turn (one HTTP hop in, one out).
 """
 
@@ -44,6 +44,7 @@ def session(session_id: str):
                    messages=[json.loads(line) for line in lines[1:] if line])
 
 
+@app.post("/session/start")
 @app.post("/session/reply")
 def reply():
     prompt = request.get_json()["prompt"]
