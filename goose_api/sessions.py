@@ -99,6 +99,8 @@ class SessionStore:
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._ids_lock = threading.Lock()
+        self._id_base, self._id_next = "", 1
 
     # --- ids and paths -------------------------------------------------------
 
@@ -138,15 +140,27 @@ class SessionStore:
             return session
         raise Conflict("Could not allocate a session id; try again")
 
-    @staticmethod
-    def _candidate_ids(session_id: str | None) -> Iterator[str]:
+    def _candidate_ids(self, session_id: str | None) -> Iterator[str]:
         if session_id is not None:
-            yield SessionStore.check_id(session_id)
+            yield self.check_id(session_id)
             return
+        for _ in range(10000):
+            yield self._next_generated_id()
+
+    def _next_generated_id(self) -> str:
+        """goose's ``YYYYMMDD_HHMMSS``, then ``_2``, ``_3``... for more in the same second.
+
+        Each candidate is handed out once per process, so a burst of sessions
+        costs one try each, not a probe of every id taken earlier in that second
+        (another worker's ids are still skipped by the exclusive create).
+        """
         base = time.strftime("%Y%m%d_%H%M%S")
-        yield base
-        for n in range(2, 10000):
-            yield f"{base}_{n}"
+        with self._ids_lock:
+            if base != self._id_base:
+                self._id_base, self._id_next = base, 1
+            n = self._id_next
+            self._id_next += 1
+        return base if n == 1 else f"{base}_{n}"
 
     def load(self, session_id: str) -> Session:
         """The session, from cache when the file has not changed since.

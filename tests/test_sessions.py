@@ -35,6 +35,23 @@ def test_generated_ids_are_goose_style_and_unique(store, tmp_path):
     assert all(re.match(r"^\d{8}_\d{6}(_\d+)?$", i) for i in ids)
 
 
+def test_a_burst_of_sessions_takes_one_try_each_and_skips_ids_another_worker_took(store, tmp_path, monkeypatch):
+    other = SessionStore(store.dir, store.lock_dir)  # another worker process: its own counter
+    taken = {other.create(None, str(tmp_path)).id for _ in range(3)}
+    exclusive_creates = []
+    real_open = os.open
+
+    def counting_open(path, flags, *args):
+        if flags & os.O_EXCL and str(path).endswith(".jsonl"):
+            exclusive_creates.append(path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    ids = [store.create(None, str(tmp_path)).id for _ in range(40)]
+    assert len(set(ids)) == 40 and not taken & set(ids)
+    assert len(exclusive_creates) <= 40 + len(taken)  # not one probe per id taken earlier in the second
+
+
 def test_client_id_taken_is_conflict(store, tmp_path):
     store.create("dup", str(tmp_path))
     with pytest.raises(Conflict):
