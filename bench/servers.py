@@ -117,11 +117,14 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 # --- memory --------------------------------------------------------------------------
 
 def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
+    """Child processes of ``pid``, whichever of its threads started them."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(set(found))
 
 
 def descendants(pid: int) -> list[int]:

@@ -16,8 +16,11 @@ def write_text(path: Path, text: str, mode: int | None = None) -> None:
 def write_bytes(path: Path, *chunks: bytes | bytearray, mode: int | None = None) -> None:
     """Write ``chunks`` one after the other as the new content of ``path`` (temp file, fsync, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # the directory only: not a system call spent on every save
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if mode is not None:
             os.fchmod(fd, mode)
