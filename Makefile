@@ -6,7 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test test-quick bench model install install-dev clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-quick bench model install install-dev chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,12 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 install: $(VENV)/.runtime-installed
-install-dev: $(VENV)/.dev-installed node_modules/.installed
+install-dev: $(VENV)/.dev-installed node_modules/.installed chromium
+
+# Headless Chromium renders /docs in the test suite (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
 
 model: $(VENV)/.runtime-installed
 	$(PY) scripts/fetch_model.py

@@ -1,8 +1,20 @@
-"""gunicorn settings, taken from goose-api's own settings (config.yaml, .env, GOOSE_API_*, $PORT)."""
+"""gunicorn settings, taken from goose-api's own settings (config.yaml, .env, GOOSE_API_*, $PORT).
+
+Metrics: every worker writes its numbers to prometheus-client's multiprocess
+files in ``<data_dir>/prometheus`` (or an operator's PROMETHEUS_MULTIPROC_DIR).
+The variable is set here, in the master, before prometheus_client is imported
+anywhere (it picks its mode at import) and before any worker forks; the dir is
+emptied once when the master starts and each exited worker is marked dead.
+"""
+
+import os
+from pathlib import Path
 
 from goose_api.settings import Settings
 
 _settings = Settings.load()
+_metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR") or _settings.data_path / "prometheus")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 bind = f"{_settings.host}:{_settings.port}"
 if ":" in _settings.host and not _settings.host.startswith("["):
@@ -14,6 +26,19 @@ timeout = 120
 graceful_timeout = _settings.graceful_timeout
 keepalive = 5
 accesslog = None  # goose-api logs one line per request itself
+
+
+def on_starting(server):
+    """Start the metrics from zero: files of a previous run's workers would be counted forever."""
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop the exited worker's live gauges (active runs, tool calls in progress)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
 
 
 def worker_exit(server, worker):

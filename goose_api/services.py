@@ -14,8 +14,11 @@ from flask import current_app
 
 from goose_api.agent import Agent
 from goose_api.auth import KeyRing
+from goose_api.auth_throttle import AuthThrottle
 from goose_api.context import ContextManager
 from goose_api.mcp.registry import ExtensionRegistry
+from goose_api.metrics import InstrumentedTools, Metrics
+from goose_api.owners import SessionOwners
 from goose_api.provider_config import ProviderConfig
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
@@ -33,6 +36,9 @@ class Services:
     registry: ExtensionRegistry
     agent: Agent
     turns: TurnService
+    metrics: Metrics
+    owners: SessionOwners
+    throttle: AuthThrottle
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @classmethod
@@ -41,12 +47,18 @@ class Services:
         data.mkdir(parents=True, exist_ok=True)
         keys = KeyRing.from_settings(settings)
         store = SessionStore(settings.sessions_path, data / "locks")
-        providers = ProviderConfig(settings)
+        metrics = Metrics(settings, lambda: len(store.list_ids()))
+        providers = ProviderConfig(settings, on_event=metrics.provider_event)
         registry = ExtensionRegistry(settings)
-        agent = Agent(store, providers.provider, registry, ContextManager(settings), settings.max_turns)
-        turns = TurnService(store, agent, settings.working_dir or os.getcwd(), settings.allowed_roots)
-        services = cls(settings, keys, store, providers, registry, agent, turns)
-        services._closers.append(registry.close)
+        tools = InstrumentedTools(registry, metrics)
+        agent = Agent(store, providers.provider, tools, ContextManager(settings), settings.max_turns)
+        turns = TurnService(store, agent, settings.working_dir or os.getcwd(), settings.allowed_roots,
+                            track=metrics.active_run)
+        throttle = AuthThrottle(data / "auth_failures.sqlite3", settings.auth_failure_limit,
+                                settings.auth_failure_window)
+        services = cls(settings, keys, store, providers, registry, agent, turns, metrics,
+                       SessionOwners(data), throttle)
+        services._closers.extend([throttle.close, registry.close])
         return services
 
     def close(self) -> None:

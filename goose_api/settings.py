@@ -78,6 +78,8 @@ class Settings:
     log_format: str = "text"
     allowed_roots: tuple[str, ...] | None = None
     cors_origins: tuple[str, ...] = ()
+    auth_failure_limit: int = 10
+    auth_failure_window: float = 60.0
     # where values came from, and the environment providers and extensions may read
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -141,6 +143,8 @@ class Settings:
             raise ConfigurationError("mode must be one of auto, approve, smart_approve, chat")
         if self.log_format not in ("text", "json"):
             raise ConfigurationError("log_format must be 'text' or 'json'")
+        if self.auth_failure_limit < 1 or self.auth_failure_window <= 0:
+            raise ConfigurationError("auth_failure_limit must be at least 1 and auth_failure_window positive")
         if self.max_turns < 1 or self.threads < 1 or self.workers < 1:
             raise ConfigurationError("max_turns, threads and workers must be at least 1")
         for entry in self.api_keys:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Iterator
 
 from goose_api.agent import Agent
 from goose_api.errors import ApiError, BadRequest, NotFound
@@ -41,14 +42,17 @@ class TurnResult:
 
 class TurnService:
     def __init__(self, store: SessionStore, agent: Agent, default_working_dir: str,
-                 allowed_roots: tuple[str, ...] | None = None):
+                 allowed_roots: tuple[str, ...] | None = None,
+                 track: Callable[[], ContextManager[Any]] = nullcontext):
         self.store = store
         self.agent = agent
         self.default_working_dir = default_working_dir
         self.allowed_roots = allowed_roots
+        self.track = track  # held for each turn: the active-runs gauge
 
-    def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None) -> TurnResult:
-        """Create a session and run its first turn.
+    def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None,
+              on_created: Callable[[str], None] | None = None) -> TurnResult:
+        """Create a session and run its first turn; ``on_created(id)`` runs before the turn (ownership).
 
         Raises:
             BadRequest: bad working_dir. Conflict: the session id is taken.
@@ -56,6 +60,8 @@ class TurnService:
         """
         working_dir = self.check_working_dir(working_dir) if working_dir else self.default_working_dir
         session = self.store.create(session_id, working_dir, describe(prompt))
+        if on_created is not None:
+            on_created(session.id)
         return self._run(session.id, prompt)
 
     def reply(self, prompt: str, session_id: str | None = None) -> TurnResult:
@@ -74,7 +80,7 @@ class TurnService:
 
     def events(self, session_id: str, prompt: str, *, stream: bool = False) -> Iterator[Any]:
         """The agent's events for one turn, with the session held for the whole turn."""
-        with self.store.lock(session_id):
+        with self.store.lock(session_id), self.track():
             session = self.store.load(session_id)
             yield from self.agent.reply(session, prompt, stream=stream)
 

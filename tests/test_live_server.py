@@ -47,6 +47,9 @@ def test_chunked_oversized_body_is_413(live_server):
     answer = requests.post(live_server.url + "/session/start", data=body(), timeout=30,
                            headers={"x-api-key": API_KEY, "Content-Type": "application/json"})
     assert answer.status_code == 413, answer.text
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"  # answered before the app: headers too
+    assert answer.headers["X-Request-ID"] and "status=413" in live_server.log()
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert live_server.get("/health").status_code == 200
 
 

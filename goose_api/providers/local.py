@@ -96,7 +96,8 @@ class LocalProvider:
         if not self.path.is_file():
             hint = (f"run `{FETCH_COMMAND}` to fetch the default model" if not settings.local_model_path
                     else "set GOOSE_API_LOCAL_MODEL_PATH to an existing .gguf file")
-            raise ConfigurationError(f"The local provider's model file {self.path} does not exist: {hint}, "
+            # the file name only: this text reaches HTTP answers, which show no paths outside the data dir
+            raise ConfigurationError(f"The local provider's model file {self.path.name} does not exist: {hint}, "
                                      "or configure another provider (GOOSE_API_PROVIDER)")
         default = self.default_model if not settings.local_model_path else self.path.stem
         self.model = model or configured_model(settings, self.name) or default

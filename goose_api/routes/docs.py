@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Callable
 
 import flask_smorest
+from apispec import BasePlugin
 from flask_smorest.arguments import FlaskParser
 
 from goose_api.schemas.common import ErrorSchema
 
 
+SECURITY_SCHEMES = {
+    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "description": "the same API key, as a bearer token"},
+}
+
+
+class ThrottleDocs(BasePlugin):
+    """Every operation that answers 401 may also answer 429 (failed-auth throttling), in the same shape."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            codes = {str(code): code for code in responses}  # ints here; apispec makes them strings later
+            if "401" in codes and "429" not in codes:
+                responses[429] = {**deepcopy(responses[codes["401"]]), "description": "Too Many Requests"}
+
+
 class GooseApi(flask_smorest.Api):
-    """flask-smorest's Api documenting our one error shape."""
+    """flask-smorest's Api documenting our one error shape and the API key (public routes say ``security=[]``)."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES], "extra_plugins": [ThrottleDocs()],
+                       **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _init_spec(self, *args, **kwargs):
+        super()._init_spec(*args, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
 
 
 class _Parser(FlaskParser):

@@ -13,10 +13,12 @@ from goose_api.services import services
 blp = ApiBlueprint("extensions", __name__, description="MCP extensions: the agent's tools")
 
 OK = {"error": False, "message": None}
+VARIANT_COMPONENTS = {"stdio": "StdioExtension", "sse": "SseExtension", "streamable_http": "StreamableHttpExtension",
+                      "builtin": "BuiltinExtension"}
 CONFIG_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in
-              ("StdioExtension", "SseExtension", "StreamableHttpExtension", "BuiltinExtension")],
-    "discriminator": {"propertyName": "type"}}}}}
+    "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in VARIANT_COMPONENTS.values()],
+    "discriminator": {"propertyName": "type", "mapping": {
+        tag: f"#/components/schemas/{name}" for tag, name in VARIANT_COMPONENTS.items()}}}}}}
 NAME_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
     {"type": "string", "minLength": 1}, {"$ref": "#/components/schemas/ExtensionName"}]}}}}
 

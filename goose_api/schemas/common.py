@@ -11,6 +11,7 @@ class ErrorSchema(Schema):
     provider = fields.String()
     kind = fields.String()
     session_id = fields.String()
+    checks = fields.List(fields.Dict(), metadata={"description": "GET /ready: every check and its outcome"})
 
 
 class UsageSchema(Schema):

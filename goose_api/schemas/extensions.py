@@ -36,21 +36,25 @@ class _EnvMixin(Schema):
 
 
 class StdioExtensionSchema(_Base, _EnvMixin):
+    type = fields.String(required=True, metadata={"enum": ["stdio"]})  # documents the tag
     cmd = fields.String(required=True, validate=validate.Length(min=1))
     args = fields.List(fields.String(), load_default=list)
 
 
 class SseExtensionSchema(_Base, _EnvMixin):
+    type = fields.String(required=True, metadata={"enum": ["sse"]})  # documents the tag
     uri = fields.String(required=True, validate=HTTP_URL)
 
 
 class StreamableHttpExtensionSchema(_Base, _EnvMixin):
+    type = fields.String(required=True, metadata={"enum": ["streamable_http"]})  # documents the tag
     uri = fields.String(required=True, validate=HTTP_URL)
     headers = fields.Dict(keys=fields.String(validate=NAME), values=fields.String(), load_default=dict,
                           metadata={"description": "HTTP headers; values are secrets"})
 
 
 class BuiltinExtensionSchema(_Base):
+    type = fields.String(required=True, metadata={"enum": ["builtin"]})  # documents the tag
     display_name = fields.String(load_default=None, allow_none=True)
 
 

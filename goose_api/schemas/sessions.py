@@ -14,7 +14,8 @@ def _session_id(**kwargs):
 class StartSchema(Schema):
     prompt = fields.String(required=True, validate=validate.Length(min=1, error="must not be empty"))
     session_id = _session_id()
-    working_dir = fields.String(metadata={"description": "absolute path of an existing directory"})
+    working_dir = fields.String(metadata={"description": "absolute path of an existing directory (inside "
+                                                         "allowed_roots when set)", "pattern": "^/"})
 
 
 class ReplySchema(Schema):

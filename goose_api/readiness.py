@@ -1,0 +1,64 @@
+"""``GET /ready``: can this worker serve a turn right now, and if not, why not.
+
+Liveness (``/health``) only says the process answers. Readiness checks what a
+turn needs: a provider whose settings are complete (the missing variables are
+named), extensions that started, and data and sessions dirs this process can
+write to. Reasons name settings, never paths or secret values.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from goose_api.errors import NotReady
+
+
+def provider_check(services: Any) -> dict[str, Any]:
+    name, model = services.providers.current()
+    check = {"name": "provider", "provider": name, "model": model, "ok": True}
+    problem = services.providers.problem()  # missing credentials (named), unknown name, no model file
+    if problem:
+        return {**check, "ok": False, "reason": f"provider {name} is not configured: {problem}"}
+    return check
+
+
+def extensions_check(services: Any) -> dict[str, Any]:
+    details = services.registry.details()
+    states = {ext["name"]: ext["status"] for ext in details}
+    failed = [ext for ext in details if ext["status"] != "running"]
+    check = {"name": "extensions", "ok": not failed, "extensions": states}
+    if failed:
+        check["reason"] = "; ".join(f"extension {ext['name']} is not running: {ext.get('last_error') or 'stopped'}"
+                                    for ext in failed)
+    return check
+
+
+def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
+    """Create and remove a file there: permissions, a read-only mount and a full disk all show up."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".ready-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = f"the {name} is not writable ({exc.strerror or type(exc).__name__}); check {setting}"
+        return {"name": name.replace(" ", "_"), "ok": False, "reason": reason}
+    return {"name": name.replace(" ", "_"), "ok": True}
+
+
+def readiness(services: Any) -> dict[str, Any]:
+    """Every check; ``{"status": "ready", "checks": [...]}`` when all pass.
+
+    Raises:
+        NotReady: one or more checks failed; the message lists every reason.
+    """
+    checks = [provider_check(services), extensions_check(services),
+              writable_check("data dir", "data_dir", services.settings.data_path),
+              writable_check("sessions dir", "sessions_dir", services.settings.sessions_path)]
+    reasons = [check["reason"] for check in checks if not check["ok"]]
+    if reasons:
+        raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})
+    return {"status": "ready", "checks": checks}
