@@ -87,19 +87,36 @@ def to_messages(system: str, messages: list[Message], *, system_role: str = "sys
         out.append_encoded({"role": system_role, "content": system})
     invalid: frozenset[str] = frozenset()
     for message in messages:
-        key = (id(message.content), len(message.content), invalid)
         cached = message.__dict__.get("_openai_wire")
-        if cached is None or cached[0] != key:
-            own = frozenset(tc.invalid_call_ids([message]))
-            convert = _assistant if message.role == "assistant" else _user
-            wire = convert(message, invalid | own)
-            cached = (key, wire, [encode_item(w) for w in wire], own)
+        if cached is None or cached[:3] != (id(message.content), len(message.content), invalid):
+            cached = _convert(message, invalid)
             message.__dict__["_openai_wire"] = cached
-        out.extend(cached[1])
-        out.texts.extend(cached[2])
-        if cached[3]:
-            invalid = invalid | cached[3]
+        wire, text, own = cached[3:]
+        if type(wire) is dict:  # noqa: E721 - one wire message (the usual case), kept without a list
+            out.append(wire)
+            out.texts.append(text)
+        else:
+            out.extend(wire)
+            out.texts.extend(text)
+        if own:
+            invalid = invalid | own
     return out
+
+
+def _convert(message: Message, invalid: frozenset[str]) -> tuple:
+    """The cache entry: (content id, content length, invalid ids before, wire, JSON, own invalid ids).
+
+    One flat tuple, and a lone wire message without a list: the cyclic garbage
+    collector walks every cached object, so a full collection with many long
+    sessions in memory costs in proportion to how many there are.
+    """
+    own = frozenset(tc.invalid_call_ids([message])) or None
+    convert = _assistant if message.role == "assistant" else _user
+    wire = convert(message, invalid | own if own else invalid)
+    if len(wire) == 1:
+        return id(message.content), len(message.content), invalid, wire[0], encode_item(wire[0]), own
+    return (id(message.content), len(message.content), invalid, tuple(wire),
+            tuple(encode_item(w) for w in wire), own)
 
 
 def image_part(item: dict[str, Any]) -> dict[str, Any]:
