@@ -135,7 +135,7 @@ class SessionStore:
                 continue
             os.close(fd)
             session = Session(candidate, path, metadata)
-            self.save(session)
+            self.save(session, durable=False)  # nothing of the user's yet: the prompt's save right after syncs
             log.info("session created id=%s", candidate)
             return session
         raise Conflict("Could not allocate a session id; try again")
@@ -211,11 +211,11 @@ class SessionStore:
         body = bytearray("".join(f"{line}\n" for line in lines).encode("utf-8"))
         return Session(session_id, path, metadata, messages, body, stamp)
 
-    def save(self, session: Session) -> None:
-        """Write the whole session atomically: temp file, fsync, os.replace."""
+    def save(self, session: Session, durable: bool = True) -> None:
+        """Write the whole session atomically: temp file, fsync (unless not ``durable``), os.replace."""
         session.metadata["message_count"] = len(session.messages)
         head = json.dumps(session.metadata, ensure_ascii=False, separators=(",", ":"))
-        atomic.write_bytes(session.path, f"{head}\n".encode("utf-8"), session.body)
+        atomic.write_bytes(session.path, f"{head}\n".encode("utf-8"), session.body, sync=durable)
         session.stamp = _stamp(session.path)
         self._remember(session)
 

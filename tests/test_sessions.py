@@ -184,3 +184,15 @@ def test_a_loaded_file_is_saved_line_for_line_with_new_messages_after_it(store, 
     store.replace_messages(session, [Message.user("only")])
     meta, messages = assert_goose_session(path)
     assert meta["message_count"] == 1 and [m["content"][0]["text"] for m in messages] == ["only"]
+
+
+def test_every_save_with_a_message_is_synced_to_disk_the_empty_new_session_need_not_be(store, tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    session = store.create("durable", str(tmp_path))
+    assert synced == []
+    store.append(session, Message.user("my prompt"))
+    assert len(synced) == 1
+    store.replace_messages(session, [Message.user("summary")])
+    assert len(synced) == 2
