@@ -77,16 +77,30 @@ def gunicorn(app: str, env: dict[str, str], log_dir: Path, timeout: float = 60, 
     env = {**env, "GOOSE_API_PORT": str(port), "PYTHONPATH": str(root)}
     log_path = log_dir / f"{app.replace(':', '_')}-{port}.log"
     started = time.monotonic()
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", app, "-c", str(root / "gunicorn.conf.py")],
-                                   cwd=str(root), env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", app, "-c", str(root / "gunicorn.conf.py")],
+                               cwd=str(root), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    drain = threading.Thread(target=_drain, args=(process.stdout, log_path), daemon=True)
+    drain.start()
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
         server.startup_s = wait_healthy(server, started, timeout)
         yield server
     finally:
         stop(process)
+        drain.join(10)
+
+
+def _drain(pipe, log_path: Path) -> None:
+    """Copy the server's output to its log file.
+
+    The server writes into a pipe, as under systemd, Docker or a Procfile host,
+    not into a file on the disk its sessions are fsynced to: there a log write
+    can wait for another thread's fsync, and that is the disk's cost, not ours.
+    """
+    with open(log_path, "ab") as log:
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            log.write(chunk)
+            log.flush()
 
 
 def wait_healthy(server: Server, started: float, timeout: float) -> float:
