@@ -261,3 +261,14 @@ def test_encoded_body_is_the_same_json_as_the_body():
     assert encoded.isascii() and json.loads(encoded) == json.loads(json.dumps(body))
     assert json.loads(encode_json({"plain": [1, "é"], "n": None})) == {"plain": [1, "é"], "n": None}
     assert encode_json({}) == b"{}"
+
+
+def test_proxies_from_the_environment_are_still_used(fake, monkeypatch):
+    fake.add(Reply("through the proxy"))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.base_url)  # the fake answers the proxied request itself
+    settings = fake.settings()
+    provider = OpenAIProvider(settings.replace(env={**settings.env, "OPENAI_HOST": "http://provider.invalid"}))
+    assert provider.complete("sys", [Message.user("hi")], []).message.text() == "through the proxy"
+    assert fake.requests[0].headers["host"] == "provider.invalid"

@@ -208,6 +208,8 @@ class HttpProvider:
         self.model = model or configured_model(settings, self.name) or self.default_model
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.http = requests.Session()
+        self.http.trust_env = False  # the environment is read once per URL (``_environment``), not per call
+        self._environments: dict[str, dict[str, Any]] = {}
 
     # hooks -----------------------------------------------------------------------
     def request(self, system: str, messages: list[Message], tools: list[ToolSpec],
@@ -262,7 +264,8 @@ class HttpProvider:
         try:
             response = self.http.post(wire.url, data=encode_json(wire.body),
                                       headers={"Content-Type": "application/json", **wire.headers},
-                                      params=wire.params or None, timeout=self.timeout, stream=stream)
+                                      params=wire.params or None, timeout=self.timeout, stream=stream,
+                                      **self._environment(wire.url))
         except requests.RequestException as exc:
             raise self._failed(ProviderError(self.name, ProviderError.UNAVAILABLE,
                                              f"cannot reach {wire.url.split('?')[0]}: {type(exc).__name__}"),
@@ -273,6 +276,20 @@ class HttpProvider:
             raise self._failed(self.classify(response.status_code, text, response.headers),
                                response.status_code, started)
         return response
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """Proxies and CA bundle from the environment, exactly as requests reads them, once per URL.
+
+        With ``trust_env`` requests reads them again on every call, and looks for a
+        ``~/.netrc`` too (whose entry would replace the provider key's header); the
+        environment does not change while we run.
+        """
+        found = self._environments.get(url)
+        if found is None:
+            with requests.Session() as probe:
+                merged = probe.merge_environment_settings(url, {}, None, None, None)
+            found = self._environments[url] = {"proxies": merged["proxies"], "verify": merged["verify"]}
+        return found
 
     def _network_guard(self, lines: Iterator[str]) -> Iterator[str]:
         """Re-raise a connection dropped mid-stream as UNAVAILABLE."""
