@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from bench import report
 from bench.provider_stub import ProviderStub
-from bench.servers import API_KEY, MemorySampler, base_env, gunicorn, memory_mib, scratch
+from bench.servers import MemorySampler, base_env, gunicorn, memory_mib, scratch
 
 GOAL = 1.5
 

@@ -24,7 +24,7 @@ import time
 from contextlib import ExitStack
 
 from bench import load, report
-from bench.servers import API_KEY, base_env, gunicorn, scratch
+from bench.servers import base_env, gunicorn, scratch
 from bench.session_files import write_session
 
 GOAL = 0.8

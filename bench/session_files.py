@@ -15,7 +15,7 @@ from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.sessions import new_metadata
 
-PROMPT = "Please look at the project files and tell me which module handles the session storage and why. " * 1
+PROMPT = "Please look at the project files and tell me which module handles the session storage and why."
 THOUGHT = "I'll list the files in the project to find the storage code."
 RESULT = "\n".join(f"-rw-r--r-- 1 user user {1000 + i * 37:6d} Jan  1 12:00 module_{i:02d}.py" for i in range(8))
 ANSWER = ("The session storage lives in sessions.py: it writes goose JSONL files atomically and keeps a parsed "
@@ -37,7 +37,7 @@ def history(count: int, created: int = 1_750_000_000) -> list[Message]:
         n += 1
     while len(messages) < count - 1:
         messages += [Message("user", [conv.text(PROMPT)], created), Message("assistant", [conv.text(ANSWER)], created)]
-    if len(messages) < count:  # an odd count starts with a lone answer-less prompt pair trimmed to fit
+    if len(messages) < count:  # an odd count: one more prompt in front
         messages.insert(0, Message("user", [conv.text(PROMPT)], created))
     return messages[:count]
 
