@@ -10,6 +10,8 @@ emptied once when the master starts and each exited worker is marked dead.
 import os
 from pathlib import Path
 
+import signal
+
 from goose_api.settings import Settings
 
 _settings = Settings.load()
@@ -41,9 +43,26 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
 
 
-def worker_exit(server, worker):
-    """Stop this worker's MCP servers so no child process outlives it."""
+def _services(worker):
     app = getattr(worker, "wsgi", None)
-    services = getattr(app, "extensions", {}).get("goose_api") if app is not None else None
+    return getattr(app, "extensions", {}).get("goose_api") if app is not None else None
+
+
+def post_worker_init(worker):
+    """On SIGTERM, tell the app first (event streams end), then let gunicorn stop as it does."""
+    gunicorn_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        services = _services(worker)
+        if services is not None:
+            services.begin_shutdown()
+        gunicorn_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def worker_exit(server, worker):
+    """Stop this worker's runs and MCP servers so no child process outlives it."""
+    services = _services(worker)
     if services is not None:
         services.close()

@@ -31,7 +31,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     from goose_api.errors import register_error_handlers
     from goose_api.http_hooks import ChunkedBodyLimit, register_request_hooks
     from goose_api.logs import configure_logging
-    from goose_api.routes import docs_ui, extensions, ops, provider, sessions
+    from goose_api.routes import docs_ui, extensions, ops, provider, runs, sessions
     from goose_api.routes.docs import GooseApi
     from goose_api.services import Services
     from goose_api.settings import Settings
@@ -58,7 +58,7 @@ def create_app(settings: "Settings | None" = None) -> "Flask":
     register_request_hooks(app, services, PUBLIC_ENDPOINTS)
     extensions.register_schemas(api.spec)
     ops.register_schemas(api.spec)
-    for module in (sessions, extensions, provider, ops):
+    for module in (sessions, runs, extensions, provider, ops):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs_ui.blp)
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)

@@ -4,7 +4,12 @@
 answer and runs the tools it requests until it answers without tools or
 ``max_turns`` is reached. Every message is saved the moment it exists, and
 every tool request is answered by a tool response with the same id, so the
-session file stays a valid goose history whatever fails.
+session file stays a valid goose history whatever fails or is cancelled.
+
+The turn's driver (``runs.py``) supervises it through a ``TurnControl``: a
+cancel event the loop looks at between steps and while it waits for the
+provider or a tool (both run in the background so waiting can stop), and the
+user's decision on a tool call that needs approval.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import time
 from typing import Any, Callable, Iterator, Protocol
 
 from goose_api import conversation as conv
+from goose_api.approvals import ALWAYS_ALLOW, ASK, DENY, SKIP, ApprovalPolicy
+from goose_api.background import TurnCancelled, in_background
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
-from goose_api.events import (MessageAdded, Notification, TextChunk, ToolAnswered, ToolRequested,
-                              TurnFinished, Warning)
+from goose_api.events import (ApprovalRequired, MessageAdded, Notification, TextChunk, ToolAnswered,
+                              ToolRequested, TurnFinished, Warning)
 from goose_api.providers.base import Provider, ProviderReply, TextDelta, ToolSpec, Usage
 from goose_api.sessions import Session, SessionStore
 
@@ -27,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_TURNS_TEXT = ("I've reached the maximum number of actions I can do without user input. "
                   "Would you like me to continue?")
+CANCELLED_TEXT = "cancelled"
 
 
 class ToolRegistry(Protocol):
@@ -54,17 +62,33 @@ class ContextPolicy(Protocol):
                 tools: list[ToolSpec]) -> FitResult: ...
 
 
+class TurnControl(Protocol):
+    """How the driver of a turn steers it."""
+
+    cancel_event: threading.Event
+
+    def step(self, description: str) -> None:
+        """What the turn is doing now (named in a cancel's answer)."""
+
+    def cancelled_step(self) -> str:
+        """What was running when the cancel arrived."""
+
+    def decision(self, request: dict[str, Any]) -> str:
+        """Block until the user allows or denies ``request``. Raises: TurnCancelled."""
+
+
 class Agent:
     def __init__(self, store: SessionStore, provider: Callable[[], Provider], registry: ToolRegistry,
-                 context: ContextPolicy, max_turns: int = 50):
+                 context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50):
         self.store = store
         self.provider = provider
         self.registry = registry
         self.context = context
+        self.policy = policy
         self.max_turns = max_turns
 
-    def reply(self, session: Session, prompt: str, *, stream: bool = False) -> Iterator[Any]:
-        """Run one turn; yields events and ends with ``TurnFinished``.
+    def reply(self, session: Session, prompt: str, control: TurnControl, *, stream: bool = False) -> Iterator[Any]:
+        """Run one turn; yields events and ends with ``TurnFinished`` (cancelled or not).
 
         The caller holds the session's lock. A ``ProviderError`` propagates after
         the prompt (and any finished steps) are saved.
@@ -72,32 +96,33 @@ class Agent:
         added: list[Message] = []
         warnings: list[str] = []
         usage = Usage(0, 0, 0)
+        cancelled = None
         yield from self._answer_dangling(session, added)
         yield from self._add(session, added, Message.user(prompt))
         provider = self.provider()
-        tools = self.registry.tools()
+        tools = self.policy.offered(self.registry.tools())
         system = self.system_prompt(session, tools)
-        for _ in range(self.max_turns):
-            reply = yield from self._call(provider, system, session, tools, stream, warnings, usage)
-            _accumulate(usage, reply.usage)
-            session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
-            yield from self._add(session, added, reply.message)
-            requests = reply.message.tool_requests()
-            if not requests:
-                break
-            responses = []
-            for request in requests:
-                yield ToolRequested(request)
-                response = self._run_tool(request, session)
-                yield ToolAnswered(response)
-                responses.append(response)
-            yield from self._add(session, added, Message("user", responses))
-        else:
-            warnings.append(f"Stopped after max_turns ({self.max_turns}) provider calls")
-            yield from self._add(session, added, Message.assistant(MAX_TURNS_TEXT))
+        try:
+            for _ in range(self.max_turns):
+                _check(control)
+                control.step(f"the provider call to {provider.name}/{provider.model}")
+                reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
+                _accumulate(usage, reply.usage)
+                session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+                yield from self._add(session, added, reply.message)
+                requests = reply.message.tool_requests()
+                if not requests:
+                    break
+                yield from self._answer_tools(session, added, requests, tools, control)
+            else:
+                warnings.append(f"Stopped after max_turns ({self.max_turns}) provider calls")
+                yield from self._add(session, added, Message.assistant(MAX_TURNS_TEXT))
+        except TurnCancelled:
+            cancelled = control.cancelled_step()
+            log.info("turn cancelled session=%s during=%s", session.id, cancelled)
         for note in warnings:
             yield Warning(note)
-        yield TurnFinished(conv.final_text(added), added, usage, warnings)
+        yield TurnFinished(conv.final_text(added), added, usage, warnings, cancelled)
 
     def system_prompt(self, session: Session, tools: list[ToolSpec]) -> str:
         parts = [
@@ -130,12 +155,12 @@ class Agent:
         yield from self._add(session, added, Message("user", responses))
 
     def _call(self, provider: Provider, system: str, session: Session, tools: list[ToolSpec],
-              stream: bool, warnings: list[str], usage: Usage) -> Iterator[Any]:
+              stream: bool, warnings: list[str], usage: Usage, control: TurnControl) -> Iterator[Any]:
         fitted = self.context.fit(provider, system, session.messages, tools)
         if fitted.changed:
             yield from self._replace_history(session, fitted, warnings, usage)
         try:
-            return (yield from self._provider_reply(provider, system, session.messages, tools, stream))
+            return (yield from self._provider_reply(provider, system, session.messages, tools, stream, control))
         except ProviderError as exc:
             if exc.kind != ProviderError.CONTEXT_LENGTH:
                 raise
@@ -144,7 +169,7 @@ class Agent:
             if not fitted.changed:
                 raise
             yield from self._replace_history(session, fitted, warnings, usage)
-            return (yield from self._provider_reply(provider, system, session.messages, tools, stream))
+            return (yield from self._provider_reply(provider, system, session.messages, tools, stream, control))
 
     def _replace_history(self, session: Session, fitted: FitResult, warnings: list[str],
                          usage: Usage) -> Iterator[Any]:
@@ -160,29 +185,81 @@ class Agent:
 
     @staticmethod
     def _provider_reply(provider: Provider, system: str, messages: list[Message], tools: list[ToolSpec],
-                        stream: bool) -> Iterator[Any]:
-        if not stream:
-            return provider.complete(system, messages, tools)
-        for event in provider.stream(system, messages, tools):
-            if isinstance(event, TextDelta):
-                yield TextChunk(event.text)
-            elif isinstance(event, ProviderReply):
-                return event
-        raise ProviderError(provider.name, ProviderError.UNAVAILABLE, "the stream ended without a reply")
+                        stream: bool, control: TurnControl) -> Iterator[Any]:
+        """The provider's reply, its text deltas yielded as they arrive; abandoned on cancel."""
+        messages = list(messages)  # the loop may change the session's list after abandoning the call
 
-    def _run_tool(self, request: dict[str, Any], session: Session) -> dict[str, Any]:
+        def work(emit: Callable[[Any], None]) -> ProviderReply:
+            if not stream:
+                return provider.complete(system, messages, tools)
+            for event in provider.stream(system, messages, tools):
+                if isinstance(event, TextDelta):
+                    emit(TextChunk(event.text))
+                elif isinstance(event, ProviderReply):
+                    return event
+            raise ProviderError(provider.name, ProviderError.UNAVAILABLE, "the stream ended without a reply")
+        return (yield from in_background(work, control.cancel_event, f"provider-{provider.name}"))
+
+    def _answer_tools(self, session: Session, added: list[Message], requests: list[dict[str, Any]],
+                      tools: list[ToolSpec], control: TurnControl) -> Iterator[Any]:
+        """Answer every request (those a cancel left unrun with "cancelled"), then save the answers."""
+        responses: list[dict[str, Any]] = []
+        try:
+            for request in requests:
+                _check(control)
+                yield ToolRequested(request)
+                responses.append((yield from self._answer_tool(request, session, tools, control)))
+                yield ToolAnswered(responses[-1])
+        except TurnCancelled:
+            for request in requests[len(responses):]:
+                responses.append(conv.tool_error(request["id"], CANCELLED_TEXT))
+                yield ToolAnswered(responses[-1])
+            yield from self._add(session, added, Message("user", responses))
+            raise
+        yield from self._add(session, added, Message("user", responses))
+
+    def _answer_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
+                     control: TurnControl) -> Iterator[Any]:
         call = request["toolCall"]
         if call["status"] != "success":
             return conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}")
         name, arguments = call["value"]["name"], call["value"].get("arguments") or {}
+        verdict = self.policy.verdict(name, tools)
+        if verdict == SKIP:
+            return conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)])
+        if verdict == ASK:
+            control.step(f"the approval of {name}")
+            yield ApprovalRequired(request)
+            action = control.decision(request)
+            log.info("tool call decided tool=%s action=%s", name, action)
+            if action == DENY:
+                return conv.tool_response(request["id"], [conv.text(conv.DECLINED_TEXT)])
+            if action == ALWAYS_ALLOW:
+                self.policy.permissions.allow_always(name)
+        control.step(f"the tool call {name}")
+        return (yield from self._run_tool(request["id"], name, arguments, session, control))
+
+    def _run_tool(self, call_id: str, name: str, arguments: dict[str, Any], session: Session,
+                  control: TurnControl) -> Iterator[Any]:
+        """Call the tool in the background, yielding its notifications; a cancel raises TurnCancelled."""
         started = time.monotonic()
+
+        def work(emit: Callable[[Any], None]) -> list[dict[str, Any]]:
+            return self.registry.call_tool(name, arguments, working_dir=session.working_dir or None,
+                                           on_notification=lambda data: emit(Notification(data)),
+                                           cancel_event=control.cancel_event)
         try:
-            content = self.registry.call_tool(name, arguments, working_dir=session.working_dir or None)
+            content = yield from in_background(work, control.cancel_event, f"tool-{name}")
         except ExtensionError as exc:
             log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started, exc.message)
-            return conv.tool_error(request["id"], exc.message)
+            return conv.tool_error(call_id, exc.message)
         log.info("tool call tool=%s seconds=%.3f", name, time.monotonic() - started)
-        return conv.tool_response(request["id"], content)
+        return conv.tool_response(call_id, content)
+
+
+def _check(control: TurnControl) -> None:
+    if control.cancel_event.is_set():
+        raise TurnCancelled("cancelled between steps")
 
 
 def _accumulate(total: Usage, part: Usage) -> None:

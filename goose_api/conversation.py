@@ -19,10 +19,17 @@ ROLES = ("user", "assistant")
 CONTENT_TYPES = ("text", "image", "toolRequest", "toolResponse")
 MCP_CONTENT_TYPES = ("text", "image", "resource")
 
-INTERRUPTED_TEXT = "The tool call was interrupted before it finished."
-DECLINED_TEXT = "The user has declined to run this tool."
-CHAT_MODE_TEXT = "Let the user know the tool call was skipped in Goose chat mode."
-
+# goose's own texts, word for word: the goose CLI's answer to tool requests cut off by an
+# interruption, and the agent's DECLINED_RESPONSE and CHAT_MODE_TOOL_SKIPPED_RESPONSE.
+INTERRUPTED_TEXT = "Interrupted by the user to make a correction"
+DECLINED_TEXT = ("The user has declined to run this tool. DO NOT attempt to call this tool again. "
+                 "If there are no alternative methods to proceed, clearly explain the situation and STOP.")
+CHAT_MODE_TEXT = ("Let the user know the tool call was skipped in goose chat mode. DO NOT apologize for "
+                  "skipping the tool call. DO NOT say sorry. Provide an explanation of what the tool call "
+                  "would do, structured as a plan for the user. Again, DO NOT apologize. **Example Plan:**\n "
+                  "1. **Identify Task Scope** - Determine the purpose and expected outcome.\n "
+                  "2. **Outline Steps** - Break down the steps.\n "
+                  "If needed, adjust the explanation based on user preferences or questions.")
 
 class MessageFormatError(ValueError):
     """A message or content item does not have goose's shape."""

@@ -57,6 +57,27 @@ class SessionBusy(Conflict):
     code = "session_busy"
 
 
+class NoActiveRun(Conflict):
+    """Cancel or confirm sent to a session with no run in progress (or not waiting for that)."""
+
+    code = "no_active_run"
+
+
+class RunFailed(ApiError):
+    """A run ended with an error; re-raised as the HTTP answer of whoever waited for it.
+
+    The run's ``error`` event carries the original error's status, code and
+    details, so the answer is the one the error would have had if the turn
+    had run in the request's own thread.
+    """
+
+    def __init__(self, status: int, code: str, message: str, *, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message, details=details, headers=headers)
+        self.status = status
+        self.code = code
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 

@@ -38,6 +38,13 @@ class ToolAnswered:
 
 
 @dataclass(frozen=True)
+class ApprovalRequired:
+    """A tool call waits for the user's decision (approve / smart_approve modes)."""
+
+    content: dict[str, Any]  # the toolRequest item
+
+
+@dataclass(frozen=True)
 class Warning:
     """Something the user should know but that did not stop the turn."""
 
@@ -57,7 +64,10 @@ class TurnFinished:
     messages: list[Message]
     usage: Usage
     warnings: list[str] = field(default_factory=list)
+    cancelled: str | None = None  # what a cancel stopped ("the provider call to openai/gpt-4o", ...)
 
     @property
     def status(self) -> str:
+        if self.cancelled is not None:
+            return "cancelled"
         return "warning" if self.warnings else "success"

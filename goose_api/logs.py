@@ -14,6 +14,7 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
+            "pid": record.process,
             "logger": record.name,
             "message": record.getMessage(),
         }
@@ -33,7 +34,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
     logger.handlers = [handler]
     logger.propagate = False
     logger._goose_configured = (settings.log_format, settings.log_level)

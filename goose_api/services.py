@@ -13,15 +13,21 @@ from typing import Any, Callable
 from flask import current_app
 
 from goose_api.agent import Agent
+from goose_api.approvals import ApprovalPolicy, ToolPermissions
 from goose_api.auth import KeyRing
 from goose_api.auth_throttle import AuthThrottle
 from goose_api.context import ContextManager
+from goose_api.event_log import LogSignal
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.metrics import InstrumentedTools, Metrics
 from goose_api.owners import SessionOwners
 from goose_api.provider_config import ProviderConfig
+from goose_api.run_state import RunStateStore
+from goose_api.runs import RunService
+from goose_api.session_catalog import SessionCatalog
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
+from goose_api.summaries import Summarizer
 from goose_api.turns import TurnService
 
 log = logging.getLogger(__name__)
@@ -35,10 +41,13 @@ class Services:
     providers: ProviderConfig
     registry: ExtensionRegistry
     agent: Agent
+    runs: RunService
     turns: TurnService
     metrics: Metrics
     owners: SessionOwners
     throttle: AuthThrottle
+    catalog: SessionCatalog
+    summarizer: Summarizer
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @classmethod
@@ -51,18 +60,26 @@ class Services:
         providers = ProviderConfig(settings, on_event=metrics.provider_event)
         registry = ExtensionRegistry(settings)
         tools = InstrumentedTools(registry, metrics)
-        agent = Agent(store, providers.provider, tools, ContextManager(settings), settings.max_turns)
-        turns = TurnService(store, agent, settings.working_dir or os.getcwd(), settings.allowed_roots,
-                            track=metrics.active_run)
+        policy = ApprovalPolicy(settings.mode, ToolPermissions(data / "permissions.json"))
+        context = ContextManager(settings)
+        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
+        state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
+        runs = RunService(settings, store, agent, state, track=metrics.active_run)
+        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
         throttle = AuthThrottle(data / "auth_failures.sqlite3", settings.auth_failure_limit,
                                 settings.auth_failure_window)
-        services = cls(settings, keys, store, providers, registry, agent, turns, metrics,
-                       SessionOwners(data), throttle)
-        services._closers.extend([throttle.close, registry.close])
+        services = cls(settings, keys, store, providers, registry, agent, runs, turns, metrics,
+                       SessionOwners(data), throttle, SessionCatalog(store, runs, state),
+                       Summarizer(store, runs, providers.provider, context))
+        services._closers.extend([throttle.close, registry.close, runs.close])  # runs stop first: they may call tools
         return services
 
+    def begin_shutdown(self) -> None:
+        """SIGTERM reached this worker: let long-held requests (event streams) finish promptly."""
+        self.runs.begin_shutdown()
+
     def close(self) -> None:
-        """Stop what this process started (MCP servers); safe to call twice."""
+        """Stop what this process started (runs, then MCP servers); safe to call twice."""
         while self._closers:
             closer = self._closers.pop()
             closer()

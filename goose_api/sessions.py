@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBu
 log = logging.getLogger(__name__)
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+RESERVED_SESSION_IDS = ("start", "reply", "end", "summarize")  # /session/<name> routes of their own
 I32_MAX = 2**31 - 1
 TOKEN_FIELDS = ("total_tokens", "input_tokens", "output_tokens")
 ACCUMULATED_FIELDS = tuple(f"accumulated_{f}" for f in TOKEN_FIELDS)
@@ -238,6 +240,41 @@ class SessionStore:
             raise NotFound(f"Session {session_id} not found") from None
         self._forget(session_id)
 
+    def backup(self, session: Session) -> Path:
+        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
+        target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}.bak")
+        n = 1
+        while target.exists():
+            n += 1
+            target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}_{n}.bak")
+        shutil.copy2(session.path, target)
+        return target
+
+    def forget(self, session_id: str) -> None:
+        """Drop this process's cached copy (the file is untouched)."""
+        self._forget(session_id)
+
+    def read_metadata(self, session_id: str) -> dict[str, Any]:
+        """Line 1 of the file only: cheap for listings.
+
+        Raises:
+            NotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
+        """
+        try:
+            with open(self.path(session_id), encoding="utf-8") as fh:
+                head = fh.readline()
+        except FileNotFoundError:
+            raise NotFound(f"Session {session_id} not found") from None
+        if not head.strip():
+            return new_metadata("")
+        try:
+            metadata = json.loads(head)
+        except ValueError as exc:
+            raise SessionCorrupt(f"Session {session_id} cannot be read: line 1: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise SessionCorrupt(f"Session {session_id} cannot be read: line 1 is not an object")
+        return metadata
+
     # --- listing ---------------------------------------------------------------
 
     def list_ids(self) -> list[tuple[str, float]]:
@@ -267,16 +304,28 @@ class SessionStore:
         Raises:
             SessionBusy: another turn holds it.
         """
+        lock = self.acquire(session_id)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def acquire(self, session_id: str) -> FileLock:
+        """Take the session's lock without waiting; release it from any thread of this process.
+
+        The lock is an ``flock``: the OS drops it when its process dies, so a
+        crash never leaves a session locked.
+
+        Raises:
+            SessionBusy: another turn holds it.
+        """
         lock = FileLock(str(self.lock_dir / f"{self.check_id(session_id)}.lock"), thread_local=False)
         try:
             lock.acquire(timeout=0)
         except Timeout:
             raise SessionBusy(f"Session {session_id} is busy with another turn; retry when it finishes",
                               headers={"Retry-After": "1"}) from None
-        try:
-            yield
-        finally:
-            lock.release()
+        return lock
 
     # --- cache -------------------------------------------------------------------
 

@@ -70,6 +70,11 @@ class Settings:
     max_turns: int = 50
     mode: str = "auto"
     run_threads: int = 8
+    # runs (shared through the data dir by every worker)
+    run_poll_interval: float = 0.1
+    run_heartbeat_interval: float = 5.0
+    run_lease_timeout: float = 30.0
+    sse_heartbeat: float = 15.0
     # extensions
     extensions: Mapping[str, Any] = field(default_factory=dict)
     extension_commands: tuple[str, ...] | None = None
@@ -145,8 +150,13 @@ class Settings:
             raise ConfigurationError("log_format must be 'text' or 'json'")
         if self.auth_failure_limit < 1 or self.auth_failure_window <= 0:
             raise ConfigurationError("auth_failure_limit must be at least 1 and auth_failure_window positive")
-        if self.max_turns < 1 or self.threads < 1 or self.workers < 1:
-            raise ConfigurationError("max_turns, threads and workers must be at least 1")
+        if self.max_turns < 1 or self.threads < 1 or self.workers < 1 or self.run_threads < 1:
+            raise ConfigurationError("max_turns, threads, workers and run_threads must be at least 1")
+        if min(self.run_poll_interval, self.run_heartbeat_interval, self.sse_heartbeat) <= 0:
+            raise ConfigurationError("run_poll_interval, run_heartbeat_interval and sse_heartbeat must be positive")
+        if self.run_lease_timeout <= 2 * self.run_heartbeat_interval:
+            raise ConfigurationError("run_lease_timeout must be more than twice run_heartbeat_interval, "
+                                     "or a live run could look abandoned")
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")

@@ -8,8 +8,22 @@ from typing import Callable
 import flask_smorest
 from apispec import BasePlugin
 from flask_smorest.arguments import FlaskParser
+from werkzeug.routing import BaseConverter
 
 from goose_api.schemas.common import ErrorSchema
+from goose_api.sessions import RESERVED_SESSION_IDS, SESSION_ID_RE
+
+SESSION_ID_PATTERN = SESSION_ID_RE.pattern
+
+
+class SessionIdConverter(BaseConverter):
+    """``/session/<session_id:...>``: any path segment but the fixed routes' names.
+
+    So ``GET /session/start`` is a 405 of the start route, not an unknown
+    session; a malformed id still reaches the view, which answers 400.
+    """
+
+    regex = r"(?!(?:%s)$)[^/]+" % "|".join(RESERVED_SESSION_IDS)
 
 
 SECURITY_SCHEMES = {
@@ -37,7 +51,9 @@ class GooseApi(flask_smorest.Api):
     def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
         spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES], "extra_plugins": [ThrottleDocs()],
                        **(spec_kwargs or {})}
+        app.url_map.converters["session_id"] = SessionIdConverter
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        self.register_converter(SessionIdConverter, lambda converter: {"type": "string", "pattern": SESSION_ID_PATTERN})
 
     def _init_spec(self, *args, **kwargs):
         super()._init_spec(*args, **kwargs)
@@ -61,3 +77,11 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return func
 
         return decorate
+
+
+def event_stream_doc(description: str) -> dict:
+    """The OpenAPI answer of a ``text/event-stream`` route: each event is ``id``, ``event`` and JSON ``data``."""
+    return {"description": description, "content": {"text/event-stream": {"schema": {
+        "type": "object", "description": "event types: message, tool_request, tool_response, approval_required, "
+                                         "notification, error, done; data is a JSON object",
+        "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}}}}}}

@@ -3,6 +3,15 @@
 from marshmallow import Schema, fields
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only (marshmallow's Boolean also takes "yes", 1, "on", ...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class ErrorSchema(Schema):
     status = fields.String(required=True, metadata={"example": "error"})
     error = fields.String(required=True, metadata={"description": "machine-readable error code"})
@@ -12,6 +21,8 @@ class ErrorSchema(Schema):
     kind = fields.String()
     session_id = fields.String()
     checks = fields.List(fields.Dict(), metadata={"description": "GET /ready: every check and its outcome"})
+    run_id = fields.String()
+    active_run_id = fields.String(allow_none=True, metadata={"description": "409 session_busy: the run to wait for"})
 
 
 class UsageSchema(Schema):

@@ -1,0 +1,152 @@
+"""A run's append-only event log: one JSON object per line, ids increasing.
+
+Every consumer of a run (the blocking answer, an SSE stream, a poller in
+another worker) reads this file, so what one worker's run did is visible to
+all workers. Lines are ``{"id", "type", "data", "time"}``; ids continue the
+session's previous run, so an SSE ``Last-Event-ID`` stays meaningful across
+runs. Appends hold the session's state lock (a file lock), so a second writer
+(another process marking a dead owner's run interrupted) cannot interleave.
+
+Readers never lock: a line is only used once its newline is there. Waiting
+readers poll the file (another process may write it); a writer in the same
+process also wakes them at once through ``LogSignal``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+TERMINAL_TYPES = frozenset({"done", "error"})
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    data: dict[str, Any]
+    time: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "data": self.data, "time": self.time}
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+
+class LogSignal:
+    """Wakes readers in this process when any log is appended to (others poll)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def wait(self, seen: int, timeout: float) -> None:
+        with self._cond:
+            if self._generation == seen:
+                self._cond.wait(timeout)
+
+
+class EventLog:
+    """One run's events in ``<run_id>.events.jsonl``."""
+
+    def __init__(self, path: Path, base: int, lock: Callable[[], ContextManager[Any]], signal: LogSignal):
+        self.path = Path(path)
+        self.base = base          # the id before this run's first event
+        self._lock = lock
+        self.signal = signal
+        self._tail: tuple[int, int] | None = None  # (file size, last id) after our own last append
+
+    def append(self, kind: str, data: dict[str, Any], event_id: int | None = None) -> Event:
+        """Write one event; ``event_id`` is for an id reserved earlier with ``next_id``."""
+        with self._lock():
+            event = Event(event_id if event_id is not None else self.next_id(), kind, data, time.time())
+            line = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                self._tail = (fh.tell(), event.id)
+        self.signal.notify()
+        return event
+
+    def next_id(self) -> int:
+        """The id the next append would get (call with the lock held to reserve it)."""
+        if self._tail is not None and _size(self.path) == self._tail[0]:
+            return self._tail[1] + 1
+        return self.last_id() + 1
+
+    def read(self, after: int = 0) -> list[Event]:
+        """Complete events with ``id > after``, in order."""
+        return [event for event in self.follow(after).poll()]
+
+    def last_id(self) -> int:
+        events = self.read()
+        return events[-1].id if events else self.base
+
+    def follow(self, after: int) -> "LogReader":
+        return LogReader(self, after)
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class LogReader:
+    """Reads a log incrementally from a byte offset: each line is parsed once."""
+
+    def __init__(self, log: EventLog, after: int):
+        self.log = log
+        self.after = after        # the last id handed out
+        self._offset = 0
+
+    def poll(self) -> list[Event]:
+        """The complete events written since the last poll (ids above ``after``)."""
+        try:
+            with open(self.log.path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # a last line without its newline is still being written
+        self._offset += end
+        events = []
+        for line in chunk[:end].split(b"\n"):
+            if line.strip():
+                raw = json.loads(line)
+                if raw["id"] > self.after:
+                    events.append(Event(raw["id"], raw["type"], raw["data"], raw["time"]))
+        if events:
+            self.after = events[-1].id
+        return events
+
+    def wait(self, timeout: float, poll: float) -> list[Event]:
+        """New events, waiting up to ``timeout`` seconds for the first one."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            seen = self.log.signal.generation()
+            events = self.poll()
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0:
+                return events
+            self.log.signal.wait(seen, min(poll, remaining))
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
