@@ -52,9 +52,10 @@ def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[
         if path is None:
             return response
         has_run = g.get("idempotency_run") is not None
-        if response.mimetype == "text/event-stream":
-            store.finish(path, {"stream": True}) if has_run else store.drop(path)
-        elif not has_run and (response.status_code >= 500 or response.status_code in (409, 429)):
+        if response.mimetype == "text/event-stream" and has_run:
+            store.finish(path, {"stream": True})  # a repeat streams the run again
+        elif response.mimetype == "text/event-stream" or \
+                (not has_run and (response.status_code >= 500 or response.status_code in (409, 429))):
             store.drop(path)
         else:
             store.finish(path, {"status": response.status_code, "body": response.get_data(as_text=True),

@@ -20,7 +20,6 @@ lets its step in flight finish and stops before the next one: it ends
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -34,9 +33,10 @@ from goose_api.agent import Agent
 from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
 from goose_api.event_log import Event, EventLog
 from goose_api.journal import RunJournal
+from goose_api.local_runs import LocalRuns
 from goose_api.run_answers import accumulated, failure, interrupted_data, waiting_payload
 from goose_api.run_queue import TurnQueue
-from goose_api.run_state import (INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record, owner_of)
+from goose_api.run_state import INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record, owner_of
 from goose_api.run_worker import LocalRun, RunExecutor, RunPool, RunSpec
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
@@ -82,11 +82,8 @@ class RunService:
                                      ask_started=settings.resume_started_tools == "ask",
                                      release=self._release, ended=self._ended)
         self._pool = RunPool(settings.run_threads)
-        self._local: dict[str, LocalRun] = {}
-        self._lock = threading.Lock()
+        self._local = LocalRuns(state, self.poll, settings.run_heartbeat_interval)
         self._instance = uuid.uuid4().hex
-        self._watcher: threading.Thread | None = None
-        self._closed = threading.Event()
         self.stopping = threading.Event()  # set on SIGTERM: no new runs; streams end, clients reconnect elsewhere
 
     # --- starting -------------------------------------------------------------------
@@ -150,20 +147,6 @@ class RunService:
                 lock.release()
         return self._launch(session_id, lock, spec) if spec is not None else None
 
-    def started(self, session_id: str, run_id: str, timeout: float) -> RunRef | None:
-        """A queued run once it has started (None if it has not within ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            record = self.status(session_id) or {}
-            if record.get("run_id") == run_id:
-                return RunRef(session_id, run_id, int(record.get("event_base") or 0))
-            events = self.state.log(session_id, run_id, 0).read()
-            if events:  # it ran already, and the next one took the record
-                return RunRef(session_id, run_id, events[0].id - 1)
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(self.poll)
-
     def _launch(self, session_id: str, lock: FileLock, spec: RunSpec) -> RunRef:
         """Start ``spec`` on a session whose lock we hold (released if it cannot start)."""
         try:
@@ -177,8 +160,7 @@ class RunService:
                 base = self._last_event_id(self.state.read(session_id))
                 run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
                                self.journal, self.poll, lock)
-                with self._lock:
-                    self._local[spec.run_id] = run  # before the record: a reader must never see it ownerless
+                self._local.add(run)  # before the record: a reader must never see it ownerless
                 if spec.kind != "resume":
                     self.journal.rotate(session_id)
                 self.state.write(new_record(session_id, spec.run_id, owner_of(self._instance), kind=spec.kind,
@@ -187,10 +169,9 @@ class RunService:
                                             **self._session_marks(session_id)))
                 self.state.prune_logs(session_id)
         except BaseException:
-            self._forget_id(spec.run_id)
+            self._local.forget(spec.run_id)
             lock.release()
             raise
-        self._start_watcher()
         self._pool.submit(lambda: self._execute(run))
         log.info("run started session=%s run=%s kind=%s stream=%s", session_id, spec.run_id, spec.kind, spec.stream)
         return RunRef(session_id, spec.run_id, base)
@@ -253,8 +234,7 @@ class RunService:
 
     def _owner_gone(self, record: Record) -> bool:
         if (record.get("owner") or {}).get("instance") == self._instance:
-            with self._lock:
-                return record["run_id"] not in self._local
+            return self._local.get(record["run_id"]) is None
         return self.state.owner_gone(record)
 
     def _interrupt(self, record: Record) -> Record | None:
@@ -336,8 +316,7 @@ class RunService:
         reader = self.state.log_of(record).follow(0)  # from the start: the run may end before we look
         self.state.update(session_id, record["run_id"],
                           lambda r: r.__setitem__("cancel", {"requested": time.time(), "reason": reason}))
-        with self._lock:
-            local = self._local.get(record["run_id"])
+        local = self._local.get(record["run_id"])
         if local is not None:
             local.request_cancel()
         deadline = time.monotonic() + CANCEL_WAIT
@@ -369,51 +348,11 @@ class RunService:
             pending = ", ".join(p["id"] for p in record["pending_approvals"]) or "none"
             raise NotFound(f"No tool call {call_id!r} waits for approval in session {session_id}; "
                            f"pending: {pending}")
-        with self._lock:
-            local = self._local.get(record["run_id"])
+        local = self._local.get(record["run_id"])
         if local is not None:
             local.wake.set()
         log.info("tool call confirmed session=%s run=%s action=%s", session_id, record["run_id"], action)
         return RunRef(session_id, record["run_id"], after)
-
-    # --- the owner's watcher ------------------------------------------------------------
-
-    def _start_watcher(self) -> None:
-        with self._lock:
-            if self._watcher is None or not self._watcher.is_alive():
-                self._watcher = threading.Thread(target=self._watch, name="run-watcher", daemon=True)
-                self._watcher.start()
-
-    def _watch(self) -> None:
-        """Notice cancels and decisions sent to other workers; keep this process's leases fresh."""
-        next_beat = 0.0
-        while not self._closed.wait(self.poll):
-            with self._lock:
-                runs = list(self._local.values())
-            beat = time.monotonic() >= next_beat
-            for run in runs:
-                try:
-                    self._look_at(run, beat)
-                except (OSError, ValueError):
-                    log.exception("run watcher failed session=%s run=%s", run.session_id, run.run_id)
-            if beat:
-                next_beat = time.monotonic() + self.settings.run_heartbeat_interval
-
-    def _look_at(self, run: LocalRun, beat: bool) -> None:
-        stamp = self.state.stamp(run.session_id)
-        if stamp != run.seen_stamp:
-            run.seen_stamp = stamp
-            record = self.state.read(run.session_id) or {}
-            if record.get("run_id") == run.run_id:
-                if record.get("cancel"):
-                    run.request_cancel()
-                if record.get("decisions"):
-                    run.wake.set()
-        if run.abandon_at is not None and time.monotonic() >= run.abandon_at:
-            run.request_cancel(shutdown=True)  # a stopping run's step took longer than the shutdown allows
-        if beat and not run.finished.is_set():
-            self.state.update(run.session_id, run.run_id,
-                              lambda r: r["owner"].__setitem__("heartbeat", time.time()))
 
     # --- the end of a run ---------------------------------------------------------------
 
@@ -433,16 +372,12 @@ class RunService:
             log.exception("queued run could not start session=%s run=%s", run.session_id, spec.run_id)
 
     def _ended(self, run: LocalRun, event: Event) -> None:
-        self._forget_id(run.run_id)
+        self._local.forget(run.run_id)
         self._notify(run.session_id, run.run_id, run.spec.webhook, event)
 
     def _notify(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
         if self.on_final is not None:
             self.on_final(session_id, run_id, webhook, event)
-
-    def _forget_id(self, run_id: str) -> None:
-        with self._lock:
-            self._local.pop(run_id, None)
 
     def begin_shutdown(self) -> None:
         """The worker got SIGTERM: runs stop at their next saved step, event streams end, no new run starts.
@@ -454,23 +389,20 @@ class RunService:
         """
         self.stopping.set()
         budget = max(0.0, self.settings.graceful_timeout - SHUTDOWN_MARGIN)
-        with self._lock:
-            runs = list(self._local.values())
-        for run in runs:
+        for run in self._local.all():
             run.request_stop(budget)
 
     def close(self) -> None:
         """Stop this process's runs now (they end ``interrupted``: reason shutdown)."""
         self.stopping.set()
-        with self._lock:
-            runs = list(self._local.values())
+        runs = self._local.all()
         for run in runs:
             run.request_stop(0.0)
             run.request_cancel(shutdown=True)
         deadline = time.monotonic() + CLOSE_WAIT
         for run in runs:
             run.finished.wait(max(0.0, deadline - time.monotonic()))
-        self._closed.set()
+        self._local.close()
         self._pool.close()
         if runs:
             log.info("runs closed (%d stopped)", len(runs))

@@ -73,8 +73,8 @@ class Services:
         context = ContextManager(settings)
         agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
-        webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries, first_wait=settings.webhook_retry_wait,
-                                 timeout=settings.webhook_timeout)
+        webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
+                                 first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
         runs = RunService(settings, store, agent, state, RunJournal(state.root), track=metrics.active_run,
                           on_final=webhooks.run_ended)
         turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)

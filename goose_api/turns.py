@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -83,7 +84,21 @@ class TurnService:
         except NoActiveRun:
             self.runs.drain(session_id)  # it ended meanwhile: ours is next
         log.info("turn interrupts session=%s run=%s", session_id, run_id)
-        return self.runs.started(session_id, run_id, CANCEL_WAIT) or Queued(session_id, run_id)
+        return self._started(session_id, run_id, CANCEL_WAIT) or Queued(session_id, run_id)
+
+    def _started(self, session_id: str, run_id: str, timeout: float) -> RunRef | None:
+        """A queued run once it has started (None if it has not within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.runs.status(session_id) or {}
+            if record.get("run_id") == run_id:
+                return RunRef(session_id, run_id, int(record.get("event_base") or 0))
+            events = self.runs.state.log(session_id, run_id, 0).read()
+            if events:  # it ran already, and the next one took the record
+                return RunRef(session_id, run_id, events[0].id - 1)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.runs.poll)
 
     def check_working_dir(self, path: str) -> str:
         """An absolute, existing directory (inside ``allowed_roots`` when set).

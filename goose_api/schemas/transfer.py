@@ -15,15 +15,6 @@ class ForkSchema(Schema):
     session_id = session_id_field(**NEW_ID)
 
 
-class ForkResultSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "success"})
-    message = fields.String(required=True)
-    session_id = fields.String(required=True, metadata={"description": "the new session"})
-    source_id = fields.String(required=True)
-    message_count = fields.Integer(required=True)
-    working_dir = fields.String(required=True)
-
-
 class ExportQuerySchema(Schema):
     format = fields.String(load_default="goose-jsonl", validate=validate.OneOf(EXPORT_FORMATS))
 
@@ -44,6 +35,10 @@ class ImportSchema(Schema):
 class ImportResultSchema(Schema):
     status = fields.String(required=True, metadata={"example": "success"})
     message = fields.String(required=True)
-    session_id = fields.String(required=True)
+    session_id = fields.String(required=True, metadata={"description": "the new session"})
     message_count = fields.Integer(required=True)
-    working_dir = fields.String(required=True)
+    working_dir = fields.String(required=True, metadata={"description": "the working dir the session got"})
+
+
+class ForkResultSchema(ImportResultSchema):
+    source_id = fields.String(required=True, metadata={"description": "the session it was forked from"})
