@@ -122,9 +122,15 @@ class Agent:
             return True
         return self._turn(session, control, stream, begin)
 
-    def resume(self, session: Session, control: TurnControl, recovery: Recovery, *,
-               stream: bool = False) -> Iterator[Any]:
-        """Drive an interrupted turn on from the session's last saved step (see the module's doc)."""
+    def resume(self, session: Session, control: TurnControl, recovery: Recovery, *, stream: bool = False,
+               prompt: str | None = None) -> Iterator[Any]:
+        """Drive an interrupted turn on from the session's last saved step (see the module's doc).
+
+        ``prompt``: the turn's prompt, when the interruption came before it was saved (the turn starts over).
+        """
+        if prompt is not None:
+            return self.reply(session, prompt, control, stream=stream)
+
         def begin(added: list[Message]) -> Iterator[Any]:
             last = session.messages[-1] if session.messages else None
             if last is not None and last.role == "assistant" and not last.tool_requests():

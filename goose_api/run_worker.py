@@ -42,11 +42,12 @@ class RunSpec:
 
     run_id: str
     kind: str                      # "start", "reply" or "resume": picks the answer's message
-    prompt: str | None = None      # None for a resume
+    prompt: str | None = None      # the turn's prompt (a resume carries it, in case it was never saved)
     stream: bool = False
     webhook: str | None = None     # where the final event is POSTed
     turn: str | None = None        # the run that received the prompt (a resume keeps it); None: this run
     resumed_from: str | None = None
+    turn_start: int | None = None  # a resume: how many messages the session had when the turn began
 
     @property
     def turn_id(self) -> str:
@@ -233,7 +234,10 @@ class RunExecutor:
         session = self.store.load(run.session_id)
         if run.kind == "resume":
             recovery = JournalRecovery(self.journal.calls(run.session_id, run.spec.turn_id), self.ask_started)
-            return self.agent.resume(session, run, recovery, stream=run.stream)
+            since = session.messages[run.spec.turn_start or 0:]
+            saved = any(m.role == "user" and m.text() == run.prompt for m in since)
+            return self.agent.resume(session, run, recovery, stream=run.stream,
+                                     prompt=None if saved or not run.prompt else run.prompt)
         return self.agent.reply(session, run.prompt or "", run, stream=run.stream)
 
     def _record(self, run: LocalRun, event: Any) -> None:

@@ -115,8 +115,9 @@ class RunService:
                 raise NotResumable(f"Session {session_id} has no interrupted run to resume (its last run is "
                                    f"{state}); send the next prompt with POST /session/reply",
                                    details={"session_id": session_id})
-            spec = RunSpec(new_run_id(), "resume", None, stream, webhook or record.get("webhook"),
-                           record.get("turn") or record["run_id"], record["run_id"])
+            spec = RunSpec(new_run_id(), "resume", record.get("prompt"), stream, webhook or record.get("webhook"),
+                           record.get("turn") or record["run_id"], record["run_id"],
+                           int(record.get("turn_start", record.get("first_message")) or 0))
         except BaseException:
             lock.release()
             raise
@@ -163,10 +164,12 @@ class RunService:
                 self._local.add(run)  # before the record: a reader must never see it ownerless
                 if spec.kind != "resume":
                     self.journal.rotate(session_id)
+                marks = self._session_marks(session_id)
                 self.state.write(new_record(session_id, spec.run_id, owner_of(self._instance), kind=spec.kind,
                                             stream=spec.stream, event_base=base, turn=spec.turn_id,
                                             resumed_from=spec.resumed_from, webhook=spec.webhook,
-                                            **self._session_marks(session_id)))
+                                            prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
+                                            **marks))
                 self.state.prune_logs(session_id)
         except BaseException:
             self._local.forget(spec.run_id)
@@ -408,3 +411,6 @@ class RunService:
             log.info("runs closed (%d stopped)", len(runs))
 
 
+def _first(turn_start: int | None, marks: dict[str, Any]) -> int:
+    """Where the run's turn began in the session: before this run, unless it resumes an earlier one."""
+    return marks["first_message"] if turn_start is None else turn_start

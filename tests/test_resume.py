@@ -15,6 +15,7 @@ import pytest
 from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
 from goose_api.journal import RunJournal
+from goose_api.run_state import new_record
 from tests.conftest import ApiClient, settings_for
 from tests.fakes.core import Reply, ToolCall
 from tests.goose_format import assert_goose_session
@@ -163,3 +164,21 @@ def test_auto_resume_at_boot(fake_openai, dirs, restarted):
     assert done["messages"][-1]["content"][0]["text"] == "resumed by itself"
     assert [m["role"] for m in done["messages"]] == ["user", "assistant"]
     assert_goose_session(dirs["sessions"] / "auto.jsonl")
+
+
+def test_a_prompt_the_crash_left_unsaved_is_not_lost(client, app, fake_openai, dirs):
+    """The window between a run's record and its first save: the record keeps the prompt for the resume."""
+    fake_openai.add(Reply("first answer"))
+    client.post("/session/start", {"prompt": "first", "session_id": "early"})
+    state_store = app.extensions["goose_api"].runs.state
+    record = state_store.read("early")
+    owner = {"pid": 2**22 + 1, "host": record["owner"]["host"], "instance": "gone"}  # no such process
+    state_store.write(new_record("early", "run_crashed", owner, kind="reply", prompt="the lost prompt",
+                                 first_message=2, event_base=record["last_event_id"]))
+    assert state(client, "early")["state"] == "interrupted"
+    fake_openai.add(Reply("answered after all"))
+    status, body, _ = client.post("/session/early/resume", {})
+    assert (status, body["response"]) == (200, "answered after all"), body
+    _, messages = assert_goose_session(dirs["sessions"] / "early.jsonl")
+    assert [m["content"][0]["text"] for m in messages] == ["first", "first answer", "the lost prompt",
+                                                           "answered after all"]
