@@ -42,7 +42,9 @@ def answer_turn(ref: RunRef, *, asynchronous: bool = False, stream: bool = False
     runs = services().runs
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
-        return event_stream(log, ref.after, ref.session_id)
+        response = event_stream(log, ref.after, ref.session_id)
+        response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
+        return response
     prefer = preference()
     if asynchronous or prefer.respond_async:
         response = accepted(ref)
@@ -55,6 +57,11 @@ def answer_turn(ref: RunRef, *, asynchronous: bool = False, stream: bool = False
         response.headers["Preference-Applied"] = f"wait={prefer.wait:g}"
         return response
     return answer
+
+
+def events_location(ref: RunRef) -> str:
+    """The URL of a run's events: a streamed answer's ``Content-Location``."""
+    return f"/session/{ref.session_id}/events?run_id={ref.run_id}"
 
 
 def accepted(ref: RunRef, note: str = "Running in the background") -> Response:
