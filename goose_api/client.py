@@ -51,6 +51,25 @@ def client_environment(environ: Mapping[str, str] | None = None) -> tuple[str, s
     return url, key or None
 
 
+class EventStream:
+    """A run's events as they happen (iterate it); ``session_id`` and ``run_id`` say whose.
+
+    Iterating ends after the ``DoneEvent``; a run that ends with an error raises it.
+    ``close()`` stops following early (the run goes on: ``cancel`` stops it).
+    """
+
+    def __init__(self, events: Iterator[Event], session_id: str, run_id: str | None):
+        self._events = events
+        self.session_id = session_id
+        self.run_id = run_id
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()  # type: ignore[attr-defined]  (a generator)
+
+
 class GooseClient:
     """goose-api over HTTP (``requests``).
 
@@ -120,7 +139,7 @@ class GooseClient:
         return self._turn(f"/session/{session_id}/confirm", {"id": call_id, "action": action}, background, wait)
 
     def stream(self, prompt: str, session_id: str | None = None, *, new: bool | None = None,
-               working_dir: str | None = None) -> Iterator[Event]:
+               working_dir: str | None = None) -> EventStream:
         """Send a prompt and yield the run's events as they happen, ending with a ``DoneEvent``.
 
         Without ``session_id`` a new session starts; with one, the prompt is a reply to it
@@ -138,15 +157,16 @@ class GooseClient:
                              working_dir=working_dir if new else None)
         response = self._send("POST", path, json=body, stream=True)
         session_id, run_id = _stream_location(response, session_id)
-        return self._follow(session_id, run_id, None, response)
+        return EventStream(self._follow(session_id, run_id, None, response), session_id, run_id)
 
-    def events(self, session_id: str, after: int | None = None, run_id: str | None = None) -> Iterator[Event]:
+    def events(self, session_id: str, after: int | None = None, run_id: str | None = None) -> EventStream:
         """The events of the session's current or last run (or ``run_id``), those after ``after`` only.
 
         Raises:
             GooseApiError: as ``stream``.
         """
-        return self._follow(session_id, run_id, after, None)
+        response = self._open_events(session_id, run_id, after, None)
+        return EventStream(self._follow(session_id, run_id, after, response), session_id, run_id)
 
     def wait(self, session_id: str, run_id: str, timeout: float | None = None) -> Turn:
         """Follow a background run until it ends or waits for an approval; its answer.
