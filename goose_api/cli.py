@@ -20,6 +20,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
+from goose_api import __version__
 from goose_api.cli_ask import ask
 from goose_api.cli_output import extensions_table, provider_text, session_text, sessions_table
 from goose_api.client import GooseClient
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goose-api", description="Run goose-api, or talk to it from a terminal.",
                                      epilog="exit codes: 0 ok, 1 server or API error, 2 usage error, "
                                             "3 server unreachable, 130 interrupted")
+    parser.add_argument("--version", action="version", version=f"goose-api {__version__}")
     _connection_options(parser, False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

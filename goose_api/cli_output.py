@@ -34,9 +34,7 @@ def call_text(tool: str | None, arguments: Mapping[str, Any]) -> str:
 def result_text(text: str, error: str | None) -> str:
     if error is not None:
         return f"[error] {shorten(error)}"
-    lines = text.strip().splitlines()
-    more = f" ({len(lines)} lines)" if len(lines) > 1 else ""
-    return f"[ok] {shorten(lines[0] if lines else '(no output)')}{more}"
+    return f"[ok] {shorten(text) or '(no output)'}"
 
 
 def event_json(event: Event) -> str:

@@ -25,9 +25,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from goose_api.client_errors import (ConnectionFailed, GooseApiError, error_from_answer, error_from_event)
-from goose_api.client_events import (Accepted, ApprovalRequiredEvent, ErrorEvent, Event, SseField, Turn,
+from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed, ExtensionError, GooseApiError,
+                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, ServerError,
+                                     SessionBusyError, UpstreamError, ValidationError, error_from_answer,
+                                     error_from_event)
+from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, ErrorEvent, Event, MessageEvent,
+                                     NotificationEvent, SseField, ToolRequestEvent, ToolResponseEvent, Turn,
                                      parse_sse)
+
+__all__ = [  # one import point: the client, what it answers and what it raises
+    "GooseClient", "EventStream", "client_environment", "Turn", "Accepted", "Event", "MessageEvent",
+    "ToolRequestEvent", "ToolResponseEvent", "ApprovalRequiredEvent", "NotificationEvent", "DoneEvent",
+    "GooseApiError", "ConnectionFailed", "AuthError", "NotFoundError", "ConflictError", "SessionBusyError",
+    "ValidationError", "RateLimitError", "UpstreamError", "ProviderError", "ExtensionError", "NotReadyError",
+    "ServerError",
+]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MAX_RECONNECT_DELAY = 30.0
