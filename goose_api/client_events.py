@@ -45,17 +45,19 @@ class Turn:
 
 @dataclass(frozen=True)
 class Accepted:
-    """202: the turn runs in the background; follow it with ``events`` or ``wait``."""
+    """202: the turn runs in the background (``status`` ``accepted``, or ``queued`` behind another
+    turn); follow it with ``events`` or ``wait``."""
 
     session_id: str
     run_id: str
     message: str
+    status: str = "accepted"
     data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Accepted":
         return cls(session_id=data["session_id"], run_id=data["run_id"], message=data.get("message", ""),
-                   data=dict(data))
+                   status=data.get("status", "accepted"), data=dict(data))
 
 
 # --- events --------------------------------------------------------------------------
@@ -78,12 +80,15 @@ class MessageEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolRequestEvent(Event):
-    """The model calls a tool (``tool`` is ``extension__tool``)."""
-
+class _ToolCallEvent(Event):
     call_id: str
-    tool: str | None
+    tool: str | None  # extension__tool
     arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolRequestEvent(_ToolCallEvent):
+    """The model calls a tool (``tool`` is ``extension__tool``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,12 +101,8 @@ class ToolResponseEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApprovalRequiredEvent(Event):
+class ApprovalRequiredEvent(_ToolCallEvent):
     """A tool call waits for ``confirm(session_id, call_id, action)``."""
-
-    call_id: str
-    tool: str | None
-    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
