@@ -10,16 +10,30 @@ from typing import Any
 
 
 def write_text(path: Path, text: str, mode: int | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_bytes(path: Path, *chunks: bytes | bytearray, mode: int | None = None, sync: bool = True) -> None:
+    """Write ``chunks`` one after the other as the new content of ``path`` (temp file, fsync, rename).
+
+    ``sync=False`` skips the fsync: still all-or-nothing for readers, only not yet
+    on the disk if the machine (not the process) goes down in the next seconds.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # the directory only: not a system call spent on every save
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

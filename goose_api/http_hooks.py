@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 import re
 import time
-import uuid
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
 
 from goose_api.auth import presented_key
 from goose_api.errors import Unauthorized, UnsupportedMediaType
@@ -25,32 +25,39 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 def register_request_hooks(app: Flask, services: Services, public_endpoints: frozenset[str]) -> None:
     cors = Cors(services.settings.cors_origins)
+    api_headers, docs_headers = security_headers(docs_page=False), security_headers(docs_page=True)
 
+    # Every request runs these: they reach the request and ``g`` once each (every
+    # access through Flask's proxies costs a context lookup) and avoid work a bare
+    # Flask app would not do, so the API's own overhead stays small (bench/http_overhead.py).
     @app.before_request
     def _begin():
-        g.started = time.monotonic()
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
-        g.client = None
-        preflight = cors.preflight(request)
+        req, state = request._get_current_object(), g._get_current_object()
+        state.started = time.monotonic()
+        given = req.headers.get("X-Request-ID", "")
+        state.request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
+        state.client = None
+        preflight = cors.preflight(req)
         if preflight is not None:
             return preflight
-        if request.endpoint not in public_endpoints and request.method != "OPTIONS":
-            g.client = _identify(services)
-        if request.method in BODY_METHODS and _has_body() and not request.is_json:
+        if req.endpoint not in public_endpoints and req.method != "OPTIONS":
+            state.client = _identify(services, req)
+        if req.method in BODY_METHODS and _has_body(req) and not req.is_json:
             raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json")
         return None
 
     @app.after_request
     def _finish(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.update(security_headers(docs_page=request.blueprint == "docs"))
-        cors.decorate(request, response)
-        seconds = time.monotonic() - g.get("started", time.monotonic())
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        services.metrics.observe_request(request.method, route, response.status_code, seconds)
-        client = g.get("client")
-        fields = {"request_id": g.get("request_id"), "method": request.method, "path": request.path,
+        req, state = request._get_current_object(), g._get_current_object()
+        headers = response.headers
+        headers["X-Request-ID"] = state.get("request_id", "")
+        headers.update(docs_headers if req.blueprint == "docs" else api_headers)
+        cors.decorate(req, response)
+        seconds = time.monotonic() - state.get("started", time.monotonic())
+        route = req.url_rule.rule if req.url_rule is not None else "unmatched"
+        services.metrics.observe_request(req.method, route, response.status_code, seconds)
+        client = state.get("client")
+        fields = {"request_id": state.get("request_id"), "method": req.method, "path": req.path,
                   "status": response.status_code, "duration_ms": round(seconds * 1000, 1),
                   "client": client.name if client else "-"}
         log.info("request id=%(request_id)s method=%(method)s path=%(path)s status=%(status)s "
@@ -58,24 +65,32 @@ def register_request_hooks(app: Flask, services: Services, public_endpoints: fro
         return response
 
 
-def _identify(services: Services):
+def new_request_id() -> str:
+    """32 random hex digits, like ``uuid4().hex``, without a system call (``random`` reseeds after a fork).
+
+    An id only correlates log lines; it guards nothing, so it needs no secure randomness.
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
+def _identify(services: Services, req: Request):
     """The caller's client, counting a failed key against its address (429 once over the limit).
 
     Raises:
         TooManyRequests: the address failed too often lately. Unauthorized: missing or wrong key.
     """
-    address = request.remote_addr or "unknown"
+    address = req.remote_addr or "unknown"
     services.throttle.check(address)
     try:
-        return services.keys.identify(presented_key(request.headers))
+        return services.keys.identify(presented_key(req.headers))
     except Unauthorized:
         services.throttle.failed(address)
         raise
 
 
-def _has_body() -> bool:
-    return bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked" \
-        or bool(request.mimetype)
+def _has_body(req: Request) -> bool:
+    return bool(req.content_length) or req.headers.get("Transfer-Encoding", "").lower() == "chunked" \
+        or bool(req.mimetype)
 
 
 class ChunkedBodyLimit:
@@ -106,7 +121,7 @@ class ChunkedBodyLimit:
         payload = json.dumps({"status": "error", "error": "payload_too_large",
                               "message": f"The request body is larger than {self.limit} bytes"}).encode()
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
         start_response("413 Request Entity Too Large",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                         ("Connection", "close"), ("X-Request-ID", request_id), *BASE_HEADERS.items(),

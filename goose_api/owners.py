@@ -14,30 +14,35 @@ Every session endpoint goes through this module before touching a session:
     owners.claim(session_id, client)          # right after creating a session
     owners.forget(session_id)                 # after deleting it
 
-The index is ``<data_dir>/owners.json`` (``{session_id: key name}``), written
-atomically under a file lock so every worker sees the same owners; reads are
-cached until the file changes.
+The index is ``<data_dir>/owners.jsonl``: one line per change,
+``{"session": id, "owner": key name}`` (``"owner": null`` once forgotten),
+appended with ``O_APPEND`` and fsynced. A line is one ``write``, so lines from
+several workers never interleave and no lock is needed; a claim costs one small
+write however many sessions exist (rewriting a whole index under one lock made
+every session start wait for all the others: bench/concurrency.py). Readers
+apply the lines added since they last looked (a stat when nothing changed). An
+``owners.json`` index from an earlier version is read first.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
-from filelock import FileLock
-
-from goose_api import atomic
 from goose_api.auth import Client
 from goose_api.errors import NotFound
 
 
 class SessionOwners:
     def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "owners.json"
+        self.path = Path(data_dir) / "owners.jsonl"
+        self.legacy_path = Path(data_dir) / "owners.json"
         self._cache_lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._inode: int | None = None
+        self._offset = 0  # bytes of the log already applied
         self._owners: dict[str, str] = {}
 
     # --- questions -----------------------------------------------------------------
@@ -78,20 +83,25 @@ class SessionOwners:
 
     def claim(self, session_id: str, client: Client) -> None:
         """Record the client as the owner of a session it just created."""
-        self._update(lambda owners: owners.__setitem__(session_id, client.name))
+        self._append(session_id, client.name)
 
     def forget(self, session_id: str) -> None:
-        self._update(lambda owners: owners.pop(session_id, None))
+        self._append(session_id, None)
 
-    def _update(self, change: Callable[[dict[str, str]], Any]) -> None:
-        with FileLock(str(self.path) + ".lock"):  # a lock object per call: safe after fork
-            owners = dict(self._read())
-            change(owners)
-            atomic.write_json(self.path, owners)
+    def _append(self, session_id: str, owner: str | None) -> None:
+        line = json.dumps({"session": session_id, "owner": owner}, ensure_ascii=False) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # --- reading -------------------------------------------------------------------
 
     def _read(self) -> dict[str, str]:
+        """The owners; only ``get`` it (it is updated in place as the log grows)."""
         with self._cache_lock:
             return self._load()
 
@@ -99,11 +109,34 @@ class SessionOwners:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._owners = None, {}
+            self._inode, self._offset, self._owners = None, 0, self._legacy()
             return self._owners
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if stamp != self._stamp:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self._owners = {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-            self._stamp = stamp
+        if st.st_ino != self._inode:  # the first look, or the log was replaced
+            self._inode, self._offset, self._owners = st.st_ino, 0, self._legacy()
+        if st.st_size > self._offset:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read(st.st_size - self._offset)
+            end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next look
+            for line in chunk[:end].splitlines():
+                self._apply(line)
+            self._offset += end
         return self._owners
+
+    def _apply(self, line: bytes) -> None:
+        try:
+            entry = json.loads(line)
+            session_id, owner = entry["session"], entry["owner"]
+        except (ValueError, KeyError, TypeError):
+            return  # not a line of ours: skip it rather than lose every owner after it
+        if owner is None:
+            self._owners.pop(str(session_id), None)
+        else:
+            self._owners[str(session_id)] = str(owner)
+
+    def _legacy(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.legacy_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -3,9 +3,10 @@
 Line 1 of ``<id>.jsonl`` is the session metadata, every further line one goose
 message. Each save rewrites the file atomically (temp file, fsync,
 ``os.replace``) so goose never sees a half-written line. Parsed sessions are
-cached per process with their serialised lines, so a save costs one write of
-already-encoded text and a load after another worker's write re-reads only
-when the file changed (inode, size and mtime are compared).
+cached per process with their messages already encoded (one growing buffer),
+so a save costs one write of ready bytes, with no join or copy of the history,
+and a load after another worker's write re-reads only when the file changed
+(inode, size and mtime are compared).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Session:
     path: Path
     metadata: dict[str, Any]
     messages: list[Message] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)  # encoded messages, parallel to ``messages``
+    body: bytearray = field(default_factory=bytearray)  # ``messages`` encoded, one "\n"-ended line each
     stamp: tuple[int, int, int] | None = None
 
     @property
@@ -100,6 +101,8 @@ class SessionStore:
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._ids_lock = threading.Lock()
+        self._id_base, self._id_next = "", 1
 
     # --- ids and paths -------------------------------------------------------
 
@@ -134,20 +137,32 @@ class SessionStore:
                 continue
             os.close(fd)
             session = Session(candidate, path, metadata)
-            self.save(session)
+            self.save(session, durable=False)  # nothing of the user's yet: the prompt's save right after syncs
             log.info("session created id=%s", candidate)
             return session
         raise Conflict("Could not allocate a session id; try again")
 
-    @staticmethod
-    def _candidate_ids(session_id: str | None) -> Iterator[str]:
+    def _candidate_ids(self, session_id: str | None) -> Iterator[str]:
         if session_id is not None:
-            yield SessionStore.check_id(session_id)
+            yield self.check_id(session_id)
             return
+        for _ in range(10000):
+            yield self._next_generated_id()
+
+    def _next_generated_id(self) -> str:
+        """goose's ``YYYYMMDD_HHMMSS``, then ``_2``, ``_3``... for more in the same second.
+
+        Each candidate is handed out once per process, so a burst of sessions
+        costs one try each, not a probe of every id taken earlier in that second
+        (another worker's ids are still skipped by the exclusive create).
+        """
         base = time.strftime("%Y%m%d_%H%M%S")
-        yield base
-        for n in range(2, 10000):
-            yield f"{base}_{n}"
+        with self._ids_lock:
+            if base != self._id_base:
+                self._id_base, self._id_next = base, 1
+            n = self._id_next
+            self._id_next += 1
+        return base if n == 1 else f"{base}_{n}"
 
     def load(self, session_id: str) -> Session:
         """The session, from cache when the file has not changed since.
@@ -195,26 +210,26 @@ class SessionStore:
             except (ValueError, MessageFormatError) as exc:
                 raise SessionCorrupt(f"Session {session_id} cannot be read: line {number}: {exc}") from None
             lines.append(line)
-        return Session(session_id, path, metadata, messages, lines, stamp)
+        body = bytearray("".join(f"{line}\n" for line in lines).encode("utf-8"))
+        return Session(session_id, path, metadata, messages, body, stamp)
 
-    def save(self, session: Session) -> None:
-        """Write the whole session atomically: temp file, fsync, os.replace."""
+    def save(self, session: Session, durable: bool = True) -> None:
+        """Write the whole session atomically: temp file, fsync (unless not ``durable``), os.replace."""
         session.metadata["message_count"] = len(session.messages)
         head = json.dumps(session.metadata, ensure_ascii=False, separators=(",", ":"))
-        body = "\n".join([head, *session.lines]) + "\n"
-        atomic.write_text(session.path, body)
+        atomic.write_bytes(session.path, f"{head}\n".encode("utf-8"), session.body, sync=durable)
         session.stamp = _stamp(session.path)
         self._remember(session)
 
     def append(self, session: Session, *messages: Message) -> None:
         for message in messages:
             session.messages.append(message)
-            session.lines.append(message.dumps())
+            session.body += f"{message.dumps()}\n".encode("utf-8")
         self.save(session)
 
     def replace_messages(self, session: Session, messages: list[Message]) -> None:
         session.messages = list(messages)
-        session.lines = [m.dumps() for m in session.messages]
+        session.body = bytearray("".join(f"{m.dumps()}\n" for m in session.messages).encode("utf-8"))
         self.save(session)
 
     def delete(self, session_id: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from goose_api.errors import BadRequest, ExtensionError, Forbidden, NotFound, ToolCallFailed
 from goose_api.mcp.process import pid_alive
 from tests.mcp_fixtures import (MISBEHAVING, NO_DEVELOPER, ROOT, assert_all_gone, free_port,  # noqa: F401
-                                make_registry, misbehaving, pids_of, python_server)
+                                make_registry, misbehaving, pids_of, python_server, wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -341,3 +341,14 @@ def test_remote_failure_messages_hide_url_credentials(make_registry):
                       "uri": f"http://user:pa55word@127.0.0.1:{port}/mcp?token=s3cret"})
     assert f"http://127.0.0.1:{port}/mcp" in info.value.message
     assert "pa55word" not in info.value.message and "s3cret" not in info.value.message
+
+
+def test_a_hand_edit_of_the_extensions_file_is_noticed_within_a_second_or_so(make_registry, tmp_path):
+    registry = make_registry()
+    registry.add(misbehaving("fake"))
+    assert registry.names() == ["fake"]
+    path = tmp_path / "data" / "extensions.json"
+    document = json.loads(path.read_text())
+    document["extensions"] = {}
+    path.write_text(json.dumps(document))  # not through the store: no change count, only the file
+    wait_until(lambda: registry.names() == [], 5, "the registry to notice the edited file")

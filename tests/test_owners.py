@@ -31,7 +31,8 @@ def team(fake_openai, dirs):
 def test_owner_is_recorded_beside_the_goose_file(team, fake_openai, dirs):
     fake_openai.add(Reply("hi"))
     assert team["alice"].post("/session/start", {"prompt": "x", "session_id": "a1"})[0] == 200
-    assert json.loads((dirs["data"] / "owners.json").read_text()) == {"a1": "alice"}
+    lines = (dirs["data"] / "owners.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"session": "a1", "owner": "alice"}]
     meta, _ = assert_goose_session(dirs["sessions"] / "a1.jsonl")  # the goose file stays goose's
     assert "alice" not in (dirs["sessions"] / "a1.jsonl").read_text() and "owner" not in meta
 
@@ -96,3 +97,36 @@ def test_owners_api(tmp_path):
     other_worker = SessionOwners(tmp_path)  # another process reading the same index
     other_worker.forget("s1")
     assert owners.owner("s1") is None and owners.owner("s2") == "bob"
+
+
+def _claim_many(data_dir, prefix, count):
+    owners = SessionOwners(data_dir)
+    for n in range(count):
+        owners.claim(f"{prefix}{n}", Client(prefix))
+
+
+def test_claims_from_many_workers_at_once_are_all_kept_and_seen(tmp_path):
+    import multiprocessing
+    reader = SessionOwners(tmp_path)
+    assert reader.owner("w0-0") is None
+    workers = [multiprocessing.get_context("fork").Process(target=_claim_many, args=(tmp_path, f"w{n}-", 40))
+               for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert all(reader.owner(f"w{n}-{i}") == f"w{n}-" for n in range(4) for i in range(40))
+    reader.forget("w1-3")
+    assert SessionOwners(tmp_path).owner("w1-3") is None and reader.owner("w1-3") is None
+
+
+def test_a_line_still_being_written_waits_and_an_older_index_is_read_first(tmp_path):
+    (tmp_path / "owners.json").write_text(json.dumps({"old": "carol"}))
+    owners = SessionOwners(tmp_path)
+    assert owners.owner("old") == "carol"
+    with open(tmp_path / "owners.jsonl", "ab") as log:
+        log.write(b'{"session": "new", "own')  # a worker is in the middle of its write
+        log.flush()
+        assert owners.owner("new") is None
+        log.write(b'er": "dave"}\n')
+    assert owners.owner("new") == "dave" and owners.owner("old") == "carol"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers import openai_format as fmt
 from goose_api.providers.base import ProviderReply, TextDelta, ToolCallReady, ToolSpec
+from goose_api.providers.http import encode_json
 from goose_api.providers.openai import OpenAIProvider
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
@@ -235,3 +237,38 @@ def test_fake_serves_another_process_through_its_server_env(fake, tmp_path):
                          cwd=str(ROOT))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "from a child process"
+
+
+def test_history_conversion_is_cached_per_message_and_follows_the_invalid_ids():
+    answer = Message("user", [conv.tool_response("call_1", [conv.text("done")])])
+    valid = [Message.user("go"), Message.assistant(conv.tool_request("call_1", "developer__shell", {})), answer]
+    first, again = fmt.to_messages("sys", valid), fmt.to_messages("sys", valid)
+    assert first == again and first[3] is again[3]  # the cached wire dict, not a new conversion
+    assert first[3] == {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+    broken = [valid[0], Message.assistant(conv.tool_request_error("call_1", "bad JSON")), answer]
+    assert fmt.to_messages("sys", broken)[-1] == {
+        "role": "user", "content": "Your tool call could not be run: done"}
+    answer.content = [conv.tool_response("call_1", [conv.text("changed")])]
+    assert fmt.to_messages("sys", valid)[3]["content"] == "changed"
+
+
+def test_encoded_body_is_the_same_json_as_the_body():
+    history = [Message.user("héllo ✓"), Message.assistant(conv.tool_request("call_1", "developer__shell",
+                                                                             {"command": "echo ✓"})),
+               Message("user", [conv.tool_response("call_1", [conv.text("✓")])]), Message.assistant("ok")]
+    body = fmt.chat_body("gpt-4o", "sys", history, [SHELL], temperature=0.5, max_tokens=10, stream=True)
+    encoded = encode_json(body)
+    assert encoded.isascii() and json.loads(encoded) == json.loads(json.dumps(body))
+    assert json.loads(encode_json({"plain": [1, "é"], "n": None})) == {"plain": [1, "é"], "n": None}
+    assert encode_json({}) == b"{}"
+
+
+def test_proxies_from_the_environment_are_still_used(fake, monkeypatch):
+    fake.add(Reply("through the proxy"))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.base_url)  # the fake answers the proxied request itself
+    settings = fake.settings()
+    provider = OpenAIProvider(settings.replace(env={**settings.env, "OPENAI_HOST": "http://provider.invalid"}))
+    assert provider.complete("sys", [Message.user("hi")], []).message.text() == "through the proxy"
+    assert fake.requests[0].headers["host"] == "provider.invalid"

@@ -11,7 +11,7 @@ import pytest
 
 from goose_api.conversation import Message, tool_request, tool_response
 from goose_api.errors import BadRequest, Conflict, NotFound, SessionBusy
-from goose_api.sessions import SessionCorrupt, SessionStore
+from goose_api.sessions import SessionCorrupt, SessionStore, new_metadata
 from tests.goose_format import assert_goose_session
 
 
@@ -33,6 +33,23 @@ def test_generated_ids_are_goose_style_and_unique(store, tmp_path):
     ids = {store.create(None, str(tmp_path)).id for _ in range(3)}
     assert len(ids) == 3
     assert all(re.match(r"^\d{8}_\d{6}(_\d+)?$", i) for i in ids)
+
+
+def test_a_burst_of_sessions_takes_one_try_each_and_skips_ids_another_worker_took(store, tmp_path, monkeypatch):
+    other = SessionStore(store.dir, store.lock_dir)  # another worker process: its own counter
+    taken = {other.create(None, str(tmp_path)).id for _ in range(3)}
+    exclusive_creates = []
+    real_open = os.open
+
+    def counting_open(path, flags, *args):
+        if flags & os.O_EXCL and str(path).endswith(".jsonl"):
+            exclusive_creates.append(path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    ids = [store.create(None, str(tmp_path)).id for _ in range(40)]
+    assert len(set(ids)) == 40 and not taken & set(ids)
+    assert len(exclusive_creates) <= 40 + len(taken)  # not one probe per id taken earlier in the second
 
 
 def test_client_id_taken_is_conflict(store, tmp_path):
@@ -151,3 +168,31 @@ def test_lock_is_exclusive_across_threads_and_processes(store):
         proc.join(10)
     with store.lock("x"):
         pass
+
+
+def test_a_loaded_file_is_saved_line_for_line_with_new_messages_after_it(store, tmp_path):
+    path = store.dir / "kept.jsonl"
+    lines = [json.dumps(Message.user("héllo ✓").to_json(), ensure_ascii=False),
+             json.dumps(Message.assistant("ok").to_json())]  # spaced and escaped unlike what we write
+    meta = {**new_metadata("/tmp", "cli made"), "message_count": 2}
+    path.write_text(json.dumps(meta) + "\n" + "\n".join(lines) + "\n\n", encoding="utf-8")
+    session = store.load("kept")
+    store.append(session, Message.user("more"))
+    saved = path.read_text(encoding="utf-8").splitlines()
+    assert saved[1:3] == lines and json.loads(saved[3])["content"][0]["text"] == "more"
+    assert json.loads(saved[0])["message_count"] == 3
+    store.replace_messages(session, [Message.user("only")])
+    meta, messages = assert_goose_session(path)
+    assert meta["message_count"] == 1 and [m["content"][0]["text"] for m in messages] == ["only"]
+
+
+def test_every_save_with_a_message_is_synced_to_disk_the_empty_new_session_need_not_be(store, tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    session = store.create("durable", str(tmp_path))
+    assert synced == []
+    store.append(session, Message.user("my prompt"))
+    assert len(synced) == 1
+    store.replace_messages(session, [Message.user("summary")])
+    assert len(synced) == 2

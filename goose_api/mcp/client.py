@@ -251,10 +251,13 @@ class McpConnection:
                   cancel_event: threading.Event | None = None) -> mcp_types.CallToolResult:
         """Call ``tool`` and wait at most ``timeout`` seconds (less if ``cancel_event`` is set).
 
+        The server process is not checked here (``alive``): the registry has just
+        done so, and a tool call should cost little more than its round trip.
+
         Raises:
             ToolCallFailed: timed out, cancelled, or the server failed (``self.fault`` says how).
         """
-        if not self.alive or self._loop is None:
+        if self.fault or self._client is None or self._loop is None:
             raise ToolCallFailed(f"Extension {self.name!r} is not running: {self.fault}")
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         future = self._loop.submit(self._call(tool, arguments, meta, events))

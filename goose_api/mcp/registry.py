@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 WORKING_DIR_META_KEYS = ("goose-api/working_dir", "agent-working-dir")
 _NEVER: Any = object()
 CLOSE_WAIT = 10.0
+RECHECK_SECONDS = 1.0  # how soon a hand edit of extensions.json is noticed (API changes are at once)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class ExtensionRegistry:
         self._store = ExtensionStore(settings.data_dir, configured_extensions(settings))
         self._extensions: dict[str, _Extension] = {}
         self._synced: Signature | None = _NEVER
+        self._synced_changes, self._recheck_at = -1, 0.0
         self._pid = os.getpid()
         self._lock = threading.RLock()       # guards _extensions and _synced
         self._sync_lock = threading.Lock()   # one connect/disconnect sequence at a time
@@ -76,17 +79,29 @@ class ExtensionRegistry:
     # --- the shared state -------------------------------------------------------
 
     def ensure_loaded(self) -> None:
-        """Bring this process's connections in line with extensions.json (a stat when unchanged)."""
+        """Bring this process's connections in line with extensions.json.
+
+        Runs on every request, so when nothing changed it costs a memory read (the
+        store's change counter) and, at most once per ``RECHECK_SECONDS``, a stat
+        that also catches a hand edit of the file.
+        """
         self._forget_parent_after_fork()
-        if self._synced is not _NEVER and self._store.signature() == self._synced:
-            return
+        if self._synced is not _NEVER:
+            changes = self._store.changes()
+            if changes == self._synced_changes and time.monotonic() < self._recheck_at:
+                return
+            if self._store.signature() == self._synced:
+                self._synced_changes, self._recheck_at = changes, time.monotonic() + RECHECK_SECONDS
+                return
         with self._sync_lock:
+            changes = self._store.changes()
             if self._synced is not _NEVER and self._store.signature() == self._synced:
                 return
             configs, signature = self._store.load()
             self._reconcile(configs)
             with self._lock:
                 self._synced = signature
+                self._synced_changes, self._recheck_at = changes, time.monotonic() + RECHECK_SECONDS
 
     def _reconcile(self, configs: Configs) -> None:
         """Stop what the file no longer has; start (in parallel) what is new or changed."""

@@ -2,8 +2,9 @@
 
 Workers are separate processes, so the set of extensions lives in one file in
 the data dir: writers hold a ``filelock`` lock and replace the file atomically
-(temp file, fsync, ``os.replace``); readers compare a cheap stat signature to
-notice a change. The file holds ``envs`` values, so it is created mode 0600.
+(temp file, fsync, ``os.replace``), then bump a shared change counter
+(``change_counter.py``); readers compare the counter (a memory read) to notice a
+change, and a cheap stat signature to confirm one or to catch a hand edit. The file holds ``envs`` values, so it is created mode 0600.
 
 The file is seeded from the settings' ``extensions`` map (goose's config.yaml
 format). When that map changes, the extensions it names are applied again and
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 from filelock import FileLock
 
+from goose_api.change_counter import ChangeCounter
 from goose_api.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -39,12 +41,17 @@ class ExtensionStore:
     def __init__(self, data_dir: str | Path, seed: Configs):
         self.path = Path(data_dir) / "extensions.json"
         self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT)
+        self._changes = ChangeCounter(str(self.path) + ".changes")
         self._seed = seed
         self._seed_hash = hashlib.sha256(json.dumps(seed, sort_keys=True).encode()).hexdigest()
 
     def fresh(self) -> "ExtensionStore":
         """The same store with its own lock object (after a fork)."""
         return ExtensionStore(self.path.parent, self._seed)
+
+    def changes(self) -> int:
+        """A number that moves whenever any process writes the file (see ``change_counter.py``)."""
+        return self._changes.value()
 
     def signature(self) -> Signature | None:
         """Changes whenever the file is replaced; ``None`` while it does not exist."""
@@ -112,3 +119,4 @@ class ExtensionStore:
         if self.signature() == before and before is not None:
             # Same size, a reused inode and a coarse clock tick: make the change visible anyway.
             os.utime(self.path, ns=(before[0] + 1, before[0] + 1))
+        self._changes.bump()

@@ -35,6 +35,42 @@ class WireRequest:
     params: dict[str, str] = field(default_factory=dict)
 
 
+class EncodedList(list):
+    """A list that also holds each item's JSON (``texts``, ASCII bytes), so ``encode_json`` need not encode it again.
+
+    Converters build it with ``append_encoded`` or by extending both sides in step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[bytes] = []
+
+    def append_encoded(self, item: Any) -> None:
+        self.append(item)
+        self.texts.append(encode_item(item))
+
+
+def encode_item(item: Any) -> bytes:
+    return json.dumps(item).encode("ascii")
+
+
+def encode_json(body: dict[str, Any]) -> bytes:
+    """``body`` as JSON (ASCII, like ``json.dumps``), splicing in the JSON an ``EncodedList`` value carries.
+
+    A long history is most of a request: encoding it again on every call would
+    cost more than the rest of a turn, and so would copying it more than twice.
+    """
+    parts = []
+    for n, (key, value) in enumerate(body.items()):
+        parts.append(b"%s%s:" % (b"," if n else b"{", encode_item(key)))
+        if isinstance(value, EncodedList) and len(value.texts) == len(value):
+            parts += (b"[", b",".join(value.texts), b"]")
+        else:
+            parts.append(encode_item(value))
+    parts.append(b"}" if parts else b"{}")
+    return b"".join(parts)
+
+
 # --- stream framing -----------------------------------------------------------
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -172,6 +208,8 @@ class HttpProvider:
         self.model = model or configured_model(settings, self.name) or self.default_model
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.http = requests.Session()
+        self.http.trust_env = False  # the environment is read once per URL (``_environment``), not per call
+        self._environments: dict[str, dict[str, Any]] = {}
 
     # hooks -----------------------------------------------------------------------
     def request(self, system: str, messages: list[Message], tools: list[ToolSpec],
@@ -224,8 +262,10 @@ class HttpProvider:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("provider request provider=%s url=%s body=%s", self.name, wire.url, json.dumps(wire.body))
         try:
-            response = self.http.post(wire.url, json=wire.body, headers=wire.headers, params=wire.params or None,
-                                      timeout=self.timeout, stream=stream)
+            response = self.http.post(wire.url, data=encode_json(wire.body),
+                                      headers={"Content-Type": "application/json", **wire.headers},
+                                      params=wire.params or None, timeout=self.timeout, stream=stream,
+                                      **self._environment(wire.url))
         except requests.RequestException as exc:
             raise self._failed(ProviderError(self.name, ProviderError.UNAVAILABLE,
                                              f"cannot reach {wire.url.split('?')[0]}: {type(exc).__name__}"),
@@ -236,6 +276,20 @@ class HttpProvider:
             raise self._failed(self.classify(response.status_code, text, response.headers),
                                response.status_code, started)
         return response
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """Proxies and CA bundle from the environment, exactly as requests reads them, once per URL.
+
+        With ``trust_env`` requests reads them again on every call, and looks for a
+        ``~/.netrc`` too (whose entry would replace the provider key's header); the
+        environment does not change while we run.
+        """
+        found = self._environments.get(url)
+        if found is None:
+            with requests.Session() as probe:
+                merged = probe.merge_environment_settings(url, {}, None, None, None)
+            found = self._environments[url] = {"proxies": merged["proxies"], "verify": merged["verify"]}
+        return found
 
     def _network_guard(self, lines: Iterator[str]) -> Iterator[str]:
         """Re-raise a connection dropped mid-stream as UNAVAILABLE."""

@@ -18,7 +18,7 @@ from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
 from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
-from goose_api.providers.http import sse_events
+from goose_api.providers.http import EncodedList, encode_item, sse_events
 
 O_SERIES = re.compile(r"^o\d")
 EFFORTS = ("low", "medium", "high")
@@ -72,13 +72,51 @@ def to_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
                                               "parameters": t.input_schema}} for t in tools]
 
 
-def to_messages(system: str, messages: list[Message], *, system_role: str = "system") -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"role": system_role, "content": system}] if system else []
-    invalid = tc.invalid_call_ids(messages)
+def to_messages(system: str, messages: list[Message], *, system_role: str = "system") -> EncodedList:
+    """The wire messages, each with its JSON text (``EncodedList``), for ``HttpProvider`` to send as is.
+
+    A session's whole history is converted on every call but only grows at its
+    end, so each message's conversion and JSON text are cached on the message
+    (like the context's token estimate), keyed by its content list's identity and
+    length and by the unparseable call ids before it (a tool request always comes
+    before its response). The wire dicts are shared between calls: read them, never
+    change them.
+    """
+    out = EncodedList()
+    if system:
+        out.append_encoded({"role": system_role, "content": system})
+    invalid: frozenset[str] = frozenset()
     for message in messages:
-        convert = _assistant if message.role == "assistant" else _user
-        out.extend(convert(message, invalid))
+        cached = message.__dict__.get("_openai_wire")
+        if cached is None or cached[:3] != (id(message.content), len(message.content), invalid):
+            cached = _convert(message, invalid)
+            message.__dict__["_openai_wire"] = cached
+        wire, text, own = cached[3:]
+        if type(wire) is dict:  # noqa: E721 - one wire message (the usual case), kept without a list
+            out.append(wire)
+            out.texts.append(text)
+        else:
+            out.extend(wire)
+            out.texts.extend(text)
+        if own:
+            invalid = invalid | own
     return out
+
+
+def _convert(message: Message, invalid: frozenset[str]) -> tuple:
+    """The cache entry: (content id, content length, invalid ids before, wire, JSON, own invalid ids).
+
+    One flat tuple, and a lone wire message without a list: the cyclic garbage
+    collector walks every cached object, so a full collection with many long
+    sessions in memory costs in proportion to how many there are.
+    """
+    own = frozenset(tc.invalid_call_ids([message])) or None
+    convert = _assistant if message.role == "assistant" else _user
+    wire = convert(message, invalid | own if own else invalid)
+    if len(wire) == 1:
+        return id(message.content), len(message.content), invalid, wire[0], encode_item(wire[0]), own
+    return (id(message.content), len(message.content), invalid, tuple(wire),
+            tuple(encode_item(w) for w in wire), own)
 
 
 def image_part(item: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +130,7 @@ def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _user(message: Message, invalid: set[str]) -> list[dict[str, Any]]:
+def _user(message: Message, invalid: frozenset[str]) -> list[dict[str, Any]]:
     tool_messages, parts = [], []
     for item in message.content:
         kind = item["type"]
@@ -110,7 +148,7 @@ def _user(message: Message, invalid: set[str]) -> list[dict[str, Any]]:
     return tool_messages
 
 
-def _assistant(message: Message, invalid: set[str]) -> list[dict[str, Any]]:
+def _assistant(message: Message, invalid: frozenset[str]) -> list[dict[str, Any]]:
     text = "".join(i["text"] for i in message.content if i["type"] == "text")
     calls = [{"id": i["id"], "type": "function",
               "function": {"name": i["toolCall"]["value"]["name"],
