@@ -59,11 +59,6 @@ def answer_turn(ref: RunRef, *, asynchronous: bool = False, stream: bool = False
     return answer
 
 
-def events_location(ref: RunRef) -> str:
-    """The URL of a run's events: a streamed answer's ``Content-Location``."""
-    return f"/session/{ref.session_id}/events?run_id={ref.run_id}"
-
-
 def accepted(ref: RunRef, note: str = "Running in the background") -> Response:
     body = AcceptedSchema().dump({
         "status": "accepted", "session_id": ref.session_id, "run_id": ref.run_id,
@@ -104,3 +99,8 @@ def last_event_id() -> int | None:
     if not value.strip().isdigit():
         raise BadRequest("Last-Event-ID must be the numeric id of an event this API sent")
     return int(value.strip())
+
+
+def events_location(ref: RunRef) -> str:
+    """The URL of a run's events: a streamed answer's ``Content-Location``."""
+    return f"/session/{ref.session_id}/events?run_id={ref.run_id}"
