@@ -1,7 +1,7 @@
 """Prometheus metrics: HTTP requests, provider calls, tool calls, active runs, sessions on disk.
 
 Under gunicorn every worker is its own process, so the numbers live in
-prometheus-client's multiprocess files: ``gunicorn.conf.py`` points
+prometheus-client's multiprocess files: ``goose_api.gunicorn_config`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at ``<data_dir>/prometheus`` (emptied when the
 master starts, before any worker forks) and marks each exited worker dead, and
 a scrape merges every worker's file. Without that variable (``python app.py``,

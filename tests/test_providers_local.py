@@ -119,3 +119,10 @@ def test_long_session_is_summarized_by_the_real_model_and_then_answered(model_fi
     assert result.changed and [m.role for m in result.messages] == ["user", "assistant", "user"]
     assert result.messages[-1].text() == "What did we talk about?" and result.usage.output_tokens > 0
     assert provider.complete("You are helpful.", result.messages, []).message.text()
+
+
+def test_without_llama_cpp_installed_the_error_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as in an install without the `local` extra
+    with pytest.raises(ConfigurationError, match=r"llama-cpp-python, which is not installed: pip install "
+                                                 r"'goose-api\[local\]'"):
+        LocalProvider(local_settings(local_model_path=str(tmp_path / "any.gguf")))

@@ -20,6 +20,7 @@ keeps one provider object per (provider, model) in each worker process
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import threading
 import time
@@ -90,8 +91,12 @@ class LocalProvider:
     required_env: tuple[str, ...] = ()
 
     def __init__(self, settings: Settings, model: str | None = None):
-        """Raises: ConfigurationError when the model file is missing, naming the fetch command."""
+        """Raises: ConfigurationError when llama-cpp-python or the model file is missing, naming the fix."""
         self.settings = settings
+        if importlib.util.find_spec("llama_cpp") is None:  # an install without the `local` extra
+            raise ConfigurationError("The local provider needs llama-cpp-python, which is not installed: "
+                                     "pip install 'goose-api[local]', or configure another provider "
+                                     "(GOOSE_API_PROVIDER)")
         self.path = Path(settings.local_model_path) if settings.local_model_path else DEFAULT_MODEL_FILE
         if not self.path.is_file():
             hint = (f"run `{FETCH_COMMAND}` to fetch the default model" if not settings.local_model_path

@@ -18,7 +18,10 @@ blp = ApiBlueprint("sessions", __name__, description="Sessions: prompts, the age
 
 _STREAM = event_stream_doc("")["content"]
 TURN_DOC = {"responses": {"200": {"description": "the turn's answer; with \"stream\": true, its events", "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/Turn"}}, **_STREAM}}}}
+    "application/json": {"schema": {"$ref": "#/components/schemas/Turn"}}, **_STREAM}, "headers": {
+    "Content-Location": {"description": "with \"stream\": true, the run's events URL "
+                                        "(`/session/<id>/events?run_id=<run>`) to re-attach to after a drop",
+                         "schema": {"type": "string"}}}}}}
 
 
 def owned(session_id: str) -> str:

@@ -47,7 +47,9 @@ def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: boo
     runs = services().runs
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
-        return event_stream(log, ref.after, ref.session_id)
+        response = event_stream(log, ref.after, ref.session_id)
+        response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
+        return response
     prefer = preference()
     if asynchronous or prefer.respond_async:
         response = accepted(ref)
@@ -102,3 +104,8 @@ def last_event_id() -> int | None:
     if not value.strip().isdigit():
         raise BadRequest("Last-Event-ID must be the numeric id of an event this API sent")
     return int(value.strip())
+
+
+def events_location(ref: RunRef) -> str:
+    """The URL of a run's events: a streamed answer's ``Content-Location``."""
+    return f"/session/{ref.session_id}/events?run_id={ref.run_id}"

@@ -1,0 +1,382 @@
+"""A Python client for goose-api: the common things one line each.
+
+    from goose_api.client import GooseClient
+
+    client = GooseClient()                       # GOOSE_API_URL, GOOSE_API_KEY
+    turn = client.start("List the files here")   # blocks until the answer
+    print(turn.response)
+    for event in client.stream("And now the tests?", turn.session_id):
+        ...                                      # MessageEvent, ToolRequestEvent, ..., DoneEvent
+
+Streams survive a dropped connection: the client reconnects to the run's
+events with ``Last-Event-ID`` (a bounded number of times, with backoff), so
+every event arrives once and in order. Errors are the classes of
+``goose_api.client_errors``; answers and events those of ``goose_api.client_events``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed, ExtensionError, GooseApiError,
+                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, ServerError,
+                                     SessionBusyError, UpstreamError, ValidationError, error_from_answer,
+                                     error_from_event)
+from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, ErrorEvent, Event, MessageEvent,
+                                     NotificationEvent, SseField, ToolRequestEvent, ToolResponseEvent, Turn,
+                                     parse_sse)
+
+__all__ = [  # one import point: the client, what it answers and what it raises
+    "GooseClient", "EventStream", "client_environment", "Turn", "Accepted", "Event", "MessageEvent",
+    "ToolRequestEvent", "ToolResponseEvent", "ApprovalRequiredEvent", "NotificationEvent", "DoneEvent",
+    "GooseApiError", "ConnectionFailed", "AuthError", "NotFoundError", "ConflictError", "SessionBusyError",
+    "ValidationError", "RateLimitError", "UpstreamError", "ProviderError", "ExtensionError", "NotReadyError",
+    "ServerError",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+MAX_RECONNECT_DELAY = 30.0
+SESSIONS_PAGE = 200
+
+
+def client_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The server URL and key from the environment: the one place the client reads it.
+
+    ``GOOSE_API_URL`` (default ``http://127.0.0.1:8080``) and ``GOOSE_API_KEY``;
+    without the latter, the key a local server generated for itself
+    (``$XDG_DATA_HOME/goose-api/api_key``), when that file exists.
+    """
+    env = os.environ if environ is None else environ
+    url = env.get("GOOSE_API_URL") or DEFAULT_URL
+    key = env.get("GOOSE_API_KEY")
+    if not key:
+        data_home = Path(env.get("XDG_DATA_HOME") or Path(env.get("HOME") or Path.home()) / ".local" / "share")
+        key_file = data_home / "goose-api" / "api_key"
+        key = key_file.read_text().strip() if key_file.is_file() else None
+    return url, key or None
+
+
+class EventStream:
+    """A run's events as they happen (iterate it); ``session_id`` and ``run_id`` say whose.
+
+    Iterating ends after the ``DoneEvent``; a run that ends with an error raises it.
+    ``close()`` stops following early (the run goes on: ``cancel`` stops it).
+    """
+
+    def __init__(self, events: Iterator[Event], session_id: str, run_id: str | None):
+        self._events = events
+        self.session_id = session_id
+        self.run_id = run_id
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()  # type: ignore[attr-defined]  (a generator)
+
+
+class GooseClient:
+    """goose-api over HTTP (``requests``).
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8080``; default ``GOOSE_API_URL``.
+        api_key: sent as ``x-api-key``; default ``GOOSE_API_KEY``.
+        timeout: seconds to wait for an answer (a stream: for its next bytes; the server
+            sends a keep-alive at least every 15 s). A blocking turn waits as long as the turn
+            takes, unless ``wait`` caps it.
+        max_reconnects: reconnects in a row a stream may make before ``ConnectionFailed``.
+        reconnect_delay: seconds before the first reconnect (doubling after each failure);
+            default: the delay the server's stream asks for.
+    """
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 30.0, *,
+                 max_reconnects: int = 5, reconnect_delay: float | None = None,
+                 session: requests.Session | None = None):
+        env_url, env_key = client_environment() if base_url is None or api_key is None else (None, None)
+        self.base_url = (base_url or env_url or DEFAULT_URL).rstrip("/")
+        self.api_key = api_key if api_key is not None else env_key
+        self.timeout = timeout
+        self.max_reconnects = max_reconnects
+        self.reconnect_delay = reconnect_delay
+        self.http = session or requests.Session()
+        if self.api_key:
+            self.http.headers["x-api-key"] = self.api_key
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "GooseClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- turns ---------------------------------------------------------------------------
+
+    def start(self, prompt: str, session_id: str | None = None, *, working_dir: str | None = None,
+              background: bool = False, wait: float | None = None) -> Turn | Accepted:
+        """Start a session with a prompt; the answer, or ``Accepted`` when run in the ``background``
+        (or still running after ``wait`` seconds).
+
+        Raises:
+            GooseApiError: a subclass by fault (``SessionBusyError``, ``ProviderError``, ...).
+        """
+        body = _without_none(prompt=prompt, session_id=session_id, working_dir=working_dir)
+        return self._turn("/session/start", body, background, wait)
+
+    def reply(self, prompt: str, session_id: str | None = None, *, background: bool = False,
+              wait: float | None = None) -> Turn | Accepted:
+        """Send a prompt to a session (without ``session_id``: the most recently active one).
+
+        Raises:
+            GooseApiError: a subclass by fault (``NotFoundError``, ``SessionBusyError``, ...).
+        """
+        return self._turn("/session/reply", _without_none(prompt=prompt, session_id=session_id), background, wait)
+
+    def confirm(self, session_id: str, call_id: str, action: str = "allow_once", *, background: bool = False,
+                wait: float | None = None) -> Turn | Accepted:
+        """Decide on a pending tool call (``allow_once``, ``always_allow``, ``deny``); by default waits
+        until the turn ends or asks again.
+
+        Raises:
+            GooseApiError: ``ConflictError`` when nothing waits for that call, ``ValidationError``, ...
+        """
+        return self._turn(f"/session/{session_id}/confirm", {"id": call_id, "action": action}, background, wait)
+
+    def stream(self, prompt: str, session_id: str | None = None, *, new: bool | None = None,
+               working_dir: str | None = None) -> EventStream:
+        """Send a prompt and yield the run's events as they happen, ending with a ``DoneEvent``.
+
+        Without ``session_id`` a new session starts; with one, the prompt is a reply to it
+        (``new=True`` starts a session with that id; ``new=False`` without an id replies to
+        the most recently active session).
+
+        Raises:
+            GooseApiError: the request failed, or the run ended with an error (raised as the
+                blocking request would have raised it). ConnectionFailed: the stream could not
+                be re-established within ``max_reconnects``.
+        """
+        new = session_id is None if new is None else new
+        path = "/session/start" if new else "/session/reply"
+        body = _without_none(prompt=prompt, session_id=session_id, stream=True,
+                             working_dir=working_dir if new else None)
+        response = self._send("POST", path, json=body, stream=True)
+        session_id, run_id = _stream_location(response, session_id)
+        return EventStream(self._follow(session_id, run_id, None, response), session_id, run_id)
+
+    def events(self, session_id: str, after: int | None = None, run_id: str | None = None) -> EventStream:
+        """The events of the session's current or last run (or ``run_id``), those after ``after`` only.
+
+        Raises:
+            GooseApiError: as ``stream``.
+        """
+        response = self._open_events(session_id, run_id, after, None)
+        return EventStream(self._follow(session_id, run_id, after, response), session_id, run_id)
+
+    def wait(self, session_id: str, run_id: str, timeout: float | None = None) -> Turn:
+        """Follow a background run until it ends or waits for an approval; its answer.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+            GooseApiError: the run ended with an error (as the blocking request would have raised it).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for event in self._follow(session_id, run_id, None, None, deadline):
+            if event.terminal:
+                return Turn.from_json(event.data)
+            if isinstance(event, ApprovalRequiredEvent):
+                detail = self.session(session_id)
+                if detail.get("run_id") == run_id and detail.get("state") == "waiting_approval":
+                    return _waiting_turn(detail)
+        raise ConnectionFailed("The event stream ended before the run did", code="stream_ended")
+
+    def cancel(self, session_id: str) -> dict[str, Any]:
+        """Stop the session's run at its next step; says what was cancelled (``ConflictError``: nothing runs)."""
+        return self._json("POST", f"/session/{session_id}/cancel")
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def sessions(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Sessions newest first (``id``, ``path``, ``modified``, ``metadata``); all of them without ``limit``."""
+        found: list[dict[str, Any]] = []
+        while limit is None or len(found) < limit:
+            page_size = SESSIONS_PAGE if limit is None else min(SESSIONS_PAGE, limit - len(found))
+            page = self._json("GET", "/sessions", params={"limit": page_size, "offset": offset + len(found)})
+            found.extend(page["sessions"])
+            if not page["sessions"] or offset + len(found) >= page["total"]:
+                break
+        return found
+
+    def session(self, session_id: str, since: int | None = None) -> dict[str, Any]:
+        """A session: metadata, run ``state``, ``pending_approvals``, ``messages`` (after the first ``since``)."""
+        return self._json("GET", f"/session/{session_id}", params=_without_none(since=since))
+
+    def delete(self, session_id: str) -> dict[str, Any]:
+        """Delete a session (``ConflictError`` while a turn runs on it)."""
+        return self._json("DELETE", f"/session/{session_id}")
+
+    def end(self, session_id: str) -> dict[str, Any]:
+        """Stop the session's run and free what the server holds for it; the history is kept."""
+        return self._json("POST", "/session/end", json={"session_id": session_id})
+
+    def summarize(self, session_id: str) -> str:
+        """Replace the session's history with the model's summary; the summary."""
+        return self._json("POST", "/session/summarize", json={"session_id": session_id})["message"]
+
+    # --- extensions, provider, operations -------------------------------------------------
+
+    def extensions(self) -> list[str]:
+        """Names of the enabled extensions."""
+        return self._json("GET", "/extensions/list")["extensions"]
+
+    def extension_details(self) -> list[dict[str, Any]]:
+        """Each extension's ``type``, ``status``, ``tools`` and ``last_error``."""
+        return self._json("GET", "/extensions")["extensions"]
+
+    def add_extension(self, config: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Add (or replace) an extension: goose's ExtensionConfig, as a dict or as keywords, e.g.
+        ``add_extension(type="stdio", name="time", cmd="uvx", args=["mcp-server-time"])``.
+
+        Raises:
+            ValidationError: a bad config. ExtensionError: the server did not start. AuthError (403):
+                a command outside the server's ``extension_commands``.
+        """
+        self._json("POST", "/extensions/add", json={**(config or {}), **fields})
+
+    def remove_extension(self, name: str) -> None:
+        """Remove an extension and stop its server (``NotFoundError`` if there is none by that name)."""
+        self._json("POST", "/extensions/remove", json=name)
+
+    def provider(self) -> dict[str, Any]:
+        """``{"provider", "model", "configured"}``."""
+        return self._json("GET", "/provider/config")
+
+    def set_provider(self, provider: str, model: str | None = None) -> dict[str, Any]:
+        """Switch provider (and model; default: the provider's) for every worker."""
+        return self._json("POST", "/provider/config", json=_without_none(provider=provider, model=model))
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health")
+
+    def ready(self) -> dict[str, Any]:
+        """Every readiness check (``NotReadyError`` lists the failing ones in its message and ``body``)."""
+        return self._json("GET", "/ready")
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _turn(self, path: str, body: dict[str, Any], background: bool, wait: float | None) -> Turn | Accepted:
+        headers = {"Prefer": f"wait={math.ceil(wait)}"} if wait is not None and not background else {}
+        read_timeout = (wait + self.timeout) if wait is not None else None
+        if background:
+            body = {**body, "async": True}
+            read_timeout = self.timeout
+        response = self._send("POST", path, json=body, headers=headers, timeout=(self.timeout, read_timeout))
+        data = _json_of(response)
+        return Accepted.from_json(data) if response.status_code == 202 else Turn.from_json(data)
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _json_of(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, *, stream: bool = False, timeout: Any = None,
+              **kwargs: Any) -> requests.Response:
+        """One request; transport failures become ConnectionFailed, error answers their GooseApiError."""
+        try:
+            response = self.http.request(method, self.base_url + path, stream=stream,
+                                         timeout=timeout or self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise ConnectionFailed(f"Cannot reach goose-api at {self.base_url}: {_reason(exc)}",
+                                   code="connection_failed") from exc
+        if response.status_code >= 400:
+            with response:
+                raise error_from_answer(response.status_code, _json_of(response, strict=False),
+                                        response.headers, response.text)
+        return response
+
+    def _follow(self, session_id: str, run_id: str | None, after: int | None,
+                response: requests.Response | None, deadline: float | None = None) -> Iterator[Event]:
+        """A run's events from ``response`` and then, after each drop, from a reconnect at the last id."""
+        sse, failures, last_id = SseField(), 0, after
+        while True:
+            try:
+                if response is None:
+                    response = self._open_events(session_id, run_id, last_id, deadline)
+                with response:
+                    for event in parse_sse(response.iter_lines(decode_unicode=True), sse):
+                        failures, last_id = 0, event.id if event.id is not None else last_id
+                        if isinstance(event, ErrorEvent):
+                            raise error_from_event(event.data)
+                        yield event
+                        if event.terminal:
+                            return
+                cause = "the stream ended before the run did"
+            except (requests.RequestException, ConnectionFailed) as exc:
+                cause = _reason(exc)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"The run was still going after the time given ({run_id or session_id})")
+            response, failures = None, failures + 1
+            if failures > self.max_reconnects:
+                raise ConnectionFailed(f"Lost the event stream of session {session_id} and could not get it back "
+                                       f"after {self.max_reconnects} tries: {cause}", code="stream_lost")
+            base = self.reconnect_delay if self.reconnect_delay is not None else (sse.retry or 1.0)
+            time.sleep(min(MAX_RECONNECT_DELAY, base * 2 ** (failures - 1)))
+
+    def _open_events(self, session_id: str, run_id: str | None, last_id: int | None,
+                     deadline: float | None) -> requests.Response:
+        read = self.timeout if deadline is None else max(0.01, min(self.timeout, deadline - time.monotonic()))
+        headers = {"Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        return self._send("GET", f"/session/{session_id}/events", params=_without_none(run_id=run_id),
+                          headers=headers, stream=True, timeout=(self.timeout, read))
+
+
+def _without_none(**fields: Any) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _json_of(response: requests.Response, strict: bool = True) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        if strict:
+            raise GooseApiError(f"The server answered {response.status_code} without JSON: "
+                                f"{response.text[:200]!r}", status=response.status_code, code="invalid_answer")
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    """A transport failure in a few words (requests' messages nest urllib3's several levels deep)."""
+    text = str(exc)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "Connection reset",
+                   "Response ended prematurely", "IncompleteRead", "Remote end closed connection"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _stream_location(response: requests.Response, session_id: str | None) -> tuple[str, str | None]:
+    """The session and run a streamed turn answers for, from its ``Content-Location``."""
+    location = urlsplit(response.headers.get("Content-Location", ""))
+    parts = location.path.strip("/").split("/")
+    if len(parts) == 3 and parts[0] == "session" and parts[2] == "events":
+        return parts[1], (parse_qs(location.query).get("run_id") or [None])[0]
+    if session_id is None:
+        response.close()
+        raise GooseApiError("The server's stream did not say which session it is for (Content-Location)",
+                            status=response.status_code, code="invalid_answer")
+    return session_id, None
+
+
+def _waiting_turn(detail: Mapping[str, Any]) -> Turn:
+    pending = detail.get("pending_approvals") or []
+    names = ", ".join(sorted({str(p.get("tool") or "?") for p in pending}))
+    return Turn(status="waiting_approval", session_id=detail["session_id"], run_id=detail.get("run_id"),
+                response="", message=f"Waiting for approval of {names}", pending_approvals=list(pending),
+                data=dict(detail))
