@@ -16,7 +16,8 @@ such an answer (or a run's ``error`` event) into an exception::
     ├── UpstreamError              502, 503: something the server relies on failed
     │   ├── ProviderError          provider_error (provider, kind)
     │   ├── ExtensionError         extension_error, tool_call_failed
-    │   └── NotReadyError          not_ready (provider not configured, ...)
+    │   ├── NotReadyError          not_ready (provider not configured, ...)
+    │   └── RunInterruptedError    run_interrupted: a crash or restart stopped the run (resume it)
     └── ServerError                500 and any other status: the server's fault
 """
 
@@ -106,6 +107,17 @@ class NotReadyError(UpstreamError):
     """503 not_ready: e.g. the provider's credentials are not set; the message names what to set."""
 
 
+class RunInterruptedError(UpstreamError):
+    """503 run_interrupted: the run stopped at a saved step (worker crash, restart, shutdown).
+
+    ``reason`` says why; ``POST /session/<id>/resume`` continues it.
+    """
+
+    @property
+    def reason(self) -> str | None:
+        return self.body.get("reason")
+
+
 class ServerError(GooseApiError):
     """500 (and anything unexpected): the server's fault; its log has the details."""
 
@@ -117,7 +129,7 @@ BY_STATUS: dict[int, type[GooseApiError]] = {
 }
 BY_CODE: dict[str, type[GooseApiError]] = {
     "session_busy": SessionBusyError, "provider_error": ProviderError, "extension_error": ExtensionError,
-    "tool_call_failed": ExtensionError, "not_ready": NotReadyError,
+    "tool_call_failed": ExtensionError, "not_ready": NotReadyError, "run_interrupted": RunInterruptedError,
 }
 
 

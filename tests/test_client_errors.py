@@ -10,8 +10,8 @@ import pytest
 
 from goose_api.client import GooseClient
 from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed, ExtensionError, GooseApiError,
-                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, ServerError,
-                                     SessionBusyError, UpstreamError, ValidationError, error_from_answer)
+                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, RunInterruptedError,
+                                     ServerError, SessionBusyError, UpstreamError, ValidationError, error_from_answer)
 from tests.conftest import API_KEY, LiveServer, free_port, live_env, start_live_server
 from tests.fakes.core import Fail, Reply
 from tests.mcp_fixtures import wait_until
@@ -122,7 +122,7 @@ def test_not_ready_and_key_throttling(fake_openai, dirs, tmp_path):
         live.stop()
 
 
-def test_a_run_whose_worker_died_is_a_server_error(fake_openai, dirs, tmp_path):
+def test_a_run_whose_worker_died_is_interrupted(fake_openai, dirs, tmp_path):
     fake_openai.add(Reply("never delivered", delay=3))
     live = start_live_server(live_env(fake_openai, dirs), tmp_path, tmp_path / "gunicorn.log")
     try:
@@ -130,9 +130,9 @@ def test_a_run_whose_worker_died_is_a_server_error(fake_openai, dirs, tmp_path):
         accepted = goose.start("hi", "c_killed", background=True)
         wait_until(lambda: fake_openai.requests, what="the provider call")  # in flight when the worker dies
         os.kill(wait_until(lambda: _worker_pid(live), what="the worker's pid"), signal.SIGKILL)
-        with pytest.raises(ServerError) as caught:
+        with pytest.raises(RunInterruptedError) as caught:
             goose.wait("c_killed", accepted.run_id, timeout=20)
-        assert (caught.value.status, caught.value.code) == (500, "run_interrupted")
+        assert (caught.value.status, caught.value.code, caught.value.reason) == (503, "run_interrupted", "owner_gone")
     finally:
         live.stop()
 
