@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 
-def write_text(path: Path, text: str, mode: int | None = None) -> None:
-    write_bytes(path, text.encode("utf-8"), mode=mode)
+def write_text(path: Path, text: str, mode: int | None = None, sync: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), mode=mode, sync=sync)
 
 
 def write_bytes(path: Path, *chunks: bytes | bytearray, mode: int | None = None, sync: bool = True) -> None:

@@ -12,7 +12,8 @@ before the tool is called) → ``finished`` (with the ``toolResponse`` item,
 before the answers are saved to the session). A call answered without running
 (denied, skipped in chat mode, unparsable, cancelled, interrupted) goes
 straight to ``finished`` with ``"ran": false``. Run entries have ``"call":
-null`` and the steps ``begun`` and ``ended``.
+null`` and the steps ``begun`` and ``ended`` (appended, not fsynced: they
+guard no tool call).
 
 ``turn`` is the id of the run that received the prompt; a resumed run keeps
 it, so resuming reads every step the turn took, whichever run took it. From
@@ -50,16 +51,24 @@ class RunJournal:
     def path(self, session_id: str) -> Path:
         return self.root / session_id / "journal.jsonl"
 
-    def write(self, session_id: str, entry: dict[str, Any]) -> None:
-        """Append one entry and fsync it: once this returns, the step is on disk."""
+    def write(self, session_id: str, entry: dict[str, Any], sync: bool = True) -> None:
+        """Append one entry and fsync it: once this returns, the step is on disk.
+
+        ``sync=False`` (a run's ``begun`` and ``ended``, which guard no tool
+        call) only appends: it survives the process, not the machine, going down.
+        """
         line = json.dumps({"time": round(time.time(), 3), **entry}, ensure_ascii=False,
                           separators=(",", ":")) + "\n"
         path = self.path(session_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the directory only: not a system call spent on every step
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
 

@@ -19,6 +19,7 @@ than ``run_lease_timeout``) is reported ``interrupted`` by whoever reads it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -27,9 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from filelock import FileLock
-
-from goose_api import atomic
+from goose_api import atomic, flock
 from goose_api.event_log import EventLog, LogSignal
 from goose_api.mcp.process import pid_alive
 
@@ -41,7 +40,10 @@ ACTIVE_STATES = frozenset({RUNNING, WAITING})
 RECORD_VERSION = 1
 LOCK_TIMEOUT = 30.0   # a state write holds the lock for milliseconds; waiting this long means a bug
 LOGS_KEPT = 20        # event logs kept per session (the newest runs)
+PRUNE_SLACK = 10      # pruned in batches: listed on every run, pruned once this many more piled up
 HOST = socket.gethostname()
+
+log = logging.getLogger(__name__)
 
 
 def process_start(pid: int) -> int | None:
@@ -53,10 +55,15 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+_own_start: dict[int, int | None] = {}  # by pid: a forked worker reads its own once
+
+
 def owner_of(instance: str) -> dict[str, Any]:
     """This process as a run's owner: pid and its start time, host, and the RunService instance."""
     pid = os.getpid()
-    return {"pid": pid, "started": process_start(pid), "host": HOST, "instance": instance}
+    if pid not in _own_start:
+        _own_start[pid] = process_start(pid)
+    return {"pid": pid, "started": _own_start[pid], "host": HOST, "instance": instance}
 
 
 def is_active(record: Record | None) -> bool:
@@ -87,19 +94,16 @@ class RunStateStore:
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
         """Hold the session's state lock (every process, every thread)."""
-        directory = self.dir(session_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(directory / "state.lock"), thread_local=False)
-        lock.acquire(timeout=LOCK_TIMEOUT)
-        try:
+        with flock.acquire(self.dir(session_id) / "state.lock", timeout=LOCK_TIMEOUT):
             yield
-        finally:
-            lock.release()
 
     def read(self, session_id: str) -> Record | None:
         try:
-            data = json.loads((self.dir(session_id) / "run.json").read_text(encoding="utf-8"))
+            data = json.loads((self.dir(session_id) / "run.json").read_bytes())
         except FileNotFoundError:
+            return None
+        except ValueError:  # emptied by a machine crash between its write and the disk flush
+            log.warning("unreadable run record session=%s: treated as no run", session_id)
             return None
         return data if isinstance(data, dict) else None
 
@@ -112,10 +116,17 @@ class RunStateStore:
         return (st.st_ino, st.st_mtime_ns)
 
     def write(self, record: Record) -> None:
-        """Replace the record (hold ``lock``)."""
+        """Replace the record (hold ``lock``).
+
+        Not fsynced: the record describes live processes. A process that dies
+        (kill -9, OOM) leaves it in the page cache for the sweep to find; after
+        the machine itself went down, no run survived anyway, and a record older
+        by a step still ends ``interrupted`` or idle, never ``running``. What must
+        reach the disk first, the journal's tool steps and the goose file, is fsynced.
+        """
         record["updated"] = time.time()
         atomic.write_text(self.dir(record["session_id"]) / "run.json",
-                          json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+                          json.dumps(record, ensure_ascii=False) + "\n", sync=False)
 
     def update(self, session_id: str, run_id: str, change: Callable[[Record], Any]) -> Record | None:
         """Apply ``change`` to the record of ``run_id`` under the lock and save it.
@@ -173,9 +184,17 @@ class RunStateStore:
 
     # --- housekeeping ---------------------------------------------------------------
 
-    def prune_logs(self, session_id: str, keep: int = LOGS_KEPT) -> None:
-        """Drop the oldest event logs beyond ``keep`` (hold ``lock``)."""
-        logs = sorted(self.dir(session_id).glob("*.events.jsonl"), key=lambda p: p.stat().st_mtime)
+    def prune_logs(self, session_id: str, keep: int = LOGS_KEPT, slack: int = 0) -> None:
+        """Drop the oldest event logs beyond ``keep`` (hold ``lock``).
+
+        With ``slack`` (every run's start) it only lists the directory until
+        ``slack`` more logs than ``keep`` piled up, then prunes them at once.
+        """
+        directory = self.dir(session_id)
+        names = [name for name in os.listdir(directory) if name.endswith(".events.jsonl")]
+        if len(names) <= keep + slack:
+            return
+        logs = sorted((directory / name for name in names), key=lambda p: p.stat().st_mtime)
         for path in logs[:-keep] if keep else logs:
             path.unlink(missing_ok=True)
 

@@ -16,13 +16,12 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
-from filelock import FileLock
-
 from goose_api.agent import Agent
 from goose_api.approvals import ACTIONS
 from goose_api.background import TurnCancelled
 from goose_api.errors import ApiError
 from goose_api.event_log import Event, EventLog
+from goose_api.flock import HeldLock
 from goose_api.events import (ApprovalRequired, MessageAdded, Notification, TextChunk, ToolAnswered,
                               ToolRequested, TurnFinished, Warning)
 from goose_api.journal import CallState, RunJournal
@@ -71,7 +70,7 @@ class LocalRun:
     state: RunStateStore
     journal_store: RunJournal
     poll: float
-    session_lock: FileLock
+    session_lock: HeldLock
     cancel_event: threading.Event = field(default_factory=threading.Event)
     stop_event: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
@@ -132,7 +131,7 @@ class LocalRun:
         tool = ((request or {}).get("toolCall") or {}).get("value") or {}
         self.journal_store.write(self.session_id, {
             "turn": self.spec.turn_id, "run": self.run_id, "call": request["id"] if request else None,
-            "tool": tool.get("name"), "step": step, **data})
+            "tool": tool.get("name"), "step": step, **data}, sync=request is not None)
 
 
 @dataclass(frozen=True)

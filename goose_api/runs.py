@@ -27,16 +27,16 @@ from contextlib import AbstractContextManager as ContextManager, contextmanager,
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from filelock import FileLock
-
 from goose_api.agent import Agent
 from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
 from goose_api.event_log import Event, EventLog
+from goose_api.flock import HeldLock
 from goose_api.journal import RunJournal
 from goose_api.local_runs import LocalRuns
 from goose_api.run_answers import accumulated, failure, interrupted_data, waiting_payload
 from goose_api.run_queue import TurnQueue
-from goose_api.run_state import INTERRUPTED, WAITING, Record, RunStateStore, is_active, new_record, owner_of
+from goose_api.run_state import (INTERRUPTED, PRUNE_SLACK, WAITING, Record, RunStateStore, is_active, new_record,
+                                 owner_of)
 from goose_api.run_worker import LocalRun, RunExecutor, RunPool, RunSpec
 from goose_api.sessions import SessionStore
 from goose_api.settings import Settings
@@ -148,7 +148,7 @@ class RunService:
                 lock.release()
         return self._launch(session_id, lock, spec) if spec is not None else None
 
-    def _launch(self, session_id: str, lock: FileLock, spec: RunSpec) -> RunRef:
+    def _launch(self, session_id: str, lock: HeldLock, spec: RunSpec) -> RunRef:
         """Start ``spec`` on a session whose lock we hold (released if it cannot start)."""
         try:
             if self.stopping.is_set():
@@ -156,9 +156,9 @@ class RunService:
                                      headers={"Retry-After": RETRY_AFTER})
             previous = self.state.read(session_id)
             if is_active(previous):  # we hold the session's lock, so its owner died holding it
-                self._interrupt(previous)
-            with self.state.lock(session_id):
-                base = self._last_event_id(self.state.read(session_id))
+                previous = self._interrupt(previous)
+            with self.state.lock(session_id):  # an inactive record changes only under the session's lock: ours
+                base = self._last_event_id(previous)
                 run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
                                self.journal, self.poll, lock)
                 self._local.add(run)  # before the record: a reader must never see it ownerless
@@ -170,7 +170,7 @@ class RunService:
                                             resumed_from=spec.resumed_from, webhook=spec.webhook,
                                             prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
                                             **marks))
-                self.state.prune_logs(session_id)
+                self.state.prune_logs(session_id, slack=PRUNE_SLACK)
         except BaseException:
             self._local.forget(spec.run_id)
             lock.release()
@@ -183,7 +183,7 @@ class RunService:
         with self.track():
             self._executor.execute(run)
 
-    def _acquire(self, session_id: str) -> FileLock:
+    def _acquire(self, session_id: str) -> HeldLock:
         """The session's lock; a run that is just finishing gets ``FINISH_GRACE`` to let go of it."""
         deadline = time.monotonic() + FINISH_GRACE
         while True:

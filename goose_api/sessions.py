@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from filelock import FileLock, Timeout
-
-from goose_api import atomic
+from goose_api import atomic, flock
 from goose_api.conversation import Message, MessageFormatError
 from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBusy
 
@@ -310,7 +308,7 @@ class SessionStore:
         finally:
             lock.release()
 
-    def acquire(self, session_id: str) -> FileLock:
+    def acquire(self, session_id: str) -> flock.HeldLock:
         """Take the session's lock without waiting; release it from any thread of this process.
 
         The lock is an ``flock``: the OS drops it when its process dies, so a
@@ -319,13 +317,11 @@ class SessionStore:
         Raises:
             SessionBusy: another turn holds it.
         """
-        lock = FileLock(str(self.lock_dir / f"{self.check_id(session_id)}.lock"), thread_local=False)
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
+            return flock.acquire(self.lock_dir / f"{self.check_id(session_id)}.lock", timeout=0)
+        except flock.LockTimeout:
             raise SessionBusy(f"Session {session_id} is busy with another turn; retry when it finishes",
                               headers={"Retry-After": "1"}) from None
-        return lock
 
     # --- cache -------------------------------------------------------------------
 

@@ -91,9 +91,23 @@ def test_old_logs_are_pruned(tmp_path):
         log = state.log("s", f"run_{n:02d}", base=n)
         log.append("done", {"status": "success"})
         os.utime(log.path, (n, n))
-    state.prune_logs("s")
+    state.prune_logs("s", slack=5)
+    assert len(list(state.dir("s").glob("*.events.jsonl"))) == 25, "within the slack: nothing pruned yet"
+    state.prune_logs("s", slack=4)
     kept = sorted(p.name for p in state.dir("s").glob("*.events.jsonl"))
     assert kept == [f"run_{n:02d}.events.jsonl" for n in range(5, 25)]
     state.delete("s")
     assert not state.dir("s").exists()
     state.delete("s")
+
+
+def test_an_emptied_record_reads_as_no_run(tmp_path):
+    """run.json is not fsynced: after a machine crash it may be empty; that is no run, not a 500."""
+    state = store(tmp_path)
+    with state.lock("s"):
+        state.write(new_record("s", "r", {"pid": os.getpid(), "host": HOST}))
+    assert state.read("s")["run_id"] == "r"
+    (state.dir("s") / "run.json").write_bytes(b"")
+    assert state.read("s") is None
+    (state.dir("s") / "run.json").write_bytes(b'{"run_id": "r", "sta')
+    assert state.read("s") is None
