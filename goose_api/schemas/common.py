@@ -37,3 +37,19 @@ class MessageSchema(Schema):
     role = fields.String(required=True, metadata={"enum": ["user", "assistant"]})
     created = fields.Integer(required=True)
     content = fields.List(fields.Dict(), required=True)
+
+
+class MessageList(fields.List):
+    """``List(Nested(MessageSchema))`` in answers: documented item by item, passed through as it is.
+
+    The messages of an answer are ``conversation.Message.to_json()`` output:
+    already goose's wire form, built from validated messages. Dumping them
+    again field by field took a third of a ``GET /session/<id>`` of 100
+    messages (``bench/README.md``); the OpenAPI document is the same.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Nested(MessageSchema), **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else list(value)

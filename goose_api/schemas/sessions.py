@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from goose_api.run_state import STATES
-from goose_api.schemas.common import MessageSchema, StrictBoolean, UsageSchema
+from goose_api.schemas.common import MessageList, StrictBoolean, UsageSchema
 from goose_api.sessions import RESERVED_SESSION_IDS, SESSION_ID_RE
 
 PROMPT = validate.Length(min=1, error="must not be empty")
@@ -68,8 +68,7 @@ class TurnSchema(Schema):
     session_id = fields.String(required=True)
     run_id = fields.String()
     response = fields.String(required=True, metadata={"description": "the assistant's final text"})
-    messages = fields.List(fields.Nested(MessageSchema), required=True,
-                           metadata={"description": "the goose messages this turn added"})
+    messages = MessageList(required=True, metadata={"description": "the goose messages this turn added"})
     usage = fields.Nested(UsageSchema, required=True)
     warnings = fields.List(fields.String())
     cancelled = fields.String(metadata={"description": "what a cancel stopped"})
@@ -107,7 +106,7 @@ class SessionDetailSchema(Schema):
     run_id = fields.String(allow_none=True, required=True)
     pending_approvals = fields.List(fields.Nested(PendingApprovalSchema), required=True)
     last_error = fields.Dict(allow_none=True, required=True)
-    messages = fields.List(fields.Nested(MessageSchema), required=True)
+    messages = MessageList(required=True)
     queued_runs = fields.List(fields.Nested(QueuedRunSchema), required=True, metadata={
         "description": "turns waiting for this session (if_busy: enqueue), next first"})
 
