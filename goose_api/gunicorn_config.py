@@ -10,10 +10,10 @@ anywhere (it picks its mode at import) and before any worker forks; the dir is
 emptied once when the master starts and each exited worker is marked dead.
 """
 
+import logging
 import os
-from pathlib import Path
-
 import signal
+from pathlib import Path
 
 from goose_api.settings import Settings
 
@@ -69,7 +69,9 @@ def post_worker_init(worker):
 
 
 def worker_exit(server, worker):
-    """Stop this worker's runs and MCP servers so no child process outlives it."""
+    """Stop this worker's runs and MCP servers so no child process outlives it; write out the last log lines."""
     services = _services(worker)
     if services is not None:
         services.close()
+    for handler in logging.getLogger("goose_api").handlers:
+        handler.flush()

@@ -99,6 +99,16 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_with(self, *texts: str, timeout: float = 10.0) -> str:
+        """The log once every one of ``texts`` is in it (the server writes its INFO lines in batches)."""
+        deadline, log = time.monotonic() + timeout, self.log()
+        while not all(text in log for text in texts):
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {texts} in the server's log")
+            time.sleep(0.02)
+            log = self.log()
+        return log
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

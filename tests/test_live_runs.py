@@ -57,10 +57,11 @@ def kill_hard(server: LiveServer) -> None:
     server.process.wait(10)
 
 
-def pids_by_request(server: LiveServer) -> dict[str, int]:
-    """Which worker answered which request: the access log's ``[pid]`` and request id."""
+def pids_by_request(server: LiveServer, *request_ids: str) -> dict[str, int]:
+    """Which worker answered which request: the access log's ``[pid]`` and request id (waits for ``request_ids``)."""
     return {rid: int(pid) for pid, rid in
-            re.findall(r"\[(\d+)\] INFO goose_api\.access: request id=(\S+)", server.log())}
+            re.findall(r"\[(\d+)\] INFO goose_api\.access: request id=(\S+)",
+                       server.log_with(*(f"request id={rid} " for rid in request_ids)))}
 
 
 def test_sse_over_http_with_a_reconnect_in_the_middle(live_server, fake_openai, dirs):
@@ -169,7 +170,9 @@ def test_two_servers_on_one_data_dir_share_runs(fake_openai, dirs, tmp_path):
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["cancelled"] == "the provider call to openai/gpt-4o"
         assert a.get("/session/shared").json()["state"] == "idle"
-        assert "run started session=shared" in a.log() and "run started session=shared" not in b.log()
+        a.log_with("run started session=shared")
+        assert "run started session=shared" not in b.log_with("path=/session/shared/cancel"), \
+            "b's log is written up to the cancel it answered, after any run it started"
         assert_goose_session(dirs["sessions"] / "shared.jsonl")
     finally:
         a.stop()
@@ -223,8 +226,10 @@ def test_two_workers_poll_confirm_and_cancel_from_either(fake_openai, dirs, tmp_
         wait_until(lambda: len(fake_openai.requests) == 3, 10, "the provider call")
         cancelled = call(other, "POST", "/session/w/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "idle", cancelled.text
-        served = pids_by_request(server)
-        owners = re.findall(r"\[(\d+)\] INFO goose_api\.runs: run started session=w ", server.log())
+        served = pids_by_request(server, ids["/session/w/confirmPOST"], ids["/session/w/cancelPOST"])
+        started = r"\[(\d+)\] INFO goose_api\.runs: run started session=w "
+        owners = wait_until(lambda: len(found := re.findall(started, server.log())) >= 2 and found, 10,
+                            "the log lines of both runs' start")
         assert len(owners) == 2, "two runs were started"
         assert served[ids["/session/w/confirmPOST"]] != int(owners[0]), "confirmed by the worker not running it"
         assert served[ids["/session/w/cancelPOST"]] != int(owners[1]), "cancelled by the worker not running it"

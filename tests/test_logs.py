@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import requests
 
+from goose_api.logs import BatchingStreamHandler
 from tests.conftest import live_env, start_live_server
 from tests.fakes.core import Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
+from tests.mcp_fixtures import wait_until
 
 PROVIDER_KEY = "sk-provider-secret-4f9a1c"
 ADMIN_KEY = "goose-admin-secret-77e2d0"
@@ -81,3 +84,37 @@ def test_debug_shows_prompts_but_still_no_secrets(tmp_path, dirs):
     for secret in (PROVIDER_KEY, ADMIN_KEY, ALICE_KEY, ENV_SECRET):
         assert secret not in log, f"{secret!r} was logged at DEBUG"
 
+
+
+class CountingStream:
+    def __init__(self):
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_lines_are_written_in_batches_warnings_at_once_and_all_at_shutdown():
+    stream = CountingStream()
+    handler = BatchingStreamHandler(stream, interval=0.2)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("goose_api.tests.batching")
+    logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    for n in range(50):
+        logger.info("request %d", n)
+    assert stream.writes == [], "INFO lines wait for the flusher"
+    wait_until(lambda: stream.writes, 5, "the flusher")
+    assert stream.writes == ["".join(f"INFO request {n}\n" for n in range(50))], "one write for the batch"
+    logger.info("before the warning")
+    logger.warning("at once")
+    assert stream.writes[1:] == ["INFO before the warning\nWARNING at once\n"], "a warning writes what waited too"
+    logger.info("last words")
+    handler.flush()  # what logging.shutdown and gunicorn's worker_exit do
+    assert stream.writes[2:] == ["INFO last words\n"]
+    handler.limit = 100
+    for n in range(5):
+        logger.info("%s", "x" * 30)
+    assert len(stream.writes) == 4, "past the size limit it writes without waiting"
