@@ -17,21 +17,18 @@ every event arrives once and in order. Errors are the classes of
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed, ExtensionError, GooseApiError,
                                      NotFoundError, NotReadyError, ProviderError, RateLimitError, ServerError,
-                                     SessionBusyError, UpstreamError, ValidationError, error_from_answer,
-                                     error_from_event)
-from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, ErrorEvent, Event, MessageEvent,
-                                     NotificationEvent, SseField, ToolRequestEvent, ToolResponseEvent, Turn,
-                                     parse_sse)
+                                     SessionBusyError, UpstreamError, ValidationError)
+from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, Event, EventStream, MessageEvent,
+                                     NotificationEvent, ToolRequestEvent, ToolResponseEvent, Turn)
+from goose_api.client_http import HttpClient, client_environment, json_of
 
 __all__ = [  # one import point: the client, what it answers and what it raises
     "GooseClient", "EventStream", "client_environment", "Turn", "Accepted", "Event", "MessageEvent",
@@ -41,48 +38,10 @@ __all__ = [  # one import point: the client, what it answers and what it raises
     "ServerError",
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-MAX_RECONNECT_DELAY = 30.0
 SESSIONS_PAGE = 200
 
 
-def client_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
-    """The server URL and key from the environment: the one place the client reads it.
-
-    ``GOOSE_API_URL`` (default ``http://127.0.0.1:8080``) and ``GOOSE_API_KEY``;
-    without the latter, the key a local server generated for itself
-    (``$XDG_DATA_HOME/goose-api/api_key``), when that file exists.
-    """
-    env = os.environ if environ is None else environ
-    url = env.get("GOOSE_API_URL") or DEFAULT_URL
-    key = env.get("GOOSE_API_KEY")
-    if not key:
-        data_home = Path(env.get("XDG_DATA_HOME") or Path(env.get("HOME") or Path.home()) / ".local" / "share")
-        key_file = data_home / "goose-api" / "api_key"
-        key = key_file.read_text().strip() if key_file.is_file() else None
-    return url, key or None
-
-
-class EventStream:
-    """A run's events as they happen (iterate it); ``session_id`` and ``run_id`` say whose.
-
-    Iterating ends after the ``DoneEvent``; a run that ends with an error raises it.
-    ``close()`` stops following early (the run goes on: ``cancel`` stops it).
-    """
-
-    def __init__(self, events: Iterator[Event], session_id: str, run_id: str | None):
-        self._events = events
-        self.session_id = session_id
-        self.run_id = run_id
-
-    def __iter__(self) -> Iterator[Event]:
-        return self._events
-
-    def close(self) -> None:
-        self._events.close()  # type: ignore[attr-defined]  (a generator)
-
-
-class GooseClient:
+class GooseClient(HttpClient):
     """goose-api over HTTP (``requests``).
 
     Args:
@@ -95,28 +54,6 @@ class GooseClient:
         reconnect_delay: seconds before the first reconnect (doubling after each failure);
             default: the delay the server's stream asks for.
     """
-
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 30.0, *,
-                 max_reconnects: int = 5, reconnect_delay: float | None = None,
-                 session: requests.Session | None = None):
-        env_url, env_key = client_environment() if base_url is None or api_key is None else (None, None)
-        self.base_url = (base_url or env_url or DEFAULT_URL).rstrip("/")
-        self.api_key = api_key if api_key is not None else env_key
-        self.timeout = timeout
-        self.max_reconnects = max_reconnects
-        self.reconnect_delay = reconnect_delay
-        self.http = session or requests.Session()
-        if self.api_key:
-            self.http.headers["x-api-key"] = self.api_key
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> "GooseClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- turns ---------------------------------------------------------------------------
 
@@ -278,87 +215,12 @@ class GooseClient:
             body = {**body, "async": True}
             read_timeout = self.timeout
         response = self._send("POST", path, json=body, headers=headers, timeout=(self.timeout, read_timeout))
-        data = _json_of(response)
+        data = json_of(response)
         return Accepted.from_json(data) if response.status_code == 202 else Turn.from_json(data)
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return _json_of(self._send(method, path, **kwargs))
-
-    def _send(self, method: str, path: str, *, stream: bool = False, timeout: Any = None,
-              **kwargs: Any) -> requests.Response:
-        """One request; transport failures become ConnectionFailed, error answers their GooseApiError."""
-        try:
-            response = self.http.request(method, self.base_url + path, stream=stream,
-                                         timeout=timeout or self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise ConnectionFailed(f"Cannot reach goose-api at {self.base_url}: {_reason(exc)}",
-                                   code="connection_failed") from exc
-        if response.status_code >= 400:
-            with response:
-                raise error_from_answer(response.status_code, _json_of(response, strict=False),
-                                        response.headers, response.text)
-        return response
-
-    def _follow(self, session_id: str, run_id: str | None, after: int | None,
-                response: requests.Response | None, deadline: float | None = None) -> Iterator[Event]:
-        """A run's events from ``response`` and then, after each drop, from a reconnect at the last id."""
-        sse, failures, last_id = SseField(), 0, after
-        while True:
-            try:
-                if response is None:
-                    response = self._open_events(session_id, run_id, last_id, deadline)
-                with response:
-                    for event in parse_sse(response.iter_lines(decode_unicode=True), sse):
-                        failures, last_id = 0, event.id if event.id is not None else last_id
-                        if isinstance(event, ErrorEvent):
-                            raise error_from_event(event.data)
-                        yield event
-                        if event.terminal:
-                            return
-                cause = "the stream ended before the run did"
-            except (requests.RequestException, ConnectionFailed) as exc:
-                cause = _reason(exc)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"The run was still going after the time given ({run_id or session_id})")
-            response, failures = None, failures + 1
-            if failures > self.max_reconnects:
-                raise ConnectionFailed(f"Lost the event stream of session {session_id} and could not get it back "
-                                       f"after {self.max_reconnects} tries: {cause}", code="stream_lost")
-            base = self.reconnect_delay if self.reconnect_delay is not None else (sse.retry or 1.0)
-            time.sleep(min(MAX_RECONNECT_DELAY, base * 2 ** (failures - 1)))
-
-    def _open_events(self, session_id: str, run_id: str | None, last_id: int | None,
-                     deadline: float | None) -> requests.Response:
-        read = self.timeout if deadline is None else max(0.01, min(self.timeout, deadline - time.monotonic()))
-        headers = {"Accept": "text/event-stream"}
-        if last_id is not None:
-            headers["Last-Event-ID"] = str(last_id)
-        return self._send("GET", f"/session/{session_id}/events", params=_without_none(run_id=run_id),
-                          headers=headers, stream=True, timeout=(self.timeout, read))
 
 
 def _without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
-
-
-def _json_of(response: requests.Response, strict: bool = True) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        if strict:
-            raise GooseApiError(f"The server answered {response.status_code} without JSON: "
-                                f"{response.text[:200]!r}", status=response.status_code, code="invalid_answer")
-        return None
-
-
-def _reason(exc: Exception) -> str:
-    """A transport failure in a few words (requests' messages nest urllib3's several levels deep)."""
-    text = str(exc)
-    for marker in ("Connection refused", "timed out", "Name or service not known", "Connection reset",
-                   "Response ended prematurely", "IncompleteRead", "Remote end closed connection"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _stream_location(response: requests.Response, session_id: str | None) -> tuple[str, str | None]:
