@@ -1,26 +1,32 @@
 """The HTTP under :class:`goose_api.client.GooseClient`: requests, error answers, and run streams.
 
 ``HttpClient`` sends one request and turns a transport failure into
-``ConnectionFailed`` and an error answer into its ``GooseApiError``; it follows
-a run's events, reconnecting with ``Last-Event-ID`` after each drop (a bounded
-number of times in a row, with backoff). What the requests mean is the
-client's business.
+``ConnectionFailed`` and an error answer into its ``GooseApiError``. With
+``idempotent`` a POST carries an ``Idempotency-Key`` and is sent again with it
+when the connection drops before the answer. It follows a run's events,
+reconnecting with ``Last-Event-ID`` after each drop (a bounded number of times
+in a row, with backoff), and a queued run's once it starts. What the requests
+mean is the client's business.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Self
 
 import requests
 
-from goose_api.client_errors import ConnectionFailed, GooseApiError, error_from_answer, error_from_event
+from goose_api.client_errors import ConnectionFailed, GooseApiError, NotFoundError, error_from_answer, error_from_event
 from goose_api.client_events import ErrorEvent, Event, SseField, parse_sse
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MAX_RECONNECT_DELAY = 30.0
+QUEUE_LOOK = 0.1  # seconds between looks at a session being handed to its queue's next turn
+ACTIVE_STATES = frozenset({"running", "waiting_approval"})
+DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 def client_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
@@ -44,7 +50,7 @@ class HttpClient:
     """The server's URL and key, the timeouts, and the ``requests`` session (see ``GooseClient``)."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 30.0, *,
-                 max_reconnects: int = 5, reconnect_delay: float | None = None,
+                 max_reconnects: int = 5, reconnect_delay: float | None = None, idempotent: bool = False,
                  session: requests.Session | None = None):
         env_url, env_key = client_environment() if base_url is None or api_key is None else (None, None)
         self.base_url = (base_url or env_url or DEFAULT_URL).rstrip("/")
@@ -52,6 +58,7 @@ class HttpClient:
         self.timeout = timeout
         self.max_reconnects = max_reconnects
         self.reconnect_delay = reconnect_delay
+        self.idempotent = idempotent
         self.http = session or requests.Session()
         if self.api_key:
             self.http.headers["x-api-key"] = self.api_key
@@ -83,18 +90,37 @@ class HttpClient:
                                         response.headers, response.text)
         return response
 
-    def _follow(self, session_id: str, run_id: str | None, after: int | None,
-                response: requests.Response | None, deadline: float | None = None) -> Iterator[Event]:
-        """A run's events from ``response`` and then, after each drop, from a reconnect at the last id."""
+    def _post(self, path: str, body: Any, key: str | None, *, stream: bool = False,
+              headers: Mapping[str, str] | None = None, timeout: Any = None) -> requests.Response:
+        """A POST with its Idempotency-Key; with ``idempotent``, sent again with that key after a drop."""
+        key = key or (str(uuid.uuid4()) if self.idempotent else None)
+        headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})}
+        failures = 0
+        while True:
+            try:
+                return self._send("POST", path, json=body, headers=headers, stream=stream, timeout=timeout)
+            except ConnectionFailed as exc:
+                failures += 1
+                if not self.idempotent or not isinstance(exc.__cause__, DROPPED) or failures > self.max_reconnects:
+                    raise
+            base = self.reconnect_delay if self.reconnect_delay is not None else 1.0
+            time.sleep(min(MAX_RECONNECT_DELAY, base * 2 ** (failures - 1)))
+
+    def _follow(self, session_id: str, run_id: str | None, after: int | None, response: requests.Response | None,
+                deadline: float | None = None, raise_errors: bool = True) -> Iterator[Event]:
+        """A run's events from ``response`` and then, after each drop, from a reconnect at the last id.
+
+        ``raise_errors=False``: an ``error`` event is yielded, not raised (a run ahead in the queue).
+        """
         sse, failures, last_id = SseField(), 0, after
         while True:
             try:
                 if response is None:
-                    response = self._open_events(session_id, run_id, last_id, deadline)
+                    response = self._open_run(session_id, run_id, last_id, deadline)
                 with response:
                     for event in parse_sse(response.iter_lines(decode_unicode=True), sse):
                         failures, last_id = 0, event.id if event.id is not None else last_id
-                        if isinstance(event, ErrorEvent):
+                        if isinstance(event, ErrorEvent) and raise_errors:
                             raise error_from_event(event.data)
                         yield event
                         if event.terminal:
@@ -110,6 +136,35 @@ class HttpClient:
                                        f"after {self.max_reconnects} tries: {cause}", code="stream_lost")
             base = self.reconnect_delay if self.reconnect_delay is not None else (sse.retry or 1.0)
             time.sleep(min(MAX_RECONNECT_DELAY, base * 2 ** (failures - 1)))
+
+    def _open_run(self, session_id: str, run_id: str | None, last_id: int | None,
+                  deadline: float | None) -> requests.Response:
+        """The run's events; a queued run's once it has started (it has none before)."""
+        try:
+            return self._open_events(session_id, run_id, last_id, deadline)
+        except NotFoundError:
+            if run_id is None or not self._await_start(session_id, run_id, deadline):
+                raise
+        return self._open_events(session_id, run_id, last_id, deadline)
+
+    def _await_start(self, session_id: str, run_id: str, deadline: float | None) -> bool:
+        """Wait until a queued run has started, following each run ahead of it to its end.
+
+        Returns False when ``run_id`` is not queued on the session.
+        """
+        queued = False
+        while True:
+            detail = self._json("GET", f"/session/{session_id}")
+            if run_id not in {q["run_id"] for q in detail.get("queued_runs") or []}:
+                return queued
+            queued = True
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"Run {run_id} was still queued after the time given")
+            if detail.get("state") in ACTIVE_STATES:
+                for _ in self._follow(session_id, detail["run_id"], None, None, deadline, raise_errors=False):
+                    pass
+            else:
+                time.sleep(QUEUE_LOOK)
 
     def _open_events(self, session_id: str, run_id: str | None, last_id: int | None,
                      deadline: float | None) -> requests.Response:
