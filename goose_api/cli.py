@@ -1,8 +1,9 @@
 """The ``goose-api`` command: run the server, or talk to one from a terminal.
 
     goose-api serve [--bind HOST:PORT] [--workers N]
-    goose-api ask "prompt" [--session ID [--new]] [--last] [--no-stream] [--json]
-    goose-api sessions | show ID | rm ID | cancel ID
+    goose-api ask "prompt" [--session ID [--new]] [--last] [--if-busy POLICY] [--no-stream] [--json]
+    goose-api sessions | show ID | rm ID | cancel ID | resume ID [--no-stream]
+    goose-api fork ID [--at N] [--as NEW_ID] | export ID [--format F] [-o FILE] | import FILE [--format F]
     goose-api extensions [add TYPE NAME ... | remove NAME]
     goose-api provider [set PROVIDER [MODEL]]
 
@@ -21,14 +22,16 @@ import sys
 from typing import Any, Callable, Sequence
 
 from goose_api import __version__
-from goose_api.cli_ask import ask
+from goose_api.cli_ask import ask, resume
 from goose_api.cli_output import extensions_table, provider_text, session_text, sessions_table
+from goose_api.cli_transfer import EXPORT_FORMATS, IMPORT_FORMATS, export, fork, import_
 from goose_api.client import GooseClient
 from goose_api.client_errors import ConnectionFailed, GooseApiError
 
 OK, API_ERROR, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 GUNICORN_APP = "goose_api:create_app()"
 GUNICORN_CONFIG = "python:goose_api.gunicorn_config"
+IF_BUSY = ("reject", "enqueue", "interrupt")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -156,6 +159,30 @@ def _add_extension_parsers(commands: Any) -> None:
     ext.set_defaults(handler=extensions)
 
 
+def _add_transfer_parsers(commands: Any) -> None:
+    fork_parser = commands.add_parser("fork", help="copy a session (or its first N messages) to a new one")
+    export_parser = commands.add_parser("export", help="download a session as a file")
+    import_parser = commands.add_parser("import", help="store a session file as a new session")
+    for sub in (fork_parser, export_parser, import_parser):
+        _connection_options(sub, True)
+    fork_parser.add_argument("id", metavar="ID")
+    fork_parser.add_argument("--at", type=int, metavar="N", help="copy the first N messages (default: all)")
+    export_parser.add_argument("id", metavar="ID")
+    export_parser.add_argument("--format", choices=EXPORT_FORMATS, default="goose-jsonl",
+                               help="default goose-jsonl (goose's session file); goose-sqlite is a sessions.db")
+    export_parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    import_parser.add_argument("file", metavar="FILE", help="the session file (- reads stdin)")
+    import_parser.add_argument("--format", choices=IMPORT_FORMATS, help="default: by the file's name "
+                                                                        "(.jsonl, .json, .db)")
+    import_parser.add_argument("--working-dir", metavar="DIR", help="its working dir on the server (absolute)")
+    import_parser.add_argument("--source-id", metavar="ID", help="goose-sqlite: the session of the database to take")
+    for sub in (fork_parser, import_parser):
+        sub.add_argument("--as", dest="new_id", metavar="NEW_ID", help="the new session's id (default: goose-style)")
+    fork_parser.set_defaults(handler=fork)
+    export_parser.set_defaults(handler=export)
+    import_parser.set_defaults(handler=import_)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goose-api", description="Run goose-api, or talk to it from a terminal.",
                                      epilog="exit codes: 0 ok, 1 server or API error, 2 usage error, "
@@ -176,8 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--last", action="store_true", help="reply to the most recently active session")
     ask_parser.add_argument("--new", action="store_true", help="start a new session (the default without --session)")
     ask_parser.add_argument("--working-dir", metavar="DIR", help="a new session's working dir (absolute)")
+    ask_parser.add_argument("--if-busy", choices=IF_BUSY, help="when the session runs a turn: reject (an error, "
+                            "the default), enqueue (run after it) or interrupt (cancel it, then run)")
     ask_parser.add_argument("--no-stream", action="store_true", help="print only the final answer")
     ask_parser.set_defaults(handler=ask)
+
+    resume_parser = commands.add_parser("resume", help="continue a run that a crash or restart interrupted")
+    _connection_options(resume_parser, True)
+    resume_parser.add_argument("id", metavar="ID")
+    resume_parser.add_argument("--no-stream", action="store_true", help="print only the final answer")
+    resume_parser.set_defaults(handler=resume)
 
     for name, handler, help_text in (("show", show, "a session's state and messages"),
                                      ("rm", remove, "delete a session"),
@@ -193,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
     list_parser.set_defaults(handler=sessions)
 
+    _add_transfer_parsers(commands)
     _add_extension_parsers(commands)
 
     provider_parser = commands.add_parser("provider", help="show or switch the LLM provider")
@@ -211,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "ask" and args.new and args.last:
         parser.error("--new and --last do not go together")
+    if args.command == "ask" and args.if_busy and (args.new or not (args.session or args.last)):
+        parser.error("--if-busy is for a reply: use it with --session ID or --last")
     if args.command == "serve":
         return serve(args)
     handler: Callable[[GooseClient, argparse.Namespace], int] = args.handler

@@ -10,80 +10,54 @@
 
 Streams survive a dropped connection: the client reconnects to the run's
 events with ``Last-Event-ID`` (a bounded number of times, with backoff), so
-every event arrives once and in order. Errors are the classes of
-``goose_api.client_errors``; answers and events those of ``goose_api.client_events``.
+every event arrives once and in order. With ``idempotent=True`` a POST whose
+connection drops before its answer is sent again with the same
+``Idempotency-Key``, which the server answers from the first request's run.
+Errors are the classes of ``goose_api.client_errors``; answers and events
+those of ``goose_api.client_events``.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import math
-import os
 import time
-from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed, ExtensionError, GooseApiError,
-                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, ServerError,
-                                     SessionBusyError, UpstreamError, ValidationError, error_from_answer,
-                                     error_from_event)
-from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, ErrorEvent, Event, MessageEvent,
-                                     NotificationEvent, SseField, ToolRequestEvent, ToolResponseEvent, Turn,
-                                     parse_sse)
+                                     NotFoundError, NotReadyError, ProviderError, RateLimitError, RunInterruptedError,
+                                     ServerError, SessionBusyError, UpstreamError, ValidationError)
+from goose_api.client_events import (Accepted, ApprovalRequiredEvent, DoneEvent, Event, EventStream, MessageEvent,
+                                     NotificationEvent, ToolRequestEvent, ToolResponseEvent, Turn)
+from goose_api.client_http import HttpClient, client_environment, json_of
 
 __all__ = [  # one import point: the client, what it answers and what it raises
     "GooseClient", "EventStream", "client_environment", "Turn", "Accepted", "Event", "MessageEvent",
     "ToolRequestEvent", "ToolResponseEvent", "ApprovalRequiredEvent", "NotificationEvent", "DoneEvent",
     "GooseApiError", "ConnectionFailed", "AuthError", "NotFoundError", "ConflictError", "SessionBusyError",
     "ValidationError", "RateLimitError", "UpstreamError", "ProviderError", "ExtensionError", "NotReadyError",
-    "ServerError",
+    "RunInterruptedError", "ServerError",
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-MAX_RECONNECT_DELAY = 30.0
 SESSIONS_PAGE = 200
+BINARY_EXPORTS = frozenset({"goose-sqlite"})
 
 
-def client_environment(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
-    """The server URL and key from the environment: the one place the client reads it.
-
-    ``GOOSE_API_URL`` (default ``http://127.0.0.1:8080``) and ``GOOSE_API_KEY``;
-    without the latter, the key a local server generated for itself
-    (``$XDG_DATA_HOME/goose-api/api_key``), when that file exists.
-    """
-    env = os.environ if environ is None else environ
-    url = env.get("GOOSE_API_URL") or DEFAULT_URL
-    key = env.get("GOOSE_API_KEY")
-    if not key:
-        data_home = Path(env.get("XDG_DATA_HOME") or Path(env.get("HOME") or Path.home()) / ".local" / "share")
-        key_file = data_home / "goose-api" / "api_key"
-        key = key_file.read_text().strip() if key_file.is_file() else None
-    return url, key or None
-
-
-class EventStream:
-    """A run's events as they happen (iterate it); ``session_id`` and ``run_id`` say whose.
-
-    Iterating ends after the ``DoneEvent``; a run that ends with an error raises it.
-    ``close()`` stops following early (the run goes on: ``cancel`` stops it).
-    """
-
-    def __init__(self, events: Iterator[Event], session_id: str, run_id: str | None):
-        self._events = events
-        self.session_id = session_id
-        self.run_id = run_id
-
-    def __iter__(self) -> Iterator[Event]:
-        return self._events
-
-    def close(self) -> None:
-        self._events.close()  # type: ignore[attr-defined]  (a generator)
-
-
-class GooseClient:
+class GooseClient(HttpClient):
     """goose-api over HTTP (``requests``).
+
+    The turn methods take ``idempotency_key`` (sent as ``Idempotency-Key``: a repeat with the
+    same key is answered from the first request, its stored answer or its run, and never runs
+    twice; the same key with another request is a 422 ``ValidationError``) and, but for
+    ``confirm``, ``webhook`` (an http(s) URL the run's final event is POSTed to, signed).
+    Replies take ``if_busy``, what to do when a turn runs on the session: ``reject``
+    (``SessionBusyError``, the server's default), ``enqueue`` (``Accepted`` with status
+    ``queued``; ``wait``, ``events`` and ``stream`` follow the turn once it starts) or
+    ``interrupt`` (cancel the running turn, then run this one).
 
     Args:
         base_url: e.g. ``http://127.0.0.1:8080``; default ``GOOSE_API_URL``.
@@ -94,69 +68,69 @@ class GooseClient:
         max_reconnects: reconnects in a row a stream may make before ``ConnectionFailed``.
         reconnect_delay: seconds before the first reconnect (doubling after each failure);
             default: the delay the server's stream asks for.
+        idempotent: send every turn, fork and import with an ``Idempotency-Key`` (a new UUID unless
+            the call gives one) and, when the connection drops before the answer, send it again with
+            the same key (up to ``max_reconnects`` times): the server answers it from the first
+            request's run, so a retry never starts a second one. Without it a call's
+            ``idempotency_key`` is sent once.
     """
-
-    def __init__(self, base_url: str | None = None, api_key: str | None = None, timeout: float = 30.0, *,
-                 max_reconnects: int = 5, reconnect_delay: float | None = None,
-                 session: requests.Session | None = None):
-        env_url, env_key = client_environment() if base_url is None or api_key is None else (None, None)
-        self.base_url = (base_url or env_url or DEFAULT_URL).rstrip("/")
-        self.api_key = api_key if api_key is not None else env_key
-        self.timeout = timeout
-        self.max_reconnects = max_reconnects
-        self.reconnect_delay = reconnect_delay
-        self.http = session or requests.Session()
-        if self.api_key:
-            self.http.headers["x-api-key"] = self.api_key
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> "GooseClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- turns ---------------------------------------------------------------------------
 
     def start(self, prompt: str, session_id: str | None = None, *, working_dir: str | None = None,
-              background: bool = False, wait: float | None = None) -> Turn | Accepted:
+              background: bool = False, wait: float | None = None, webhook: str | None = None,
+              idempotency_key: str | None = None) -> Turn | Accepted:
         """Start a session with a prompt; the answer, or ``Accepted`` when run in the ``background``
         (or still running after ``wait`` seconds).
 
         Raises:
             GooseApiError: a subclass by fault (``SessionBusyError``, ``ProviderError``, ...).
         """
-        body = _without_none(prompt=prompt, session_id=session_id, working_dir=working_dir)
-        return self._turn("/session/start", body, background, wait)
+        body = _without_none(prompt=prompt, session_id=session_id, working_dir=working_dir, webhook=webhook)
+        return self._turn("/session/start", body, background, wait, idempotency_key)
 
     def reply(self, prompt: str, session_id: str | None = None, *, background: bool = False,
-              wait: float | None = None) -> Turn | Accepted:
+              wait: float | None = None, if_busy: str | None = None, webhook: str | None = None,
+              idempotency_key: str | None = None) -> Turn | Accepted:
         """Send a prompt to a session (without ``session_id``: the most recently active one).
 
         Raises:
             GooseApiError: a subclass by fault (``NotFoundError``, ``SessionBusyError``, ...).
         """
-        return self._turn("/session/reply", _without_none(prompt=prompt, session_id=session_id), background, wait)
+        body = _without_none(prompt=prompt, session_id=session_id, if_busy=if_busy, webhook=webhook)
+        return self._turn("/session/reply", body, background, wait, idempotency_key)
 
     def confirm(self, session_id: str, call_id: str, action: str = "allow_once", *, background: bool = False,
-                wait: float | None = None) -> Turn | Accepted:
+                wait: float | None = None, idempotency_key: str | None = None) -> Turn | Accepted:
         """Decide on a pending tool call (``allow_once``, ``always_allow``, ``deny``); by default waits
         until the turn ends or asks again.
 
         Raises:
             GooseApiError: ``ConflictError`` when nothing waits for that call, ``ValidationError``, ...
         """
-        return self._turn(f"/session/{session_id}/confirm", {"id": call_id, "action": action}, background, wait)
+        return self._turn(f"/session/{session_id}/confirm", {"id": call_id, "action": action}, background, wait,
+                          idempotency_key)
+
+    def resume(self, session_id: str, *, background: bool = False, wait: float | None = None,
+               webhook: str | None = None, idempotency_key: str | None = None) -> Turn | Accepted:
+        """Drive the session's interrupted run on from its last saved step; answered as ``confirm`` is
+        (``Turn`` with ``data["resumed_from"]``, or ``waiting_approval``, or ``Accepted``).
+
+        Raises:
+            GooseApiError: ``ConflictError`` (``not_resumable``) when its last run was not interrupted, ...
+        """
+        return self._turn(f"/session/{session_id}/resume", _without_none(webhook=webhook), background, wait,
+                          idempotency_key)
 
     def stream(self, prompt: str, session_id: str | None = None, *, new: bool | None = None,
-               working_dir: str | None = None) -> EventStream:
+               working_dir: str | None = None, if_busy: str | None = None, webhook: str | None = None,
+               idempotency_key: str | None = None) -> EventStream:
         """Send a prompt and yield the run's events as they happen, ending with a ``DoneEvent``.
 
         Without ``session_id`` a new session starts; with one, the prompt is a reply to it
         (``new=True`` starts a session with that id; ``new=False`` without an id replies to
-        the most recently active session).
+        the most recently active session). A reply queued behind a busy session (``if_busy``)
+        yields its events once it starts; ``queued`` says so.
 
         Raises:
             GooseApiError: the request failed, or the run ended with an error (raised as the
@@ -165,23 +139,30 @@ class GooseClient:
         """
         new = session_id is None if new is None else new
         path = "/session/start" if new else "/session/reply"
-        body = _without_none(prompt=prompt, session_id=session_id, stream=True,
+        body = _without_none(prompt=prompt, session_id=session_id, stream=True, if_busy=if_busy, webhook=webhook,
                              working_dir=working_dir if new else None)
-        response = self._send("POST", path, json=body, stream=True)
+        response = self._post(path, body, idempotency_key, stream=True)
+        if response.status_code == 202:
+            with response:
+                queued = Accepted.from_json(json_of(response))
+            events = self._follow(queued.session_id, queued.run_id, None, None)
+            return EventStream(events, queued.session_id, queued.run_id, queued=True)
         session_id, run_id = _stream_location(response, session_id)
         return EventStream(self._follow(session_id, run_id, None, response), session_id, run_id)
 
     def events(self, session_id: str, after: int | None = None, run_id: str | None = None) -> EventStream:
         """The events of the session's current or last run (or ``run_id``), those after ``after`` only.
 
+        A queued ``run_id`` is followed once it starts.
+
         Raises:
             GooseApiError: as ``stream``.
         """
-        response = self._open_events(session_id, run_id, after, None)
+        response = self._open_run(session_id, run_id, after, None)
         return EventStream(self._follow(session_id, run_id, after, response), session_id, run_id)
 
     def wait(self, session_id: str, run_id: str, timeout: float | None = None) -> Turn:
-        """Follow a background run until it ends or waits for an approval; its answer.
+        """Follow a background (or queued) run until it ends or waits for an approval; its answer.
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
@@ -200,6 +181,53 @@ class GooseClient:
     def cancel(self, session_id: str) -> dict[str, Any]:
         """Stop the session's run at its next step; says what was cancelled (``ConflictError``: nothing runs)."""
         return self._json("POST", f"/session/{session_id}/cancel")
+
+    # --- moving sessions -----------------------------------------------------------------
+
+    def fork(self, session_id: str, at_message: int | None = None, *, new_session_id: str | None = None,
+             idempotency_key: str | None = None) -> dict[str, Any]:
+        """Copy a session (its first ``at_message`` messages) to a new one; ``session_id`` in the
+        answer is the copy's.
+
+        Raises:
+            ValidationError: the cut splits a tool request from its answer (the message names the
+                cuts that work). ConflictError: ``new_session_id`` is taken. NotFoundError.
+        """
+        body = _without_none(at_message=at_message, session_id=new_session_id)
+        return json_of(self._post(f"/session/{session_id}/fork", body, idempotency_key))
+
+    def export(self, session_id: str, format: str = "goose-jsonl") -> str | bytes:
+        """The session as a file: text for ``goose-jsonl``, ``json`` and ``markdown``; the bytes of a
+        ``sessions.db`` for ``goose-sqlite``. ``import_session`` takes it back as it is.
+
+        Raises:
+            NotFoundError: no such session. ValidationError: an unknown format.
+        """
+        body = self._send("GET", f"/session/{session_id}/export", params={"format": format}).content
+        return body if format in BINARY_EXPORTS else body.decode("utf-8")
+
+    def import_session(self, data: str | bytes | Mapping[str, Any], format: str = "goose-jsonl", *,
+                       session_id: str | None = None, working_dir: str | None = None,
+                       source_id: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Store a session sent as an ``export`` gave it: ``goose-jsonl`` text, ``json`` (text or the
+        object) or ``goose-sqlite`` bytes (``source_id`` picks a session of a database holding several).
+        The answer has the new ``session_id``, ``message_count`` and the ``working_dir`` it got.
+
+        Raises:
+            ValidationError: not a valid session in that format (the message says where).
+                ConflictError: ``session_id`` is taken.
+        """
+        if format in BINARY_EXPORTS:
+            if not isinstance(data, bytes):
+                raise TypeError(f"{format} data is the file's bytes")
+            data = base64.b64encode(data).decode("ascii")
+        elif isinstance(data, bytes):
+            data = data.decode("utf-8")
+        if format == "json" and isinstance(data, str):
+            data = json.loads(data)
+        body = _without_none(format=format, data=data, session_id=session_id, working_dir=working_dir,
+                             source_id=source_id)
+        return json_of(self._post("/sessions/import", body, idempotency_key))
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -271,94 +299,20 @@ class GooseClient:
 
     # --- transport -----------------------------------------------------------------------
 
-    def _turn(self, path: str, body: dict[str, Any], background: bool, wait: float | None) -> Turn | Accepted:
+    def _turn(self, path: str, body: dict[str, Any], background: bool, wait: float | None,
+              key: str | None) -> Turn | Accepted:
         headers = {"Prefer": f"wait={math.ceil(wait)}"} if wait is not None and not background else {}
         read_timeout = (wait + self.timeout) if wait is not None else None
         if background:
             body = {**body, "async": True}
             read_timeout = self.timeout
-        response = self._send("POST", path, json=body, headers=headers, timeout=(self.timeout, read_timeout))
-        data = _json_of(response)
+        response = self._post(path, body, key, headers=headers, timeout=(self.timeout, read_timeout))
+        data = json_of(response)
         return Accepted.from_json(data) if response.status_code == 202 else Turn.from_json(data)
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return _json_of(self._send(method, path, **kwargs))
-
-    def _send(self, method: str, path: str, *, stream: bool = False, timeout: Any = None,
-              **kwargs: Any) -> requests.Response:
-        """One request; transport failures become ConnectionFailed, error answers their GooseApiError."""
-        try:
-            response = self.http.request(method, self.base_url + path, stream=stream,
-                                         timeout=timeout or self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise ConnectionFailed(f"Cannot reach goose-api at {self.base_url}: {_reason(exc)}",
-                                   code="connection_failed") from exc
-        if response.status_code >= 400:
-            with response:
-                raise error_from_answer(response.status_code, _json_of(response, strict=False),
-                                        response.headers, response.text)
-        return response
-
-    def _follow(self, session_id: str, run_id: str | None, after: int | None,
-                response: requests.Response | None, deadline: float | None = None) -> Iterator[Event]:
-        """A run's events from ``response`` and then, after each drop, from a reconnect at the last id."""
-        sse, failures, last_id = SseField(), 0, after
-        while True:
-            try:
-                if response is None:
-                    response = self._open_events(session_id, run_id, last_id, deadline)
-                with response:
-                    for event in parse_sse(response.iter_lines(decode_unicode=True), sse):
-                        failures, last_id = 0, event.id if event.id is not None else last_id
-                        if isinstance(event, ErrorEvent):
-                            raise error_from_event(event.data)
-                        yield event
-                        if event.terminal:
-                            return
-                cause = "the stream ended before the run did"
-            except (requests.RequestException, ConnectionFailed) as exc:
-                cause = _reason(exc)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"The run was still going after the time given ({run_id or session_id})")
-            response, failures = None, failures + 1
-            if failures > self.max_reconnects:
-                raise ConnectionFailed(f"Lost the event stream of session {session_id} and could not get it back "
-                                       f"after {self.max_reconnects} tries: {cause}", code="stream_lost")
-            base = self.reconnect_delay if self.reconnect_delay is not None else (sse.retry or 1.0)
-            time.sleep(min(MAX_RECONNECT_DELAY, base * 2 ** (failures - 1)))
-
-    def _open_events(self, session_id: str, run_id: str | None, last_id: int | None,
-                     deadline: float | None) -> requests.Response:
-        read = self.timeout if deadline is None else max(0.01, min(self.timeout, deadline - time.monotonic()))
-        headers = {"Accept": "text/event-stream"}
-        if last_id is not None:
-            headers["Last-Event-ID"] = str(last_id)
-        return self._send("GET", f"/session/{session_id}/events", params=_without_none(run_id=run_id),
-                          headers=headers, stream=True, timeout=(self.timeout, read))
 
 
 def _without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
-
-
-def _json_of(response: requests.Response, strict: bool = True) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        if strict:
-            raise GooseApiError(f"The server answered {response.status_code} without JSON: "
-                                f"{response.text[:200]!r}", status=response.status_code, code="invalid_answer")
-        return None
-
-
-def _reason(exc: Exception) -> str:
-    """A transport failure in a few words (requests' messages nest urllib3's several levels deep)."""
-    text = str(exc)
-    for marker in ("Connection refused", "timed out", "Name or service not known", "Connection reset",
-                   "Response ended prematurely", "IncompleteRead", "Remote end closed connection"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _stream_location(response: requests.Response, session_id: str | None) -> tuple[str, str | None]:

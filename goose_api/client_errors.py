@@ -9,9 +9,9 @@ such an answer (or a run's ``error`` event) into an exception::
     ├── ConnectionFailed           no answer: refused, timed out, cut (status None)
     ├── AuthError                  401, 403: the key, or what the key may do
     ├── NotFoundError              404: no such session, run or extension
-    ├── ConflictError              409
+    ├── ConflictError              409: not_resumable, no_active_run, idempotency_in_progress, ...
     │   └── SessionBusyError       409 session_busy: a turn runs (active_run_id)
-    ├── ValidationError            400, 405, 413, 415, 422: the request itself is wrong
+    ├── ValidationError            400, 405, 413, 415, 422 (idempotency_key_reused): the request is wrong
     ├── RateLimitError             429, or 503 for a provider's rate limit
     ├── UpstreamError              502, 503: something the server relies on failed
     │   ├── ProviderError          provider_error (provider, kind)
@@ -64,7 +64,9 @@ class NotFoundError(GooseApiError):
 
 
 class ConflictError(GooseApiError):
-    """409: the resource is not in a state that allows this (e.g. nothing runs to cancel)."""
+    """409: the resource is not in a state that allows this: nothing runs to cancel (``no_active_run``),
+    nothing to resume (``not_resumable``), the first request with this Idempotency-Key is still being
+    answered (``idempotency_in_progress``: retry after ``retry_after``), the session id is taken."""
 
 
 class SessionBusyError(ConflictError):
@@ -76,7 +78,8 @@ class SessionBusyError(ConflictError):
 
 
 class ValidationError(GooseApiError):
-    """The request was rejected as malformed: bad fields (``body["errors"]``), too large, wrong method."""
+    """The request was rejected as malformed: bad fields (``body["errors"]``), too large, wrong method,
+    or an Idempotency-Key sent before with a different request (422 ``idempotency_key_reused``)."""
 
 
 class RateLimitError(GooseApiError):

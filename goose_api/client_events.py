@@ -165,6 +165,28 @@ def make_event(event_id: int | None, kind: str, data: Any) -> Event:
     return Event(**base)
 
 
+class EventStream:
+    """A run's events as they happen (iterate it); ``session_id`` and ``run_id`` say whose.
+
+    Iterating ends after the ``DoneEvent``; a run that ends with an error raises it.
+    ``close()`` stops following early (the run goes on: ``cancel`` stops it). ``queued``:
+    the turn waits behind the session's current run (``if_busy="enqueue"``); its events
+    come once it starts.
+    """
+
+    def __init__(self, events: Iterator[Event], session_id: str, run_id: str | None, queued: bool = False):
+        self._events = events
+        self.session_id = session_id
+        self.run_id = run_id
+        self.queued = queued
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def close(self) -> None:
+        self._events.close()  # type: ignore[attr-defined]  (a generator)
+
+
 # --- the wire format -----------------------------------------------------------------
 
 @dataclass

@@ -5,7 +5,8 @@ the server has sent ``cut_after[n]`` bytes of its answer's body through it
 (counted after the HTTP head): the client gets exactly that many and then a
 closed socket, as when a router or a network drops it.
 Connections past the list pass through whole, or, with ``refuse_later``, are
-refused: the listener closes after the listed ones.
+refused: the listener closes after the listed ones. ``cut()`` cuts every open
+connection at once, whatever it has sent (e.g. while a request waits for its answer).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class CuttingProxy:
         with self._lock:
             for sock in self._sockets:
                 _close(sock)
+
+    def cut(self) -> None:
+        """Cut the open connections now; later ones are accepted as before."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _close(sock)
 
     def __enter__(self) -> "CuttingProxy":
         return self

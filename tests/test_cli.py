@@ -3,6 +3,7 @@
 The servers are real gunicorns on loopback with the scripted fake OpenAI
 provider; one runs in ``auto`` mode and one in ``approve`` mode, shared by the
 tests of this module (each test uses its own sessions and all of its steps).
+The resume test kills the auto server's worker; gunicorn starts another.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from goose_api.conversation import DECLINED_TEXT
 from tests.conftest import API_KEY, ROOT, LiveServer, free_port, live_env
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.mcp_fixtures import wait_until
-from tests.shared_server import fake, module_server, shared_fake, shell  # noqa: F401  (fixtures)
+from tests.shared_server import (fake, gate, kill_worker_of, module_server, open_gate, shared_fake,  # noqa: F401
+                                 shell, wait_at_gate)
 
 
 def cli_env(url: str, home: Path, key: str = API_KEY) -> dict[str, str]:
@@ -113,6 +115,79 @@ def test_sessions_show_and_rm(server, fake):
     assert run(server, "rm", "cli_admin").returncode == 0
     gone = run(server, "show", "cli_admin")
     assert gone.returncode == 1 and "Session cli_admin not found" in gone.stderr and "404" in gone.stderr
+
+
+# --- durable runs and moving sessions ------------------------------------------------
+
+def test_resume_continues_an_interrupted_run(server, fake):
+    fake.add(Reply("never delivered", delay=3))
+    GooseClient(server.url, API_KEY).start("hello", "cli_resume", background=True)
+    wait_until(lambda: fake.requests, what="the provider call")
+    kill_worker_of(server, "cli_resume")
+    fake.add(Reply("Picked up where it stopped.", chunk_size=5))
+    done = run(server, "resume", "cli_resume")
+    assert (done.returncode, done.stdout) == (0, "Picked up where it stopped.\n"), done.stderr
+    assert done.stderr.splitlines()[-1] == "[session cli_resume]"
+    again = run(server, "resume", "--no-stream", "cli_resume")
+    assert again.returncode == 1 and "409 not_resumable" in again.stderr
+
+
+def test_ask_if_busy_enqueue_waits_for_the_running_turn(server, fake):
+    fake.add(Reply(tool_calls=[gate("cli_queue", "call_queue")]), Reply("First."),
+             Reply("Queued, then answered.", chunk_size=5))
+    client = GooseClient(server.url, API_KEY)
+    running = client.start("hold on", "cli_queue", background=True)
+    wait_at_gate(server, "cli_queue")
+    busy = run(server, "ask", "--session", "cli_queue", "now?")
+    assert busy.returncode == 1 and "409 session_busy" in busy.stderr
+    process = subprocess.Popen([sys.executable, "-m", "goose_api", "ask", "--session", "cli_queue", "--if-busy",
+                                "enqueue", "after you"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=cli_env(server.url, Path("/nonexistent")))
+    try:
+        assert process.stderr.readline() == "[queued: the turn runs when the session's current one ends]\n"
+        open_gate(server, "cli_queue")
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (process.returncode, out) == (0, "Queued, then answered.\n"), err
+    assert client.wait("cli_queue", running.run_id).response == "First."
+    assert [m["content"] for m in fake.last_body()["messages"] if m["role"] == "user"] == ["hold on", "after you"]
+    assert run(server, "ask", "--if-busy", "enqueue", "a new session is never busy").returncode == 2
+
+
+def test_fork_export_and_import(server, fake, tmp_path):
+    fake.add(Reply("Listing.", tool_calls=[shell("echo moved", "call_mv")]), Reply("Moved along."))
+    assert run(server, "ask", "--session", "cli_move", "--new", "move it").returncode == 0
+    forked = run(server, "fork", "cli_move", "--at", "1", "--as", "cli_moved")
+    assert (forked.returncode, forked.stdout) == (0, "Session cli_move forked as cli_moved (1 of 4 messages)\n")
+    split = run(server, "fork", "cli_move", "--at", "2")
+    assert split.returncode == 1 and "fork at 1 or 3" in split.stderr
+    copy = json.loads(run(server, "--json", "fork", "cli_move").stdout)
+    assert (copy["source_id"], copy["message_count"]) == ("cli_move", 4)
+
+    jsonl = run(server, "export", "cli_move")
+    assert jsonl.returncode == 0 and len(jsonl.stdout.splitlines()) == 5  # metadata and 4 messages
+    assert "## Assistant" in run(server, "export", "cli_move", "--format", "markdown").stdout
+    db = tmp_path / "move.db"
+    exported = run(server, "export", "cli_move", "--format", "goose-sqlite", "-o", str(db))
+    assert exported.stdout == f"Exported session cli_move to {db} (goose-sqlite)\n"
+    assert db.read_bytes().startswith(b"SQLite format 3\0")
+
+    (tmp_path / "move.jsonl").write_text(jsonl.stdout)
+    imported = run(server, "import", str(tmp_path / "move.jsonl"), "--as", "cli_from_file")
+    assert (imported.returncode, imported.stdout) == (0, "Imported 4 messages as session cli_from_file\n")
+    from_db = json.loads(run(server, "import", str(db), "--json").stdout)  # the format from the name
+    piped = run(server, "import", "-", "--as", "cli_from_stdin", stdin=jsonl.stdout)
+    assert piped.returncode == 0, piped.stderr
+    client = GooseClient(server.url, API_KEY)
+    original = [(m["role"], m["content"]) for m in client.session("cli_move")["messages"]]
+    for session_id in ("cli_from_file", from_db["session_id"], "cli_from_stdin"):
+        assert [(m["role"], m["content"]) for m in client.session(session_id)["messages"]] == original
+
+    missing = run(server, "import", str(tmp_path / "nowhere.jsonl"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    broken = run(server, "import", "-", stdin="not a session\n")
+    assert broken.returncode == 1 and "line 1 is not JSON" in broken.stderr
 
 
 # --- extensions and provider ---------------------------------------------------------

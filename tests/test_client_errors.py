@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from typing import Iterator
 
 import pytest
@@ -15,7 +13,7 @@ from goose_api.client_errors import (AuthError, ConflictError, ConnectionFailed,
 from tests.conftest import API_KEY, LiveServer, free_port, live_env, start_live_server
 from tests.fakes.core import Fail, Reply
 from tests.mcp_fixtures import wait_until
-from tests.shared_server import fake, module_server, shared_fake  # noqa: F401  (fixtures)
+from tests.shared_server import fake, kill_worker_of, module_server, shared_fake  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +127,12 @@ def test_a_run_whose_worker_died_is_interrupted(fake_openai, dirs, tmp_path):
         goose = GooseClient(live.url, API_KEY)
         accepted = goose.start("hi", "c_killed", background=True)
         wait_until(lambda: fake_openai.requests, what="the provider call")  # in flight when the worker dies
-        os.kill(wait_until(lambda: _worker_pid(live), what="the worker's pid"), signal.SIGKILL)
+        kill_worker_of(live, "c_killed")
         with pytest.raises(RunInterruptedError) as caught:
             goose.wait("c_killed", accepted.run_id, timeout=20)
         assert (caught.value.status, caught.value.code, caught.value.reason) == (503, "run_interrupted", "owner_gone")
     finally:
         live.stop()
-
-
-def _worker_pid(live: LiveServer) -> int | None:
-    line = next((line for line in live.log().splitlines() if "run started session=c_killed" in line), None)
-    return int(line.split("[", 1)[1].split("]", 1)[0]) if line else None
 
 
 def test_every_status_maps_to_its_class():
@@ -151,6 +144,9 @@ def test_every_status_maps_to_its_class():
              (502, {"error": True, "code": "extension_error", "message": "m"}, ExtensionError),
              (502, {"status": "error", "error": "bad_gateway", "message": "m"}, UpstreamError),
              (500, {"status": "error", "error": "internal_error", "message": "m"}, ServerError),
+             (409, {"status": "error", "error": "idempotency_in_progress", "message": "m"}, ConflictError),
+             (422, {"status": "error", "error": "idempotency_key_reused", "message": "m"}, ValidationError),
+             (503, {"status": "error", "error": "server_stopping", "message": "m"}, UpstreamError),
              (504, None, ServerError)]
     for status, body, expected in cases:
         error = error_from_answer(status, body, {}, "<html>Gateway Timeout</html>")
