@@ -71,6 +71,7 @@ def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
     original = (dirs["sessions"] / "src.jsonl").read_text()
     status, _, response = client.get("/session/src/export")
     assert status == 200 and response.mimetype == "application/jsonl"
+    assert response.mimetype_params == {"charset": "utf-8"}
     assert response.get_data(as_text=True) == original
     assert response.headers["Content-Disposition"] == 'attachment; filename="src.jsonl"'
     status, body, _ = client.post("/sessions/import", {"format": "goose-jsonl", "data": original,

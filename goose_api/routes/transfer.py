@@ -39,7 +39,8 @@ def fork(body, session_id):
 def export(query, session_id):
     """Download a session: goose-jsonl (default), json (goose's Session), markdown, or goose-sqlite (sessions.db)."""
     out = services().transfer.export(owned(session_id), query["format"])
-    return Response(out.body, mimetype=out.mimetype,
+    charset = "; charset=utf-8" if out.mimetype != "application/vnd.sqlite3" else ""  # the text formats are UTF-8
+    return Response(out.body, content_type=out.mimetype + charset,
                     headers={"Content-Disposition": f'attachment; filename="{out.filename}"'})
 
 
