@@ -41,24 +41,56 @@ class Event:
 
 
 class LogSignal:
-    """Wakes readers in this process when any log is appended to (others poll)."""
+    """Wakes readers in this process when the log they wait on is appended to (others poll).
+
+    One channel per log file: with 200 runs in flight, an append wakes the
+    readers of its own run only, not all 200 (each of which would re-read its
+    file: quadratic work in the number of runs). A channel lives while someone
+    listens on it.
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[str, _Channel] = {}
+
+    def listen(self, key: str) -> _Channel:
+        """The channel of ``key``; ``leave`` it when done waiting."""
+        with self._lock:
+            channel = self._channels.get(key)
+            if channel is None:
+                channel = self._channels[key] = _Channel(key)
+            channel.listeners += 1
+            return channel
+
+    def leave(self, channel: _Channel) -> None:
+        with self._lock:
+            channel.listeners -= 1
+            if channel.listeners == 0 and self._channels.get(channel.key) is channel:
+                del self._channels[channel.key]
+
+    def notify(self, key: str) -> None:
+        with self._lock:
+            channel = self._channels.get(key)
+        if channel is not None:
+            channel.notify()
+
+
+class _Channel:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.listeners = 0
+        self.generation = 0
         self._cond = threading.Condition()
-        self._generation = 0
 
     def notify(self) -> None:
         with self._cond:
-            self._generation += 1
+            self.generation += 1
             self._cond.notify_all()
 
-    def generation(self) -> int:
-        with self._cond:
-            return self._generation
-
     def wait(self, seen: int, timeout: float) -> None:
+        """Until the generation moves past ``seen`` (an append) or ``timeout`` seconds pass."""
         with self._cond:
-            if self._generation == seen:
+            if self.generation == seen:
                 self._cond.wait(timeout)
 
 
@@ -81,7 +113,7 @@ class EventLog:
                 fh.write(line)
                 fh.flush()
                 self._tail = (fh.tell(), event.id)
-        self.signal.notify()
+        self.signal.notify(str(self.path))
         return event
 
     def next_id(self) -> int:
@@ -136,13 +168,17 @@ class LogReader:
     def wait(self, timeout: float, poll: float) -> list[Event]:
         """New events, waiting up to ``timeout`` seconds for the first one."""
         deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            seen = self.log.signal.generation()
-            events = self.poll()
-            remaining = deadline - time.monotonic()
-            if events or remaining <= 0:
-                return events
-            self.log.signal.wait(seen, min(poll, remaining))
+        channel = self.log.signal.listen(str(self.log.path))  # before the poll: no append slips in between
+        try:
+            while True:
+                seen = channel.generation
+                events = self.poll()
+                remaining = deadline - time.monotonic()
+                if events or remaining <= 0:
+                    return events
+                channel.wait(seen, min(poll, remaining))
+        finally:
+            self.log.signal.leave(channel)
 
 
 def _size(path: Path) -> int:

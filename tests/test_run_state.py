@@ -10,6 +10,7 @@ import time
 
 from goose_api.event_log import LogSignal
 from goose_api.run_state import HOST, RUNNING, RunStateStore, is_active, new_record
+from tests.mcp_fixtures import wait_until
 
 
 def store(tmp_path, lease_timeout: float = 30.0) -> RunStateStore:
@@ -111,3 +112,18 @@ def test_an_emptied_record_reads_as_no_run(tmp_path):
     assert state.read("s") is None
     (state.dir("s") / "run.json").write_bytes(b'{"run_id": "r", "sta')
     assert state.read("s") is None
+
+
+def test_an_append_wakes_the_readers_of_its_own_log_and_channels_do_not_pile_up(tmp_path):
+    state = store(tmp_path)
+    mine, other = state.log("s", "run_a", base=0), state.log("t", "run_b", base=0)
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(mine.follow(0).wait(timeout=60, poll=60)))
+    reader.start()
+    wait_until(lambda: list(state.signal._channels) == [str(mine.path)], 5, "the reader to listen on its own log")
+    other.append("message", {"text": "not for this reader"})
+    mine.append("message", {"text": "hello"})
+    reader.join(10)
+    assert not reader.is_alive(), "the append woke the reader (it polls only every 60 s)"
+    assert [(e.id, e.data) for e in got] == [(1, {"text": "hello"})]
+    assert state.signal._channels == {}, "a channel lives while someone listens"
