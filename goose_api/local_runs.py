@@ -1,7 +1,9 @@
 """The runs this process owns, and the watcher thread that looks after them.
 
 Cancels and approval decisions sent to another worker arrive through the
-run's record; the watcher notices them within ``run_poll_interval``, keeps the
+run's record; the watcher notices them within ``run_poll_interval`` (it reads
+a run's record when the shared ``steering`` counter moved, and at every
+heartbeat), keeps the
 owner's lease fresh (a heartbeat every ``run_heartbeat_interval``) and, during
 a shutdown, abandons a step that outlives the time the shutdown allows.
 """
@@ -51,19 +53,22 @@ class LocalRuns:
         self._closed.set()
 
     def _watch(self) -> None:
-        next_beat = 0.0
+        next_beat, seen = 0.0, None
         while not self._closed.wait(self.poll):
             beat = time.monotonic() >= next_beat
+            steered = self.state.steering.value()  # read before looking: a later change is seen next time
+            look = beat or steered != seen
+            seen = steered
             for run in self.all():
                 try:
-                    self._look_at(run, beat)
+                    self._look_at(run, beat, look)
                 except (OSError, ValueError):
                     log.exception("run watcher failed session=%s run=%s", run.session_id, run.run_id)
             if beat:
                 next_beat = time.monotonic() + self.heartbeat_interval
 
-    def _look_at(self, run: LocalRun, beat: bool) -> None:
-        stamp = self.state.stamp(run.session_id)
+    def _look_at(self, run: LocalRun, beat: bool, look: bool) -> None:
+        stamp = self.state.stamp(run.session_id) if look or run.seen_stamp is None else run.seen_stamp
         if stamp != run.seen_stamp:
             run.seen_stamp = stamp
             record = self.state.read(run.session_id) or {}

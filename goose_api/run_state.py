@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from goose_api import atomic, flock
+from goose_api.change_counter import ChangeCounter
 from goose_api.event_log import EventLog, LogSignal
 from goose_api.mcp.process import pid_alive
 
@@ -87,6 +88,7 @@ class RunStateStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.signal = signal
         self.lease_timeout = lease_timeout
+        self.steering = ChangeCounter(self.root / "steering.changes")  # bumped by ``steer``
 
     def dir(self, session_id: str) -> Path:
         return self.root / session_id
@@ -140,6 +142,17 @@ class RunStateStore:
                 return None
             self.write(record)
             return record
+
+    def steer(self, session_id: str, run_id: str, change: Callable[[Record], Any]) -> Record | None:
+        """``update`` with a cancel or a decision for the run's owner, whichever worker it is.
+
+        Owners look at their runs' records only when ``steering`` moved (one
+        memory read per poll), not with a ``stat`` per run ten times a second.
+        """
+        record = self.update(session_id, run_id, change)
+        if record is not None:
+            self.steering.bump()
+        return record
 
     def conclude(self, session_id: str, run_id: str, log: EventLog, state: str, data: dict[str, Any], *,
                  only_if_active: bool = False) -> int | None:

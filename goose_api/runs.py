@@ -265,9 +265,12 @@ class RunService:
         record = self.state.read(ref.session_id) or {}
         reader = self.state.log(ref.session_id, ref.run_id, int(record.get("event_base") or 0)).follow(ref.after)
         deadline = None if timeout is None else time.monotonic() + timeout
+        # Only the owner appends to a run's log; when that is this process, every append wakes the
+        # reader at once, so the file is polled only at each liveness check (not 10 times a second).
+        poll = LIVENESS_CHECK if self._local.get(ref.run_id) is not None else self.poll
         while True:
             remaining = LIVENESS_CHECK if deadline is None else min(LIVENESS_CHECK, deadline - time.monotonic())
-            for event in reader.wait(remaining, self.poll):
+            for event in reader.wait(remaining, poll):
                 answer = self._answer_of(ref, event)
                 if answer is not None:
                     return answer
@@ -317,8 +320,8 @@ class RunService:
             raise NoActiveRun(f"Session {session_id} has no run in progress; nothing to cancel",
                               details={"session_id": session_id})
         reader = self.state.log_of(record).follow(0)  # from the start: the run may end before we look
-        self.state.update(session_id, record["run_id"],
-                          lambda r: r.__setitem__("cancel", {"requested": time.time(), "reason": reason}))
+        self.state.steer(session_id, record["run_id"],
+                         lambda r: r.__setitem__("cancel", {"requested": time.time(), "reason": reason}))
         local = self._local.get(record["run_id"])
         if local is not None:
             local.request_cancel()
@@ -347,7 +350,7 @@ class RunService:
                 return False
             r["decisions"][call_id] = action
             return True
-        if self.state.update(session_id, record["run_id"], decide) is None:
+        if self.state.steer(session_id, record["run_id"], decide) is None:
             pending = ", ".join(p["id"] for p in record["pending_approvals"]) or "none"
             raise NotFound(f"No tool call {call_id!r} waits for approval in session {session_id}; "
                            f"pending: {pending}")
