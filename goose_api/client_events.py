@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
+from goose_api.sse_reader import sse_frames
+
 
 # --- answers -------------------------------------------------------------------------
 
@@ -202,25 +204,9 @@ def parse_sse(lines: Iterable[str], fields: SseField | None = None) -> Iterator[
     An event cut off by a dropped connection (no blank line yet) is never
     yielded, so a reconnect from the last yielded id repeats and loses nothing.
     """
-    event_id: str | None = None
-    kind, data = "message", []
-    for raw in lines:
-        line = raw.rstrip("\r")
-        if not line:
-            if data:
-                number = int(event_id) if event_id is not None and event_id.isdigit() else None
-                yield make_event(number, kind, json.loads("\n".join(data)))
-            event_id, kind, data = None, "message", []
-            continue
-        if line.startswith(":"):
-            continue  # a keep-alive comment
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "id":
-            event_id = value
-        elif name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
-        elif name == "retry" and value.isdigit() and fields is not None:
-            fields.retry = int(value) / 1000
+    def retry(ms: int) -> None:
+        if fields is not None:
+            fields.retry = ms / 1000
+    for frame in sse_frames(lines, on_retry=retry):
+        number = int(frame.id) if frame.id is not None and frame.id.isdigit() else None
+        yield make_event(number, frame.event, json.loads(frame.data))

@@ -210,11 +210,8 @@ class RunService:
         Raises:
             SessionBusy: a run has it.
         """
-        lock = self._acquire(session_id)
-        try:
+        with self._acquire(session_id):
             yield
-        finally:
-            lock.release()
 
     def _last_event_id(self, record: Record | None) -> int:
         if record is None:

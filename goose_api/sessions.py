@@ -302,11 +302,8 @@ class SessionStore:
         Raises:
             SessionBusy: another turn holds it.
         """
-        lock = self.acquire(session_id)
-        try:
+        with self.acquire(session_id):
             yield
-        finally:
-            lock.release()
 
     def acquire(self, session_id: str) -> flock.HeldLock:
         """Take the session's lock without waiting; release it from any thread of this process.

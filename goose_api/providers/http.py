@@ -21,6 +21,7 @@ from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
 from goose_api.settings import Settings
+from goose_api.sse_reader import sse_frames
 
 log = logging.getLogger("goose_api.providers")
 
@@ -74,28 +75,9 @@ def encode_json(body: dict[str, Any]) -> bytes:
 # --- stream framing -----------------------------------------------------------
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """Yield ``(event, data)`` pairs from Server-Sent Events lines.
-
-    Multi-line ``data:`` fields are joined with newlines; comments (``:``) and
-    ``id``/``retry`` fields are ignored; the default event name is ``message``.
-    """
-    event, data = "message", []
-    for line in lines:
-        if line == "":
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-    if data:
-        yield event, "\n".join(data)
+    """Yield ``(event, data)`` pairs from a provider's Server-Sent Events lines (``sse_reader``)."""
+    for frame in sse_frames(lines, partial_last=True):
+        yield frame.event, frame.data
 
 
 def ndjson_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
