@@ -13,7 +13,7 @@ from pathlib import Path
 
 from goose_api import conversation as conv
 from goose_api.conversation import Message
-from goose_api.sessions import new_metadata
+from goose_api.sessions.store import new_metadata
 
 PROMPT = "Please look at the project files and tell me which module handles the session storage and why."
 THOUGHT = "I'll list the files in the project to find the storage code."

@@ -2,6 +2,6 @@
 
 import sys
 
-from goose_api.cli import main
+from goose_api.cli.main import main
 
 sys.exit(main())

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from goose_api import atomic
 from goose_api.errors import ConfigurationError, Unauthorized
 from goose_api.settings import Settings
+from goose_api.storage import atomic
 
 log = logging.getLogger(__name__)
 

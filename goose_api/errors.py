@@ -8,7 +8,6 @@ named by who is at fault: the caller, the model's provider, an extension, us.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 
@@ -167,98 +166,3 @@ class ToolCallFailed(ExtensionError):
     """
 
     code = "tool_call_failed"
-
-
-# --- the one place errors become HTTP answers ---------------------------------
-
-def _validation_message(messages: Any) -> str:
-    """Flatten marshmallow's nested field messages into one readable sentence."""
-    parts: list[str] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            parts.append(f"{prefix or 'body'}: {' '.join(value)}")
-        else:
-            parts.append(f"{prefix or 'body'}: {value}")
-
-    walk("", messages)
-    return "; ".join(parts)
-
-
-def http_error_payload(exc: Any) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Map a werkzeug HTTPException (routing, 405, 413, webargs validation) to our JSON."""
-    status = exc.code or 500
-    headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
-    data = getattr(exc, "data", None) or {}
-    messages = data.get("messages")
-    if messages is not None:
-        messages = messages.get("json", messages) if isinstance(messages, dict) else messages
-        if messages == ["Invalid JSON body."]:
-            return {"status": "error", "error": "invalid_json",
-                    "message": "The request body is not valid JSON"}, 400, headers
-        return {"status": "error", "error": "validation_error",
-                "message": f"Invalid request: {_validation_message(messages)}",
-                "errors": messages}, 400, headers
-    allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or []))
-    texts = {
-        404: ("not_found", "No such endpoint; see GET /openapi.json for the API"),
-        405: ("method_not_allowed", f"Method not allowed here; allowed: {allowed}"),
-        413: ("payload_too_large", "The request body is too large"),
-        415: ("unsupported_media_type", "Send the body as JSON with Content-Type: application/json"),
-        400: ("bad_request", "The request could not be understood"),
-    }
-    code, message = texts.get(status, (str(getattr(exc, "name", "error")).lower().replace(" ", "_"),
-                                       getattr(exc, "description", None) or "Request failed"))
-    return {"status": "error", "error": code, "message": message}, status, headers
-
-
-def seed_error_shape(view: Any) -> Any:
-    """Mark a view whose errors also carry the seed's ``"error": true`` (the extension routes)."""
-    view.seed_error_shape = True
-    return view
-
-
-def register_error_handlers(app: Any) -> None:
-    from flask import jsonify, request
-    from marshmallow import ValidationError
-    from werkzeug.exceptions import HTTPException
-
-    log = logging.getLogger("goose_api.errors")
-
-    def respond(payload: dict[str, Any], status: int, headers: dict[str, str]):
-        view = app.view_functions.get(request.endpoint) if request.endpoint else None
-        if getattr(view, "seed_error_shape", False):
-            payload = {**payload, "error": True, "code": payload["error"]}
-        response = jsonify(payload)
-        response.status_code = status
-        response.headers.update(headers)
-        return response
-
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        if exc.status >= 500:
-            log.warning("request failed status=%s error=%s message=%s", exc.status, exc.code, exc.message)
-        return respond(exc.payload(), exc.status, exc.headers)
-
-    @app.errorhandler(ValidationError)
-    def _validation_error(exc: ValidationError):
-        return respond({"status": "error", "error": "validation_error",
-                        "message": f"Invalid request: {_validation_message(exc.messages)}",
-                        "errors": exc.messages}, 400, {})
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        if (exc.code or 500) >= 500:
-            log.error("request failed status=%s", exc.code)
-            return respond({"status": "error", "error": "internal_error",
-                            "message": "Internal error; the server log has the details"}, exc.code or 500, {})
-        return respond(*http_error_payload(exc))
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unhandled error")
-        return respond({"status": "error", "error": "internal_error",
-                        "message": "Internal error; the server log has the details"}, 500, {})

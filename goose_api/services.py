@@ -1,6 +1,6 @@
 """The objects one worker process serves requests with, built by ``create_app``.
 
-Blueprints reach them through ``services()``; nothing is global.
+The web package reaches them through ``goose_api.web.current.services()``; nothing is global.
 """
 
 from __future__ import annotations
@@ -10,30 +10,27 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import current_app
-
-from goose_api.agent import Agent
-from goose_api.approvals import ApprovalPolicy, ToolPermissions
+from goose_api.agent.approvals import ApprovalPolicy, ToolPermissions
+from goose_api.agent.context_window import ContextManager
+from goose_api.agent.loop import Agent
+from goose_api.agent.summarizer import Summarizer
 from goose_api.auth import KeyRing
-from goose_api.auth_throttle import AuthThrottle
-from goose_api.context import ContextManager
-from goose_api.event_log import LogSignal
-from goose_api.idempotency import IdempotencyStore
-from goose_api.journal import RunJournal
 from goose_api.mcp.registry import ExtensionRegistry
-from goose_api.metrics import InstrumentedTools, Metrics
-from goose_api.owners import SessionOwners
-from goose_api.provider_config import ProviderConfig
-from goose_api.run_recovery import RunRecovery
-from goose_api.run_state import RunStateStore
-from goose_api.runs import RunService
-from goose_api.session_catalog import SessionCatalog
-from goose_api.session_transfer import SessionTransfer
-from goose_api.sessions import SessionStore
+from goose_api.ops.metrics import InstrumentedTools, Metrics
+from goose_api.providers.selection import ProviderConfig
+from goose_api.runs.catalog import SessionCatalog
+from goose_api.runs.event_log import LogSignal
+from goose_api.runs.idempotency import IdempotencyStore
+from goose_api.runs.journal import RunJournal
+from goose_api.runs.recovery import RunRecovery
+from goose_api.runs.service import RunService
+from goose_api.runs.state import RunStateStore
+from goose_api.runs.turns import TurnService
+from goose_api.runs.webhooks import WebhookOutbox
+from goose_api.sessions.owners import SessionOwners
+from goose_api.sessions.store import SessionStore
+from goose_api.sessions.transfer import SessionTransfer
 from goose_api.settings import Settings
-from goose_api.summaries import Summarizer
-from goose_api.turns import TurnService
-from goose_api.webhooks import WebhookOutbox
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +47,7 @@ class Services:
     turns: TurnService
     metrics: Metrics
     owners: SessionOwners
-    throttle: AuthThrottle
     catalog: SessionCatalog
-    summarizer: Summarizer
     idempotency: IdempotencyStore
     webhooks: WebhookOutbox
     transfer: SessionTransfer
@@ -78,21 +73,23 @@ class Services:
         runs = RunService(settings, store, agent, state, RunJournal(state.root), track=metrics.active_run,
                           on_final=webhooks.run_ended)
         turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
-        throttle = AuthThrottle(data / "auth_failures.sqlite3", settings.auth_failure_limit,
-                                settings.auth_failure_window)
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
         transfer = SessionTransfer(store, turns.check_working_dir, turns.default_working_dir, data / "tmp")
         services = cls(settings, keys, store, providers, registry, agent, runs, turns, metrics,
-                       SessionOwners(data), throttle, SessionCatalog(store, runs, state),
-                       Summarizer(store, runs, providers.provider, context), idempotency, webhooks,
+                       SessionOwners(data),
+                       SessionCatalog(store, runs, state, Summarizer(store, providers.provider, context)), idempotency, webhooks,
                        transfer, recovery)
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
-        services._closers.extend([throttle.close, webhooks.close, registry.close, runs.close, recovery.close])
+        services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
         recovery.start()
         webhooks.start()
         return services
+
+    def on_close(self, closer: Callable[[], Any]) -> None:
+        """Run ``closer`` when these services close (before what was built with them)."""
+        self._closers.append(closer)
 
     def begin_shutdown(self) -> None:
         """SIGTERM reached this worker: let long-held requests (event streams) finish promptly."""
@@ -103,7 +100,3 @@ class Services:
         while self._closers:
             closer = self._closers.pop()
             closer()
-
-
-def services() -> Services:
-    return current_app.extensions["goose_api"]

@@ -91,8 +91,8 @@ def test_bad_env_value(tmp_path):
 
 
 def test_repo_config_yaml_documents_every_setting():
-    from pathlib import Path
     from dataclasses import fields
+    from pathlib import Path
     text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
     for f in fields(Settings):
         if f.name not in ("env", "sources"):

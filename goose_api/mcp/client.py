@@ -39,7 +39,8 @@ from pydantic import ValidationError
 
 from goose_api.errors import ExtensionError, ToolCallFailed
 from goose_api.mcp.loop import LoopThread, event_loop
-from goose_api.mcp.process import StderrTail, child_pid_with_stderr, pid_alive
+from goose_api.mcp.process import StderrTail, child_pid_with_stderr
+from goose_api.storage.process import pid_alive
 
 log = logging.getLogger(__name__)
 

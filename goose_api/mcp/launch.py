@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 
 from goose_api.errors import BadRequest, Forbidden
 from goose_api.mcp.client import ServerSpec
-from goose_api.schemas.extensions import DEFAULT_TIMEOUT, VARIANTS, load_extension_config
+from goose_api.mcp.config import DEFAULT_TIMEOUT, VARIANTS, load_extension_config
 from goose_api.settings import Settings
 
 log = logging.getLogger(__name__)

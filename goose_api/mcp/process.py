@@ -99,34 +99,6 @@ def child_pid_with_stderr(pipe_id: int | None) -> int | None:
     return None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a running process (a zombie awaiting its reaper counts as gone).
-
-    Runs before every tool call, so it costs two system calls where it can:
-    each one lets the MCP loop thread take the GIL in between.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not _HAS_PROC:
-        return True  # no /proc here: the signal check is all we have
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-    except OSError:
-        return False  # gone since the signal check
-    try:
-        stat = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    return stat.rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-
-
-_HAS_PROC = os.path.isdir("/proc/self")
-
-
 def _parent_pid(entry: Path) -> int:
     # The command name in field 2 may contain spaces and parentheses: split after the last ')'.
     fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()

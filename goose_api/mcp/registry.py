@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 from goose_api.errors import ApiError, NotFound, ToolCallFailed
 from goose_api.mcp.client import McpConnection, stop_all
+from goose_api.mcp.config import DEFAULT_TIMEOUT
 from goose_api.mcp.content import error_text, to_goose_content
 from goose_api.mcp.launch import compact, configured_extensions, extension_key, server_spec
 from goose_api.mcp.store import Configs, ExtensionStore, Signature
 from goose_api.providers.base import ToolSpec
-from goose_api.schemas.extensions import DEFAULT_TIMEOUT
 from goose_api.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 from filelock import FileLock
 
-from goose_api.change_counter import ChangeCounter
 from goose_api.errors import ConfigurationError
+from goose_api.storage.change_counter import ChangeCounter
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,14 @@ from goose_api.errors import ConfigurationError
 from goose_api.providers.anthropic import AnthropicProvider
 from goose_api.providers.azure import AzureOpenAIProvider
 from goose_api.providers.base import DEFAULT_PROVIDER, Provider
-from goose_api.providers.compatible import (DeepSeekProvider, GroqProvider, MistralProvider,
-                                            OpenAICompatibleProvider, OpenRouterProvider, XAIProvider)
+from goose_api.providers.compatible import (
+    DeepSeekProvider,
+    GroqProvider,
+    MistralProvider,
+    OpenAICompatibleProvider,
+    OpenRouterProvider,
+    XAIProvider,
+)
 from goose_api.providers.google import GoogleProvider
 from goose_api.providers.http import env_value
 from goose_api.providers.local import LocalProvider

@@ -17,8 +17,15 @@ from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
 from goose_api.providers.base import ProviderReply, StreamEvent, TextDelta, ToolCallReady, ToolSpec, Usage
-from goose_api.providers.http import HttpProvider, WireRequest, classify_http, env_value, join_url, require_env, \
-    sse_events
+from goose_api.providers.http import (
+    HttpProvider,
+    WireRequest,
+    classify_http,
+    env_value,
+    join_url,
+    require_env,
+    sse_events,
+)
 from goose_api.settings import Settings
 
 API_VERSION = "2023-06-01"

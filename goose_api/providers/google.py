@@ -23,8 +23,15 @@ from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
 from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
-from goose_api.providers.http import HttpProvider, WireRequest, classify_http, env_value, join_url, require_env, \
-    sse_events
+from goose_api.providers.http import (
+    HttpProvider,
+    WireRequest,
+    classify_http,
+    env_value,
+    join_url,
+    require_env,
+    sse_events,
+)
 from goose_api.settings import Settings
 
 UNSUPPORTED_SCHEMA_KEYS = {"$schema", "$id", "$defs", "definitions", "additionalProperties", "patternProperties",

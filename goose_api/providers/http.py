@@ -17,11 +17,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import requests
 
+from goose_api.client.sse import sse_frames
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
 from goose_api.settings import Settings
-from goose_api.sse_reader import sse_frames
 
 log = logging.getLogger("goose_api.providers")
 

@@ -14,8 +14,7 @@ import re
 import time
 from typing import Any, Iterator
 
-from tests.fakes.core import (Fail, Recorded, Reply, ScriptedAPI, call_arguments_text, chunks, sse,
-                              with_drop)
+from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, call_arguments_text, chunks, sse, with_drop
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -1,0 +1,77 @@
+"""gunicorn settings, taken from goose-api's own settings (config.yaml, .env, GOOSE_API_*, $PORT).
+
+Used as ``-c python:goose_api.ops.gunicorn_config`` (``goose-api serve``) or through the
+project's ``gunicorn.conf.py``, which star-imports ``__all__``.
+
+Metrics: every worker writes its numbers to prometheus-client's multiprocess
+files in ``<data_dir>/prometheus`` (or an operator's PROMETHEUS_MULTIPROC_DIR).
+The variable is set here, in the master, before prometheus_client is imported
+anywhere (it picks its mode at import) and before any worker forks; the dir is
+emptied once when the master starts and each exited worker is marked dead.
+"""
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+from goose_api.settings import Settings
+
+__all__ = ["bind", "worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog",
+           "on_starting", "child_exit", "post_worker_init", "worker_exit"]
+
+_settings = Settings.load()
+_metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR") or _settings.data_path / "prometheus")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+bind = f"{_settings.host}:{_settings.port}"
+if ":" in _settings.host and not _settings.host.startswith("["):
+    bind = f"[{_settings.host}]:{_settings.port}"
+worker_class = "gthread"
+workers = _settings.workers
+threads = max(16, _settings.threads)
+timeout = 120
+graceful_timeout = _settings.graceful_timeout
+keepalive = 5
+accesslog = None  # goose-api logs one line per request itself
+
+
+def on_starting(server):
+    """Start the metrics from zero: files of a previous run's workers would be counted forever."""
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop the exited worker's live gauges (active runs, tool calls in progress)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+
+
+def _services(worker):
+    app = getattr(worker, "wsgi", None)
+    return getattr(app, "extensions", {}).get("goose_api") if app is not None else None
+
+
+def post_worker_init(worker):
+    """On SIGTERM, tell the app first (runs stop at their next saved step, event streams end), then let gunicorn
+    stop as it does."""
+    gunicorn_handler = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        services = _services(worker)
+        if services is not None:
+            services.begin_shutdown()
+        gunicorn_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def worker_exit(server, worker):
+    """Stop this worker's runs and MCP servers so no child process outlives it; write out the last log lines."""
+    services = _services(worker)
+    if services is not None:
+        services.close()
+    for handler in logging.getLogger("goose_api").handlers:
+        handler.flush()

@@ -1,0 +1,98 @@
+"""Which provider and model the agent uses, and the provider instances.
+
+The choice starts from settings and can be switched at run time through
+``POST /provider/config``; a switch is written to ``<data_dir>/provider.json``
+so every worker process and a restarted server see the same choice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from goose_api.errors import BadRequest, ConfigurationError, NotReady
+from goose_api.providers import PROVIDERS, configuration_problem, create_provider, default_model
+from goose_api.providers.base import DEFAULT_PROVIDER, Provider, configured_model
+from goose_api.providers.retry import RetryingProvider
+from goose_api.settings import Settings
+from goose_api.storage import atomic
+
+log = logging.getLogger(__name__)
+
+
+class ProviderConfig:
+    def __init__(self, settings: Settings, on_event=None):
+        self.settings = settings
+        self.on_event = on_event  # RetryingProvider's observer (metrics)
+        self.path = settings.data_path / "provider.json"
+        self._lock = threading.Lock()
+        self._instances: dict[tuple[str, str], Provider] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._override: dict[str, str] = {}
+
+    def current(self) -> tuple[str, str]:
+        """(provider name, model) in effect now."""
+        override = self._read_override()
+        name = override.get("provider") or self.settings.provider or DEFAULT_PROVIDER
+        return name, override.get("model") or configured_model(self.settings, name) or default_model(name)
+
+    def provider(self) -> Provider:
+        """The provider instance for the current choice, built once per process.
+
+        Raises:
+            NotReady: the provider cannot be built (a credential or the model file is missing).
+        """
+        key = self.current()
+        with self._lock:
+            instance = self._instances.get(key)
+            if instance is None:
+                try:
+                    inner = create_provider(self.settings, key[0], key[1])
+                except ConfigurationError as exc:
+                    raise NotReady(str(exc)) from None
+                instance = RetryingProvider(inner, self.settings, on_event=self.on_event)
+                self._instances[key] = instance
+            return instance
+
+    def problem(self) -> str | None:
+        """Why the current provider cannot work (for start-up and readiness), or None."""
+        return configuration_problem(self.settings, self.current()[0])
+
+    def describe(self) -> dict[str, Any]:
+        name, model = self.current()
+        return {"provider": name, "model": model, "configured": self.problem() is None}
+
+    def switch(self, name: str, model: str | None) -> dict[str, Any]:
+        """Switch provider/model for every worker.
+
+        Raises:
+            BadRequest: unknown provider, or its credentials are not set.
+        """
+        if name not in PROVIDERS:
+            raise BadRequest(f"Unknown provider {name!r}; choose one of: {', '.join(sorted(PROVIDERS))}")
+        problem = configuration_problem(self.settings, name)
+        if problem:
+            raise BadRequest(f"Provider {name} is not ready: {problem}")
+        model = model or default_model(name)
+        atomic.write_json(self.path, {"provider": name, "model": model})
+        log.info("provider switched provider=%s model=%s", name, model)
+        return self.describe()
+
+    def _read_override(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._override, self._stamp = {}, None
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            try:
+                data = json.loads(Path(self.path).read_text())
+            except (OSError, ValueError):
+                data = {}
+            self._override = data if isinstance(data, dict) else {}
+            self._stamp = stamp
+        return self._override

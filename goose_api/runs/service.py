@@ -1,0 +1,425 @@
+"""Background runs: every turn runs on a pool thread; requests only start, watch and steer it.
+
+A run is started by a request thread, which takes the session's lock and
+writes the run's record; a pool thread (``run_threads`` per worker) owns it
+from then on (``run_worker.py``). Blocking answers, SSE streams and pollers
+all read the run's event log and record in the data dir (``run_state.py``),
+so whichever gunicorn worker receives a wait, cancel or confirm can serve it:
+cancels and decisions are written into the record, and the owner's watcher
+thread notices them within ``run_poll_interval``. The watcher also refreshes
+the owner's lease; a run whose owner is gone is marked ``interrupted`` by the
+first reader that notices (and by every worker's sweep, ``run_recovery.py``).
+
+A busy session can queue turns (``run_queue.py``): the worker that ends a run
+hands the session lock straight to the queue's head, so queued turns run in
+order and nothing slips in between. On SIGTERM (``begin_shutdown``) every run
+lets its step in flight finish and stops before the next one: it ends
+``interrupted`` (reason ``shutdown``) at a saved step, ready for ``resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from goose_api.agent.loop import Agent
+from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
+from goose_api.runs.answers import accumulated, failure, interrupted_data, waiting_payload
+from goose_api.runs.event_log import Event, EventLog
+from goose_api.runs.journal import RunJournal
+from goose_api.runs.local import LocalRuns
+from goose_api.runs.queue import TurnQueue
+from goose_api.runs.state import (
+    INTERRUPTED,
+    PRUNE_SLACK,
+    WAITING,
+    Record,
+    RunStateStore,
+    is_active,
+    new_record,
+    owner_of,
+)
+from goose_api.runs.worker import LocalRun, RunExecutor, RunPool, RunSpec
+from goose_api.sessions.store import SessionStore
+from goose_api.settings import Settings
+from goose_api.storage.flock import HeldLock
+
+log = logging.getLogger(__name__)
+
+FINISH_GRACE = 1.0     # a run that just wrote its final state releases the session lock right after
+CANCEL_WAIT = 10.0     # how long POST /cancel waits for the run to stop before answering 202
+CLOSE_WAIT = 5.0       # how long close() waits for cancelled runs to save their last step
+LIVENESS_CHECK = 1.0   # how often a waiting reader checks that the run's owner is still alive
+SHUTDOWN_MARGIN = 5.0  # of gunicorn's graceful timeout, kept for writing the stopped runs' last state
+RETRY_AFTER = "2"
+
+FinalListener = Callable[[str, str, "str | None", Event], None]  # session id, run id, webhook, terminal event
+
+
+def new_run_id() -> str:
+    return "run_" + uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run to wait for, and the event id after which its answer is to be found."""
+
+    session_id: str
+    run_id: str
+    after: int
+
+
+class RunService:
+    def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
+                 journal: RunJournal, track: Callable[[], ContextManager[Any]] = nullcontext,
+                 on_final: FinalListener | None = None):
+        self.settings = settings
+        self.track = track  # held while a run executes: the active-runs gauge
+        self.store = store
+        self.state = state
+        self.journal = journal
+        self.queue = TurnQueue(state)
+        self.on_final = on_final  # hears of every run's terminal event (webhooks)
+        self.poll = settings.run_poll_interval
+        self._executor = RunExecutor(store, agent, state, journal,
+                                     ask_started=settings.resume_started_tools == "ask",
+                                     release=self._release, ended=self._ended)
+        self._pool = RunPool(settings.run_threads)
+        self._local = LocalRuns(state, self.poll, settings.run_heartbeat_interval)
+        self._instance = uuid.uuid4().hex
+        self.stopping = threading.Event()  # set on SIGTERM: no new runs; streams end, clients reconnect elsewhere
+
+    # --- starting -------------------------------------------------------------------
+
+    def start(self, session_id: str, prompt: str, *, kind: str, stream: bool = False,
+              webhook: str | None = None) -> RunRef:
+        """Take the session and hand the turn to the pool.
+
+        Raises:
+            SessionBusy: a run (or another holder) has the session; carries ``active_run_id``.
+            ServerStopping: this worker is shutting down.
+        """
+        spec = RunSpec(new_run_id(), kind, prompt, stream, webhook or self.settings.webhook_url)
+        return self._launch(session_id, self._acquire(session_id), spec)
+
+    def resume(self, session_id: str, *, stream: bool = False, webhook: str | None = None) -> RunRef:
+        """Drive the session's interrupted run on from its last saved step (a new run of the same turn).
+
+        Raises:
+            SessionBusy: a run has the session. NotResumable: its last run was not interrupted.
+        """
+        lock = self._acquire(session_id)
+        try:
+            record = self.state.read(session_id)
+            if is_active(record):  # we hold the session's lock, so its owner died holding it
+                record = self._interrupt(record)
+            if record is None or record.get("state") != INTERRUPTED:
+                state = (record or {}).get("state", "idle")
+                raise NotResumable(f"Session {session_id} has no interrupted run to resume (its last run is "
+                                   f"{state}); send the next prompt with POST /session/reply",
+                                   details={"session_id": session_id})
+            spec = RunSpec(new_run_id(), "resume", record.get("prompt"), stream, webhook or record.get("webhook"),
+                           record.get("turn") or record["run_id"], record["run_id"],
+                           int(record.get("turn_start", record.get("first_message")) or 0))
+        except BaseException:
+            lock.release()
+            raise
+        return self._launch(session_id, lock, spec)
+
+    def enqueue(self, session_id: str, prompt: str, *, front: bool = False, stream: bool = False,
+                webhook: str | None = None) -> str:
+        """Queue a turn behind the session's run (``front``: next in line); returns its run id."""
+        spec = RunSpec(new_run_id(), "reply", prompt, stream, webhook or self.settings.webhook_url)
+        self.queue.push(session_id, spec, front=front)
+        log.info("turn queued session=%s run=%s front=%s", session_id, spec.run_id, front)
+        self.drain(session_id)
+        return spec.run_id
+
+    def drain(self, session_id: str) -> RunRef | None:
+        """Start the next queued turn if the session is free (queued while idle, or left by a crash)."""
+        if self.stopping.is_set() or not self.queue.items(session_id):
+            return None
+        try:
+            lock = self.store.acquire(session_id)
+        except SessionBusy:
+            return None  # its run hands the session to the queue when it ends
+        spec = None
+        try:
+            spec = self.queue.pop(session_id)
+        finally:
+            if spec is None:
+                lock.release()
+        return self._launch(session_id, lock, spec) if spec is not None else None
+
+    def _launch(self, session_id: str, lock: HeldLock, spec: RunSpec) -> RunRef:
+        """Start ``spec`` on a session whose lock we hold (released if it cannot start)."""
+        try:
+            if self.stopping.is_set():
+                raise ServerStopping("This server is restarting and starts no new turn; retry in a few seconds",
+                                     headers={"Retry-After": RETRY_AFTER})
+            previous = self.state.read(session_id)
+            if is_active(previous):  # we hold the session's lock, so its owner died holding it
+                previous = self._interrupt(previous)
+            with self.state.lock(session_id):  # an inactive record changes only under the session's lock: ours
+                base = self._last_event_id(previous)
+                run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
+                               self.journal, self.poll, lock)
+                self._local.add(run)  # before the record: a reader must never see it ownerless
+                if spec.kind != "resume":
+                    self.journal.rotate(session_id)
+                marks = self._session_marks(session_id)
+                self.state.write(new_record(session_id, spec.run_id, owner_of(self._instance), kind=spec.kind,
+                                            stream=spec.stream, event_base=base, turn=spec.turn_id,
+                                            resumed_from=spec.resumed_from, webhook=spec.webhook,
+                                            prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
+                                            **marks))
+                self.state.prune_logs(session_id, slack=PRUNE_SLACK)
+        except BaseException:
+            self._local.forget(spec.run_id)
+            lock.release()
+            raise
+        self._pool.submit(lambda: self._execute(run))
+        log.info("run started session=%s run=%s kind=%s stream=%s", session_id, spec.run_id, spec.kind, spec.stream)
+        return RunRef(session_id, spec.run_id, base)
+
+    def _execute(self, run: LocalRun) -> None:
+        with self.track():
+            self._executor.execute(run)
+
+    def _acquire(self, session_id: str) -> HeldLock:
+        """The session's lock; a run that is just finishing gets ``FINISH_GRACE`` to let go of it."""
+        deadline = time.monotonic() + FINISH_GRACE
+        while True:
+            try:
+                return self.store.acquire(session_id)
+            except SessionBusy:
+                record = self.status(session_id)
+                if is_active(record) or time.monotonic() >= deadline:
+                    raise self._busy(session_id, record) from None
+            time.sleep(0.02)
+
+    @staticmethod
+    def _busy(session_id: str, record: Record | None) -> SessionBusy:
+        active = record["run_id"] if is_active(record) else None
+        return SessionBusy(f"Session {session_id} is busy with another turn; follow it with GET /session/{session_id}"
+                           f" (or cancel it with POST /session/{session_id}/cancel) and retry when it ends",
+                           details={"session_id": session_id, "active_run_id": active},
+                           headers={"Retry-After": RETRY_AFTER})
+
+    @contextmanager
+    def hold_idle(self, session_id: str) -> Iterator[None]:
+        """Hold an idle session (for delete and summarize) so that no turn starts meanwhile.
+
+        Raises:
+            SessionBusy: a run has it.
+        """
+        with self._acquire(session_id):
+            yield
+
+    def _last_event_id(self, record: Record | None) -> int:
+        if record is None:
+            return 0
+        return max(int(record.get("last_event_id") or 0), self.state.log_of(record).last_id())
+
+    def _session_marks(self, session_id: str) -> dict[str, Any]:
+        """Where the session stands before the run: what a waiting answer counts from."""
+        session = self.store.load(session_id)
+        return {"first_message": len(session.messages), "usage_base": accumulated(session.metadata)}
+
+    # --- reading ----------------------------------------------------------------------
+
+    def status(self, session_id: str) -> Record | None:
+        """The session's run record; an active run whose owner is gone is marked interrupted first."""
+        record = self.state.read(session_id)
+        if is_active(record) and self._owner_gone(record):
+            record = self._interrupt(record)
+        return record
+
+    def _owner_gone(self, record: Record) -> bool:
+        if (record.get("owner") or {}).get("instance") == self._instance:
+            return self._local.get(record["run_id"]) is None
+        return self.state.owner_gone(record)
+
+    def _interrupt(self, record: Record) -> Record | None:
+        """Mark a run whose owner is gone interrupted; its queue goes on (if the session is free)."""
+        session_id, run_id = record["session_id"], record["run_id"]
+        log_ = self.state.log_of(record)
+        data = interrupted_data(session_id, run_id, "owner_gone")
+        event_id = self.state.conclude(session_id, run_id, log_, INTERRUPTED, data, only_if_active=True)
+        if event_id is not None:
+            event = log_.append("error", data, event_id=event_id)
+            log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
+                        (record.get("owner") or {}).get("pid"))
+            self._notify(session_id, run_id, record.get("webhook"), event)
+            self.drain(session_id)
+        return self.state.read(session_id)
+
+    def wait(self, ref: RunRef, timeout: float | None = None) -> dict[str, Any] | None:
+        """The run's answer: its ``done`` payload, or a waiting-for-approval answer.
+
+        Returns None when ``timeout`` seconds pass first.
+
+        Raises:
+            RunFailed: the run ended with an error (re-raised with the error's status).
+        """
+        record = self.state.read(ref.session_id) or {}
+        reader = self.state.log(ref.session_id, ref.run_id, int(record.get("event_base") or 0)).follow(ref.after)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Only the owner appends to a run's log; when that is this process, every append wakes the
+        # reader at once, so the file is polled only at each liveness check (not 10 times a second).
+        poll = LIVENESS_CHECK if self._local.get(ref.run_id) is not None else self.poll
+        while True:
+            remaining = LIVENESS_CHECK if deadline is None else min(LIVENESS_CHECK, deadline - time.monotonic())
+            for event in reader.wait(remaining, poll):
+                answer = self._answer_of(ref, event)
+                if answer is not None:
+                    return answer
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            self.status(ref.session_id)  # a dead owner's run gets its error event here
+
+    def _answer_of(self, ref: RunRef, event: Event) -> dict[str, Any] | None:
+        if event.type == "done":
+            return event.data
+        if event.type == "error":
+            raise failure(event.data)
+        if event.type == "approval_required":
+            record = self.state.read(ref.session_id)
+            if record is not None and record.get("run_id") == ref.run_id and record.get("state") == WAITING:
+                return waiting_payload(self.store, record)
+        return None
+
+    def log_of(self, session_id: str, run_id: str | None = None) -> tuple[Record, EventLog]:
+        """The record and event log of the session's current or last run (or of ``run_id``, while kept).
+
+        Raises:
+            NotFound: the session never ran a turn, or that run's log is gone.
+        """
+        record = self.status(session_id)
+        if record is None:
+            raise NotFound(f"Session {session_id} has not run a turn yet; send one with POST /session/reply")
+        if run_id is not None and run_id != record["run_id"]:
+            path = self.state.dir(session_id) / f"{run_id}.events.jsonl"
+            if not path.is_file():
+                raise NotFound(f"Run {run_id} of session {session_id} is unknown or no longer kept")
+            return record, self.state.log(session_id, run_id, 0)
+        return record, self.state.log_of(record)
+
+    # --- steering ---------------------------------------------------------------------
+
+    def cancel(self, session_id: str, reason: str = "cancel") -> tuple[Record, dict[str, Any] | None]:
+        """Ask the session's run to stop at its next step and wait (``CANCEL_WAIT``) until it has.
+
+        Returns the record and the run's final event data (None if it has not stopped yet).
+
+        Raises:
+            NoActiveRun: nothing runs on the session.
+        """
+        record = self.status(session_id)
+        if not is_active(record):
+            raise NoActiveRun(f"Session {session_id} has no run in progress; nothing to cancel",
+                              details={"session_id": session_id})
+        reader = self.state.log_of(record).follow(0)  # from the start: the run may end before we look
+        self.state.steer(session_id, record["run_id"],
+                         lambda r: r.__setitem__("cancel", {"requested": time.time(), "reason": reason}))
+        local = self._local.get(record["run_id"])
+        if local is not None:
+            local.request_cancel()
+        deadline = time.monotonic() + CANCEL_WAIT
+        while time.monotonic() < deadline:
+            for event in reader.wait(min(LIVENESS_CHECK, deadline - time.monotonic()), self.poll):
+                if event.terminal:
+                    return self.state.read(session_id) or record, event.data
+            self.status(session_id)
+        return record, None
+
+    def confirm(self, session_id: str, call_id: str, action: str) -> RunRef:
+        """Record the user's decision on a pending tool call; the owner resumes within a poll interval.
+
+        Raises:
+            NoActiveRun: no run waits for approval. NotFound: no pending call has that id.
+        """
+        record = self.status(session_id)
+        if not is_active(record) or not record["pending_approvals"]:
+            raise NoActiveRun(f"Session {session_id} has no tool call waiting for approval",
+                              details={"session_id": session_id})
+        after = self.state.log_of(record).last_id()
+
+        def decide(r: Record) -> bool:
+            if not any(p["id"] == call_id for p in r["pending_approvals"]):
+                return False
+            r["decisions"][call_id] = action
+            return True
+        if self.state.steer(session_id, record["run_id"], decide) is None:
+            pending = ", ".join(p["id"] for p in record["pending_approvals"]) or "none"
+            raise NotFound(f"No tool call {call_id!r} waits for approval in session {session_id}; "
+                           f"pending: {pending}")
+        local = self._local.get(record["run_id"])
+        if local is not None:
+            local.wake.set()
+        log.info("tool call confirmed session=%s run=%s action=%s", session_id, record["run_id"], action)
+        return RunRef(session_id, record["run_id"], after)
+
+    # --- the end of a run ---------------------------------------------------------------
+
+    def _release(self, run: LocalRun) -> None:
+        """A run has its final state: hand its session to the next queued turn, or let go of it."""
+        try:
+            spec = None if self.stopping.is_set() else self.queue.pop(run.session_id)
+        except OSError:
+            log.exception("run queue unreadable session=%s", run.session_id)
+            spec = None
+        if spec is None:
+            run.session_lock.release()
+            return
+        try:
+            self._launch(run.session_id, run.session_lock, spec)  # releases the lock if it cannot start
+        except (ApiError, OSError):
+            log.exception("queued run could not start session=%s run=%s", run.session_id, spec.run_id)
+
+    def _ended(self, run: LocalRun, event: Event) -> None:
+        self._local.forget(run.run_id)
+        self._notify(run.session_id, run.run_id, run.spec.webhook, event)
+
+    def _notify(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
+        if self.on_final is not None:
+            self.on_final(session_id, run_id, webhook, event)
+
+    def begin_shutdown(self) -> None:
+        """The worker got SIGTERM: runs stop at their next saved step, event streams end, no new run starts.
+
+        A step in flight gets the graceful timeout less ``SHUTDOWN_MARGIN`` to
+        finish; then it is abandoned. Either way the run ends ``interrupted``
+        (reason ``shutdown``) unless the turn ended on its own, and requests
+        waiting for it answer at once.
+        """
+        self.stopping.set()
+        budget = max(0.0, self.settings.graceful_timeout - SHUTDOWN_MARGIN)
+        for run in self._local.all():
+            run.request_stop(budget)
+
+    def close(self) -> None:
+        """Stop this process's runs now (they end ``interrupted``: reason shutdown)."""
+        self.stopping.set()
+        runs = self._local.all()
+        for run in runs:
+            run.request_stop(0.0)
+            run.request_cancel(shutdown=True)
+        deadline = time.monotonic() + CLOSE_WAIT
+        for run in runs:
+            run.finished.wait(max(0.0, deadline - time.monotonic()))
+        self._local.close()
+        self._pool.close()
+        if runs:
+            log.info("runs closed (%d stopped)", len(runs))
+
+
+def _first(turn_start: int | None, marks: dict[str, Any]) -> int:
+    """Where the run's turn began in the session: before this run, unless it resumes an earlier one."""
+    return marks["first_message"] if turn_start is None else turn_start

@@ -1,0 +1,118 @@
+"""Turns: starting a session or replying to one.
+
+This is what the session routes call. It picks the session (creating it on
+start, or the most recent one when a reply names none) and hands the turn to
+the run service, which runs it in the background; the route then waits for
+it, streams it, or answers 202 at once.
+
+A reply to a busy session follows its ``if_busy``: ``reject`` (409, the
+default), ``enqueue`` (the turn waits in the session's on-disk queue and runs
+after the current one) or ``interrupt`` (the turn goes first in the queue and
+the current run is cancelled; the session passes straight to it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from goose_api.errors import BadRequest, NoActiveRun, NotFound, SessionBusy
+from goose_api.runs.service import CANCEL_WAIT, RunRef, RunService
+from goose_api.sessions.store import SessionStore, describe
+
+log = logging.getLogger(__name__)
+
+REJECT, ENQUEUE, INTERRUPT = "reject", "enqueue", "interrupt"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A turn waiting in its session's queue (or not started yet after an interrupt)."""
+
+    session_id: str
+    run_id: str
+
+
+class TurnService:
+    def __init__(self, store: SessionStore, runs: RunService, default_working_dir: str,
+                 allowed_roots: tuple[str, ...] | None = None):
+        self.store = store
+        self.runs = runs
+        self.default_working_dir = default_working_dir
+        self.allowed_roots = allowed_roots
+
+    def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None, *,
+              stream: bool = False, webhook: str | None = None,
+              on_created: Callable[[str], None] | None = None) -> RunRef:
+        """Create a session and start its first turn; ``on_created(id)`` runs first (ownership).
+
+        Raises:
+            BadRequest: bad working_dir. Conflict: the session id is taken.
+        """
+        working_dir = self.check_working_dir(working_dir) if working_dir else self.default_working_dir
+        session = self.store.create(session_id, working_dir, describe(prompt))
+        if on_created is not None:
+            on_created(session.id)
+        return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook)
+
+    def reply(self, prompt: str, session_id: str | None = None, *, stream: bool = False,
+              if_busy: str = REJECT, webhook: str | None = None) -> RunRef | Queued:
+        """Start a turn on a session, by default the most recently active one (see ``if_busy``).
+
+        Raises:
+            NotFound: no such session, or no session at all. SessionBusy: a turn runs on it (``reject``).
+        """
+        if session_id is None:
+            session_id = self.store.most_recent()
+            if session_id is None:
+                raise NotFound("There is no session to reply to; start one with POST /session/start")
+        elif not self.store.exists(session_id):
+            raise NotFound(f"Session {session_id} not found; start one with POST /session/start")
+        try:
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook)
+        except SessionBusy:
+            if if_busy == REJECT:
+                raise
+        if if_busy == ENQUEUE:
+            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook)
+        try:
+            self.runs.cancel(session_id, reason="interrupt")
+        except NoActiveRun:
+            self.runs.drain(session_id)  # it ended meanwhile: ours is next
+        log.info("turn interrupts session=%s run=%s", session_id, run_id)
+        return self._started(session_id, run_id, CANCEL_WAIT) or Queued(session_id, run_id)
+
+    def _started(self, session_id: str, run_id: str, timeout: float) -> RunRef | None:
+        """A queued run once it has started (None if it has not within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.runs.status(session_id) or {}
+            if record.get("run_id") == run_id:
+                return RunRef(session_id, run_id, int(record.get("event_base") or 0))
+            events = self.runs.state.log(session_id, run_id, 0).read()
+            if events:  # it ran already, and the next one took the record
+                return RunRef(session_id, run_id, events[0].id - 1)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(self.runs.poll)
+
+    def check_working_dir(self, path: str) -> str:
+        """An absolute, existing directory (inside ``allowed_roots`` when set).
+
+        Raises:
+            BadRequest: anything else.
+        """
+        if not os.path.isabs(path):
+            raise BadRequest("working_dir must be an absolute path")
+        real = os.path.realpath(path)
+        if not os.path.isdir(real):
+            raise BadRequest("working_dir must be an existing directory")
+        if self.allowed_roots and not any(
+                real == root or real.startswith(root.rstrip("/") + "/")
+                for root in map(os.path.realpath, self.allowed_roots)):
+            raise BadRequest("working_dir is outside the allowed roots")
+        return real

@@ -1,0 +1,173 @@
+"""Webhooks: a run's final event POSTed to a URL, signed, retried, never blocking the run.
+
+When a run ends (``done`` or ``error``, including a run found interrupted),
+its final event is written to an outbox file in ``<data_dir>/webhooks/`` and
+the worker's delivery thread is woken; the run does not wait. The thread POSTs
+it with ``requests``; a failed delivery (connection error, timeout, non-2xx)
+is retried after ``webhook_retry_wait`` seconds, doubling each time, up to
+``webhook_retries`` retries; then the file moves to ``webhooks/failed/``.
+Pending deliveries survive a restart: every worker's thread delivers what is
+due in the outbox, each file under its own lock, so exactly one worker sends
+each attempt.
+
+Every delivery is signed (Stripe-style): ``X-Goose-Timestamp: <unix seconds>``
+and ``X-Goose-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``
+with the ``webhook_secret`` setting (generated into ``<data_dir>/webhook_secret``
+when unset). A receiver recomputes it over the raw body and rejects old
+timestamps to stop replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+from filelock import FileLock, Timeout
+
+from goose_api.auth import stored_secret
+from goose_api.runs.event_log import Event
+from goose_api.storage import atomic
+from goose_api.version import __version__
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 3600.0     # the longest wait between two attempts
+IDLE_LOOK = 5.0       # how often an idle delivery thread looks for work another worker queued
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Goose-Signature`` value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def final_event(session_id: str, run_id: str, event: Event) -> dict[str, Any]:
+    """The JSON a webhook receives: the run's terminal event and what it belongs to."""
+    return {"type": event.type, "session_id": session_id, "run_id": run_id, "event_id": event.id,
+            "time": event.time, "data": event.data}
+
+
+class WebhookOutbox:
+    def __init__(self, data_dir: Path, secret: str | None, *, retries: int, first_wait: float, timeout: float):
+        self.dir = Path(data_dir) / "webhooks"
+        self.failed_dir = self.dir / "failed"
+        self.failed_dir.mkdir(parents=True, exist_ok=True)
+        self._secret = secret
+        self._secret_path = Path(data_dir) / "webhook_secret"
+        self.retries = retries
+        self.first_wait = first_wait
+        self.timeout = timeout
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def secret(self) -> str:
+        """The signing key: the setting, else one generated on first use and kept in the data dir."""
+        if self._secret is None:
+            self._secret = stored_secret(self._secret_path, "webhook secret")
+        return self._secret
+
+    def run_ended(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
+        """Queue the final event of a run that has a webhook; returns at once."""
+        if webhook:
+            self.post(webhook, final_event(session_id, run_id, event))
+
+    def post(self, url: str, payload: dict[str, Any]) -> str:
+        """Write a delivery to the outbox (fsynced) and wake the delivery thread; returns its id."""
+        delivery_id = "whd_" + uuid.uuid4().hex[:16]
+        body = json.dumps({"id": delivery_id, **payload}, ensure_ascii=False, separators=(",", ":"))
+        atomic.write_json(self.dir / f"{delivery_id}.json",
+                          {"id": delivery_id, "url": url, "body": body, "attempts": 0, "next_at": time.time(),
+                           "created": time.time(), "last_error": None})
+        self.start()
+        self._wake.set()
+        return delivery_id
+
+    # --- the delivery thread -------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._closed.is_set() and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.clear()
+            wait = IDLE_LOOK
+            for path in sorted(self.dir.glob("whd_*.json")):
+                if self._closed.is_set():
+                    return
+                due_in = self._attempt(path)
+                if due_in is not None:
+                    wait = min(wait, due_in)
+            self._wake.wait(max(0.05, wait))
+
+    def _attempt(self, path: Path) -> float | None:
+        """Deliver ``path`` if it is due; returns the seconds until its next attempt (None: done with it)."""
+        lock = FileLock(str(path) + ".lock", thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None  # another worker is sending it
+        try:
+            try:
+                delivery = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return None  # delivered by another worker meanwhile
+            if delivery["next_at"] > time.time():
+                return delivery["next_at"] - time.time()
+            return self._send(path, delivery)
+        finally:
+            lock.release()
+            if not path.exists():
+                Path(str(path) + ".lock").unlink(missing_ok=True)
+
+    def _send(self, path: Path, delivery: dict[str, Any]) -> float | None:
+        body = delivery["body"].encode("utf-8")
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "User-Agent": f"goose-api/{__version__}",
+                   "X-Goose-Delivery": delivery["id"], "X-Goose-Timestamp": timestamp,
+                   "X-Goose-Signature": sign(self.secret, timestamp, body)}
+        try:
+            answer = requests.post(delivery["url"], data=body, headers=headers, timeout=self.timeout,
+                                   allow_redirects=False)
+            error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            error = type(exc).__name__
+        delivery["attempts"] += 1
+        if error is None:
+            path.unlink(missing_ok=True)
+            log.info("webhook delivered id=%s attempts=%d", delivery["id"], delivery["attempts"])
+            return None
+        delivery["last_error"] = error
+        if delivery["attempts"] > self.retries:
+            atomic.write_json(self.failed_dir / path.name, delivery)
+            path.unlink(missing_ok=True)
+            log.warning("webhook given up id=%s attempts=%d error=%s", delivery["id"], delivery["attempts"], error)
+            return None
+        wait = min(MAX_WAIT, self.first_wait * 2 ** (delivery["attempts"] - 1))
+        delivery["next_at"] = time.time() + wait
+        atomic.write_json(path, delivery)
+        log.info("webhook failed id=%s attempt=%d error=%s retry_in=%.1f", delivery["id"], delivery["attempts"],
+                 error, wait)
+        return wait
+
+    def pending(self) -> int:
+        return sum(1 for _ in self.dir.glob("whd_*.json"))
+
+

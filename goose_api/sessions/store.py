@@ -1,0 +1,344 @@
+"""SessionStore: goose v1.0 JSONL session files.
+
+Line 1 of ``<id>.jsonl`` is the session metadata, every further line one goose
+message. Each save rewrites the file atomically (temp file, fsync,
+``os.replace``) so goose never sees a half-written line. Parsed sessions are
+cached per process with their messages already encoded (one growing buffer),
+so a save costs one write of ready bytes, with no join or copy of the history,
+and a load after another worker's write re-reads only when the file changed
+(inode, size and mtime are compared).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from goose_api.conversation import Message, MessageFormatError
+from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBusy
+from goose_api.storage import atomic, flock
+
+log = logging.getLogger(__name__)
+
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+RESERVED_SESSION_IDS = ("start", "reply", "end", "summarize")  # /session/<name> routes of their own
+I32_MAX = 2**31 - 1
+TOKEN_FIELDS = ("total_tokens", "input_tokens", "output_tokens")
+ACCUMULATED_FIELDS = tuple(f"accumulated_{f}" for f in TOKEN_FIELDS)
+
+
+class SessionCorrupt(ApiError):
+    status, code = 500, "session_corrupt"
+
+
+def new_metadata(working_dir: str, description: str = "") -> dict[str, Any]:
+    """Goose's SessionMetadata, snake_case, every field written (nulls included)."""
+    meta: dict[str, Any] = {"working_dir": working_dir, "description": description,
+                            "schedule_id": None, "message_count": 0}
+    meta.update({f: None for f in TOKEN_FIELDS + ACCUMULATED_FIELDS})
+    return meta
+
+
+def describe(prompt: str, words: int = 4) -> str:
+    """A description of at most four words, taken from the first prompt."""
+    return " ".join(prompt.split()[:words])[:100]
+
+
+def _clamp(value: int | None) -> int | None:
+    return None if value is None else max(0, min(int(value), I32_MAX))
+
+
+@dataclass
+class Session:
+    id: str
+    path: Path
+    metadata: dict[str, Any]
+    messages: list[Message] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)  # ``messages`` encoded, one "\n"-ended line each
+    stamp: tuple[int, int, int] | None = None
+
+    @property
+    def working_dir(self) -> str:
+        return self.metadata.get("working_dir") or ""
+
+    def record_usage(self, input_tokens: int | None, output_tokens: int | None,
+                     total_tokens: int | None) -> None:
+        """Last call's tokens, and running sums, as goose keeps them."""
+        self.metadata.update(input_tokens=_clamp(input_tokens), output_tokens=_clamp(output_tokens),
+                             total_tokens=_clamp(total_tokens))
+        self.add_accumulated(input_tokens, output_tokens, total_tokens)
+
+    def add_accumulated(self, input_tokens: int | None, output_tokens: int | None,
+                        total_tokens: int | None) -> None:
+        """Add tokens to the running sums only (e.g. a summarizing call's)."""
+        for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                           ("total_tokens", total_tokens)):
+            if value is not None:
+                acc = f"accumulated_{key}"
+                self.metadata[acc] = _clamp((self.metadata.get(acc) or 0) + value)
+
+
+class SessionStore:
+    """Reads and writes sessions; one instance per process, safe across threads."""
+
+    def __init__(self, sessions_dir: Path, lock_dir: Path, cache_size: int = 128):
+        self.dir = Path(sessions_dir)
+        self.lock_dir = Path(lock_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        self._cache: OrderedDict[str, Session] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+        self._ids_lock = threading.Lock()
+        self._id_base, self._id_next = "", 1
+
+    # --- ids and paths -------------------------------------------------------
+
+    @staticmethod
+    def check_id(session_id: str) -> str:
+        if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
+            raise BadRequest("session_id must be 1-128 characters of letters, digits, '_' or '-'")
+        return session_id
+
+    def path(self, session_id: str) -> Path:
+        return self.dir / f"{self.check_id(session_id)}.jsonl"
+
+    def exists(self, session_id: str) -> bool:
+        return self.path(session_id).is_file()
+
+    # --- create / load / save ------------------------------------------------
+
+    def create(self, session_id: str | None, working_dir: str, description: str = "") -> Session:
+        """Create and save an empty session, claiming its id with an exclusive create.
+
+        Raises:
+            Conflict: a session with that id already exists.
+        """
+        metadata = new_metadata(working_dir, description)
+        for candidate in self._candidate_ids(session_id):
+            path = self.path(candidate)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if session_id is not None:
+                    raise Conflict(f"Session {session_id} already exists; continue it with POST /session/reply")
+                continue
+            os.close(fd)
+            session = Session(candidate, path, metadata)
+            self.save(session, durable=False)  # nothing of the user's yet: the prompt's save right after syncs
+            log.info("session created id=%s", candidate)
+            return session
+        raise Conflict("Could not allocate a session id; try again")
+
+    def _candidate_ids(self, session_id: str | None) -> Iterator[str]:
+        if session_id is not None:
+            yield self.check_id(session_id)
+            return
+        for _ in range(10000):
+            yield self._next_generated_id()
+
+    def _next_generated_id(self) -> str:
+        """goose's ``YYYYMMDD_HHMMSS``, then ``_2``, ``_3``... for more in the same second.
+
+        Each candidate is handed out once per process, so a burst of sessions
+        costs one try each, not a probe of every id taken earlier in that second
+        (another worker's ids are still skipped by the exclusive create).
+        """
+        base = time.strftime("%Y%m%d_%H%M%S")
+        with self._ids_lock:
+            if base != self._id_base:
+                self._id_base, self._id_next = base, 1
+            n = self._id_next
+            self._id_next += 1
+        return base if n == 1 else f"{base}_{n}"
+
+    def load(self, session_id: str) -> Session:
+        """The session, from cache when the file has not changed since.
+
+        Raises:
+            NotFound: no such session.
+            SessionCorrupt: the file cannot be read as a goose session.
+        """
+        path = self.path(session_id)
+        try:
+            stamp = _stamp(path)
+        except FileNotFoundError:
+            self._forget(session_id)
+            raise NotFound(f"Session {session_id} not found; start one with POST /session/start") from None
+        with self._cache_lock:
+            cached = self._cache.get(session_id)
+            if cached is not None and cached.stamp == stamp:
+                self._cache.move_to_end(session_id)
+                return cached
+        session = self._read(session_id, path)
+        self._remember(session)
+        return session
+
+    def _read(self, session_id: str, path: Path) -> Session:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                stamp = _stamp_fd(fh.fileno())
+                raw_lines = fh.read().splitlines()
+        except FileNotFoundError:
+            raise NotFound(f"Session {session_id} not found") from None
+        if not raw_lines or not raw_lines[0].strip():
+            return Session(session_id, path, new_metadata(""), stamp=stamp)
+        try:
+            metadata = json.loads(raw_lines[0])
+            if not isinstance(metadata, dict):
+                raise ValueError("metadata line is not an object")
+        except ValueError as exc:
+            raise SessionCorrupt(f"Session {session_id} cannot be read: line 1: {exc}") from None
+        messages, lines = [], []
+        for number, line in enumerate(raw_lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                messages.append(Message.from_json(json.loads(line)))
+            except (ValueError, MessageFormatError) as exc:
+                raise SessionCorrupt(f"Session {session_id} cannot be read: line {number}: {exc}") from None
+            lines.append(line)
+        body = bytearray("".join(f"{line}\n" for line in lines).encode("utf-8"))
+        return Session(session_id, path, metadata, messages, body, stamp)
+
+    def save(self, session: Session, durable: bool = True) -> None:
+        """Write the whole session atomically: temp file, fsync (unless not ``durable``), os.replace."""
+        session.metadata["message_count"] = len(session.messages)
+        head = json.dumps(session.metadata, ensure_ascii=False, separators=(",", ":"))
+        atomic.write_bytes(session.path, f"{head}\n".encode("utf-8"), session.body, sync=durable)
+        session.stamp = _stamp(session.path)
+        self._remember(session)
+
+    def append(self, session: Session, *messages: Message) -> None:
+        for message in messages:
+            session.messages.append(message)
+            session.body += f"{message.dumps()}\n".encode("utf-8")
+        self.save(session)
+
+    def replace_messages(self, session: Session, messages: list[Message]) -> None:
+        session.messages = list(messages)
+        session.body = bytearray("".join(f"{m.dumps()}\n" for m in session.messages).encode("utf-8"))
+        self.save(session)
+
+    def delete(self, session_id: str) -> None:
+        path = self.path(session_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise NotFound(f"Session {session_id} not found") from None
+        self._forget(session_id)
+
+    def backup(self, session: Session) -> Path:
+        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
+        target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}.bak")
+        n = 1
+        while target.exists():
+            n += 1
+            target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}_{n}.bak")
+        shutil.copy2(session.path, target)
+        return target
+
+    def forget(self, session_id: str) -> None:
+        """Drop this process's cached copy (the file is untouched)."""
+        self._forget(session_id)
+
+    def read_metadata(self, session_id: str) -> dict[str, Any]:
+        """Line 1 of the file only: cheap for listings.
+
+        Raises:
+            NotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
+        """
+        try:
+            with open(self.path(session_id), encoding="utf-8") as fh:
+                head = fh.readline()
+        except FileNotFoundError:
+            raise NotFound(f"Session {session_id} not found") from None
+        if not head.strip():
+            return new_metadata("")
+        try:
+            metadata = json.loads(head)
+        except ValueError as exc:
+            raise SessionCorrupt(f"Session {session_id} cannot be read: line 1: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise SessionCorrupt(f"Session {session_id} cannot be read: line 1 is not an object")
+        return metadata
+
+    # --- listing ---------------------------------------------------------------
+
+    def list_ids(self) -> list[tuple[str, float]]:
+        """(id, modified time) of every session, newest first."""
+        entries = []
+        with os.scandir(self.dir) as it:
+            for entry in it:
+                name = entry.name
+                if name.endswith(".jsonl") and SESSION_ID_RE.match(name[:-6]) and entry.is_file():
+                    try:
+                        entries.append((name[:-6], entry.stat().st_mtime))
+                    except FileNotFoundError:
+                        continue
+        entries.sort(key=lambda e: e[1], reverse=True)
+        return entries
+
+    def most_recent(self) -> str | None:
+        ids = self.list_ids()
+        return ids[0][0] if ids else None
+
+    # --- locking -------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, session_id: str) -> Iterator[None]:
+        """Hold the session for one turn, across threads and processes.
+
+        Raises:
+            SessionBusy: another turn holds it.
+        """
+        with self.acquire(session_id):
+            yield
+
+    def acquire(self, session_id: str) -> flock.HeldLock:
+        """Take the session's lock without waiting; release it from any thread of this process.
+
+        The lock is an ``flock``: the OS drops it when its process dies, so a
+        crash never leaves a session locked.
+
+        Raises:
+            SessionBusy: another turn holds it.
+        """
+        try:
+            return flock.acquire(self.lock_dir / f"{self.check_id(session_id)}.lock", timeout=0)
+        except flock.LockTimeout:
+            raise SessionBusy(f"Session {session_id} is busy with another turn; retry when it finishes",
+                              headers={"Retry-After": "1"}) from None
+
+    # --- cache -------------------------------------------------------------------
+
+    def _remember(self, session: Session) -> None:
+        with self._cache_lock:
+            self._cache[session.id] = session
+            self._cache.move_to_end(session.id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _forget(self, session_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(session_id, None)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stamp_fd(fd: int) -> tuple[int, int, int]:
+    st = os.fstat(fd)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

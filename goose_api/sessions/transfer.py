@@ -1,0 +1,234 @@
+"""Moving sessions: fork one, export one, import one.
+
+Formats:
+  - ``goose-jsonl``: the goose v1.0 session file as it is (line 1 metadata, a message a line).
+  - ``json``: goose's ``Session`` JSON (``session_manager.rs`` ``export_session``): ``id``,
+    ``working_dir``, ``name``, ``created_at``, ``updated_at``, the token fields, ``conversation``
+    (the messages), ``message_count``.
+  - ``markdown``: for people (export only).
+  - ``goose-sqlite``: a ``sessions.db`` holding the one session (``goose_db.py``); on import the
+    file comes base64-encoded in the JSON body.
+
+Every imported message is validated as goose's format, and each message must
+answer the tool requests of the one before it. A fork copies the first
+``at_message`` messages; it never splits a tool request from its answer (such
+an ``at_message`` is refused, naming the two cuts that work). New sessions get
+a goose-style id unless one is given (409 if taken), and belong to the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from goose_api.conversation import Message, MessageFormatError, check_pairs
+from goose_api.errors import BadRequest
+from goose_api.sessions import goose_db
+from goose_api.sessions.markdown import markdown
+from goose_api.sessions.store import ACCUMULATED_FIELDS, I32_MAX, TOKEN_FIELDS, Session, SessionStore
+
+EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
+IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
+TOKEN_KEYS = TOKEN_FIELDS + ACCUMULATED_FIELDS
+
+
+@dataclass(frozen=True)
+class Export:
+    body: bytes
+    mimetype: str
+    filename: str
+
+
+class SessionTransfer:
+    def __init__(self, store: SessionStore, check_working_dir: Callable[[str], str], default_working_dir: str,
+                 scratch: Path):
+        self.store = store
+        self.check_working_dir = check_working_dir
+        self.default_working_dir = default_working_dir
+        self.scratch = Path(scratch)
+
+    # --- fork ------------------------------------------------------------------------
+
+    def fork(self, session_id: str, at_message: int | None, new_id: str | None,
+             on_created: Callable[[str], None]) -> dict[str, Any]:
+        """Copy the first ``at_message`` messages (default: all, less an unanswered last tool request).
+
+        Raises:
+            NotFound: no such session. BadRequest: the cut splits a tool request from its answer.
+            Conflict: ``new_id`` is taken.
+        """
+        source = self.store.load(session_id)
+        messages = source.messages
+        if at_message is None:
+            count = len(messages) - (1 if messages and messages[-1].tool_requests() else 0)
+        else:
+            if at_message > len(messages):
+                raise BadRequest(f"at_message {at_message} is past the end: session {session_id} has "
+                                 f"{len(messages)} messages")
+            count = at_message
+            if count and messages[count - 1].tool_requests():
+                raise BadRequest(f"at_message {count} would split the tool request in message {count} from its "
+                                 f"answer in message {count + 1}; fork at {count - 1}"
+                                 + (f" or {count + 1}" if count < len(messages) else ""))
+        meta = {"working_dir": source.working_dir, "description": source.metadata.get("description") or ""}
+        copy = self._create(new_id, meta, messages[:count], on_created)
+        return {"status": "success", "message": f"Session {session_id} forked as {copy.id} "
+                                                f"({count} of {len(messages)} messages)",
+                "session_id": copy.id, "source_id": session_id, "message_count": count,
+                "working_dir": copy.working_dir}
+
+    # --- export ----------------------------------------------------------------------
+
+    def export(self, session_id: str, fmt: str) -> Export:
+        """Raises: NotFound: no such session."""
+        session = self.store.load(session_id)
+        if fmt == "goose-jsonl":
+            return Export(session.path.read_bytes(), "application/jsonl", f"{session.id}.jsonl")
+        if fmt == "json":
+            body = json.dumps(goose_json(session), ensure_ascii=False, indent=2) + "\n"
+            return Export(body.encode(), "application/json", f"{session.id}.json")
+        if fmt == "markdown":
+            return Export(markdown(session).encode(), "text/markdown", f"{session.id}.md")
+        data = goose_db.to_bytes(_db_session(session), self.scratch)
+        return Export(data, "application/vnd.sqlite3", f"{session.id}.sessions.db")
+
+    # --- import ----------------------------------------------------------------------
+
+    def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
+                       source_id: str | None, on_created: Callable[[str], None]) -> dict[str, Any]:
+        """Validate and store a session sent in ``fmt``.
+
+        Raises:
+            BadRequest: the data is not a valid session in that format. Conflict: ``session_id`` is taken.
+        """
+        metadata, raw_messages = self._parse(fmt, data, source_id)
+        messages = []
+        for number, raw in enumerate(raw_messages, start=1):
+            try:
+                messages.append(Message.from_json(raw))
+            except MessageFormatError as exc:
+                raise BadRequest(f"message {number} is not a goose message: {exc}") from None
+        try:
+            check_pairs(messages)
+        except MessageFormatError as exc:
+            raise BadRequest(f"the messages are not a goose history: {exc}") from None
+        metadata = _checked_metadata(metadata)
+        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"])
+        session = self._create(session_id, metadata, messages, on_created)
+        return {"status": "success", "message": f"Imported {len(messages)} messages as session {session.id}",
+                "session_id": session.id, "message_count": len(messages), "working_dir": session.working_dir}
+
+    def _parse(self, fmt: str, data: Any, source_id: str | None) -> tuple[Any, list[Any]]:
+        if fmt == "goose-jsonl":
+            if not isinstance(data, str):
+                raise BadRequest("data must be the JSONL file's text for format goose-jsonl")
+            lines = []
+            for number, line in enumerate(data.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        lines.append(json.loads(line))
+                    except ValueError as exc:
+                        raise BadRequest(f"line {number} is not JSON: {exc}") from None
+            if not lines:
+                raise BadRequest("the JSONL has no metadata line")
+            return lines[0], lines[1:]
+        if fmt == "json":
+            if not isinstance(data, dict):
+                raise BadRequest("data must be a goose Session JSON object for format json")
+            conversation = data.get("conversation") or []
+            if isinstance(conversation, dict):
+                conversation = conversation.get("messages") or []
+            if not isinstance(conversation, list):
+                raise BadRequest("conversation must be a list of goose messages")
+            return {**data, "description": data.get("name") or data.get("description") or ""}, conversation
+        return self._parse_db(data, source_id)
+
+    def _parse_db(self, data: Any, source_id: str | None) -> tuple[Any, list[Any]]:
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
+            raise BadRequest("data must be the sessions.db file, base64-encoded, for format goose-sqlite")
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        path = self.scratch / f"import-{uuid.uuid4().hex}.db"
+        try:
+            path.write_bytes(raw)
+            found = goose_db.read(path, source_id)
+        except goose_db.GooseDbError as exc:
+            raise BadRequest(f"cannot import the sessions.db: {exc}") from None
+        except ValueError as exc:  # a content_json that is not JSON
+            raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
+        finally:
+            path.unlink(missing_ok=True)
+        return found.metadata, found.messages
+
+    def _working_dir(self, given: str | None, imported: str) -> str:
+        """The one asked for (checked), else the session's own if usable here, else the default."""
+        if given:
+            return self.check_working_dir(given)
+        try:
+            return self.check_working_dir(imported) if imported else self.default_working_dir
+        except BadRequest:
+            return self.default_working_dir  # another machine's directory: the answer shows the one used
+
+    def _create(self, session_id: str | None, metadata: dict[str, Any], messages: list[Message],
+                on_created: Callable[[str], None]) -> Session:
+        session = self.store.create(session_id, metadata["working_dir"], metadata["description"])
+        try:
+            on_created(session.id)
+            session.metadata.update({key: metadata.get(key) for key in ("schedule_id", *TOKEN_KEYS)})
+            self.store.replace_messages(session, messages)
+        except BaseException:
+            self.store.delete(session.id)
+            raise
+        return session
+
+
+def _checked_metadata(meta: Any) -> dict[str, Any]:
+    """goose's metadata fields, type-checked (extra fields are dropped: the file stays goose's)."""
+    if not isinstance(meta, dict):
+        raise BadRequest("the session metadata (JSONL line 1) must be a JSON object")
+    for key in ("working_dir", "description"):
+        if not isinstance(meta.get(key, ""), str):
+            raise BadRequest(f"metadata {key} must be a string")
+    for key in TOKEN_KEYS:
+        value = meta.get(key)
+        if value is not None and (type(value) is not int or not 0 <= value <= I32_MAX):
+            raise BadRequest(f"metadata {key} must be null or a whole number from 0 to {I32_MAX}")
+    schedule = meta.get("schedule_id")
+    return {"working_dir": meta.get("working_dir") or "", "description": " ".join(
+        str(meta.get("description") or "").split()[:4])[:100],
+            "schedule_id": schedule if isinstance(schedule, str) else None, **{k: meta.get(k) for k in TOKEN_KEYS}}
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _times(session: Session) -> tuple[float, float]:
+    updated = session.path.stat().st_mtime
+    return (float(session.messages[0].created) if session.messages else updated), updated
+
+
+def goose_json(session: Session) -> dict[str, Any]:
+    """goose's ``Session`` JSON for a session (as ``export_session`` writes it)."""
+    created, updated = _times(session)
+    meta = session.metadata
+    return {"id": session.id, "working_dir": session.working_dir, "name": meta.get("description") or "",
+            "user_set_name": False, "session_type": "user", "created_at": _iso(created), "updated_at": _iso(updated),
+            "extension_data": {}, **{key: meta.get(key) for key in TOKEN_KEYS},
+            "schedule_id": meta.get("schedule_id"), "recipe": None, "user_recipe_values": None,
+            "conversation": [m.to_json() for m in session.messages], "message_count": len(session.messages)}
+
+
+def _db_session(session: Session) -> goose_db.DbSession:
+    created, updated = _times(session)
+    return goose_db.DbSession(session.id, dict(session.metadata), [m.to_json() for m in session.messages],
+                              created, updated)

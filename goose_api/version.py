@@ -1,0 +1,3 @@
+"""The version of goose-api: one place, read by the package, the CLI and the build."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""How a started turn is answered: wait for it, stream it, or 202 at once.
+
+Shared by start, reply and confirm. The request's ``async``/``stream`` fields
+and its ``Prefer`` header (RFC 7240: ``respond-async``, ``wait=N``) choose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from goose_api.errors import BadRequest
+from goose_api.runs.event_log import EventLog
+from goose_api.runs.service import RunRef
+from goose_api.runs.turns import Queued
+from goose_api.web.current import services
+from goose_api.web.idempotency import remember_run
+from goose_api.web.schemas.sessions import AcceptedSchema
+from goose_api.web.sse import stream_events
+
+
+@dataclass(frozen=True)
+class Preference:
+    respond_async: bool = False
+    wait: float | None = None
+
+
+def preference() -> Preference:
+    """The request's ``Prefer`` header; preferences we do not know are ignored, as RFC 7240 says."""
+    respond_async, wait = False, None
+    for token in request.headers.get("Prefer", "").split(","):
+        name, _, value = token.split(";")[0].strip().partition("=")
+        if name.lower() == "respond-async":
+            respond_async = True
+        elif name.lower() == "wait" and value.strip().isdigit():
+            wait = float(value.strip())
+    return Preference(respond_async, wait)
+
+
+def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False) -> Any:
+    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
+    if isinstance(ref, Queued):
+        return accepted(ref, "Queued behind the session's current run", status="queued")
+    remember_run(ref)
+    runs = services().runs
+    if stream:
+        _, log = runs.log_of(ref.session_id, ref.run_id)
+        response = event_stream(log, ref.after, ref.session_id)
+        response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
+        return response
+    prefer = preference()
+    if asynchronous or prefer.respond_async:
+        response = accepted(ref)
+        if prefer.respond_async:
+            response.headers["Preference-Applied"] = "respond-async"
+        return response
+    answer = runs.wait(ref, prefer.wait)
+    if answer is None:
+        response = accepted(ref, f"Still running after {prefer.wait:g} s")
+        response.headers["Preference-Applied"] = f"wait={prefer.wait:g}"
+        return response
+    return answer
+
+
+def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted") -> Response:
+    body = AcceptedSchema().dump({
+        "status": status, "session_id": ref.session_id, "run_id": ref.run_id,
+        "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events"})
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = f"/session/{ref.session_id}"
+    return response
+
+
+def cancel_answer(record: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """What a cancel stopped, from the run's final event."""
+    stopped = final.get("cancelled")
+    message = f"Cancelled {stopped}" if stopped else f"The run ended before it could be cancelled ({final['status']})"
+    return {"status": "success", "message": message, "session_id": record["session_id"],
+            "run_id": record["run_id"], "state": record["state"], "cancelled": stopped}
+
+
+def event_stream(log: EventLog, after: int, session_id: str) -> Response:
+    """A ``text/event-stream`` of the run's events after ``after``; holds this request's thread until it ends."""
+    settings = services().settings
+    runs = services().runs
+    body = stream_events(log, after, heartbeat=settings.sse_heartbeat, poll=settings.run_poll_interval,
+                         check_owner=lambda: runs.status(session_id), stopping=runs.stopping.is_set)
+    return Response(body, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def last_event_id() -> int | None:
+    """The ``Last-Event-ID`` an SSE client sends when it reconnects.
+
+    Raises:
+        BadRequest: it is not an event id of ours.
+    """
+    value = request.headers.get("Last-Event-ID")
+    if value is None or not value.strip():
+        return None
+    if not value.strip().isdigit():
+        raise BadRequest("Last-Event-ID must be the numeric id of an event this API sent")
+    return int(value.strip())
+
+
+def events_location(ref: RunRef) -> str:
+    """The URL of a run's events: a streamed answer's ``Content-Location``."""
+    return f"/session/{ref.session_id}/events?run_id={ref.run_id}"

@@ -1,0 +1,113 @@
+"""The Api and blueprint classes every endpoint group uses."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Callable
+
+import flask_smorest
+from apispec import BasePlugin
+from flask_smorest.arguments import FlaskParser
+from werkzeug.routing import BaseConverter
+
+from goose_api.sessions.store import RESERVED_SESSION_IDS, SESSION_ID_RE
+from goose_api.web.schemas.common import ErrorSchema
+
+SESSION_ID_PATTERN = SESSION_ID_RE.pattern
+
+
+class SessionIdConverter(BaseConverter):
+    """``/session/<session_id:...>``: any path segment but the fixed routes' names.
+
+    So ``GET /session/start`` is a 405 of the start route, not an unknown
+    session; a malformed id still reaches the view, which answers 400.
+    """
+
+    regex = r"(?!(?:%s)$)[^/]+" % "|".join(RESERVED_SESSION_IDS)
+
+
+SECURITY_SCHEMES = {
+    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "BearerAuth": {"type": "http", "scheme": "bearer", "description": "the same API key, as a bearer token"},
+}
+
+
+class ThrottleDocs(BasePlugin):
+    """Every operation that answers 401 may also answer 429 (failed-auth throttling), in the same shape."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            codes = {str(code): code for code in responses}  # ints here; apispec makes them strings later
+            if "401" in codes and "429" not in codes:
+                responses[429] = {**deepcopy(responses[codes["401"]]), "description": "Too Many Requests"}
+
+
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Send a request again with the same key and body to get its stored answer instead of a second "
+                   "effect (for a turn: the same run); the same key with another request is 422. Keys are per "
+                   "client key and kept for idempotency_ttl seconds.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"}}
+
+
+class IdempotencyDocs(BasePlugin):
+    """Every POST takes an ``Idempotency-Key`` header and may answer 422 (key reused) or 409 (still in progress)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        post = (operations or {}).get("post")
+        if not isinstance(post, dict) or "security" in post:  # public operations have no client to scope keys to
+            return
+        post.setdefault("parameters", []).append(deepcopy(IDEMPOTENCY_HEADER))
+        responses = post.setdefault("responses", {})
+        codes = {str(code): code for code in responses}
+        if "401" in codes:
+            for status, text in (("422", "Idempotency-Key reused with another request"),
+                                 ("409", "Conflict (a request with this Idempotency-Key is still in progress)")):
+                if status not in codes:
+                    responses[int(status)] = {**deepcopy(responses[codes["401"]]), "description": text}
+
+
+class GooseApi(flask_smorest.Api):
+    """flask-smorest's Api documenting our one error shape and the API key (public routes say ``security=[]``)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, *, spec_kwargs=None, **kwargs):
+        spec_kwargs = {"security": [{name: []} for name in SECURITY_SCHEMES],
+                       "extra_plugins": [ThrottleDocs(), IdempotencyDocs()],
+                       **(spec_kwargs or {})}
+        app.url_map.converters["session_id"] = SessionIdConverter
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+        self.register_converter(SessionIdConverter, lambda converter: {"type": "string", "pattern": SESSION_ID_PATTERN})
+
+    def _init_spec(self, *args, **kwargs):
+        super()._init_spec(*args, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
+
+
+class _Parser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400  # a body that fails its schema is the caller's error: 400
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = _Parser()
+
+    def errors(self, *statuses: int) -> Callable:
+        """Document the JSON error answers a route can give; they all share ErrorSchema."""
+
+        def decorate(func: Callable) -> Callable:
+            for status in statuses:
+                func = self.alt_response(status, schema=ErrorSchema)(func)
+            return func
+
+        return decorate
+
+
+def event_stream_doc(description: str) -> dict:
+    """The OpenAPI answer of a ``text/event-stream`` route: each event is ``id``, ``event`` and JSON ``data``."""
+    return {"description": description, "content": {"text/event-stream": {"schema": {
+        "type": "object", "description": "event types: message, tool_request, tool_response, approval_required, "
+                                         "notification, error, done; data is a JSON object",
+        "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}}}}}}

@@ -1,0 +1,60 @@
+"""Run endpoints: follow a session's run (SSE), cancel it, confirm its tool calls."""
+
+from __future__ import annotations
+
+from goose_api.runs.service import RunRef
+from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
+from goose_api.web.api import ApiBlueprint, event_stream_doc
+from goose_api.web.current import services
+from goose_api.web.routes.sessions import owned
+from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
+from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
+
+blp = ApiBlueprint("runs", __name__, description="Runs: follow, cancel and approve a session's turn")
+
+EVENTS_DOC = {"responses": {"200": event_stream_doc("the run's events")}}
+
+
+@blp.route("/session/<session_id:session_id>/events", methods=["GET"])
+@blp.arguments(EventsQuerySchema, location="query")
+@blp.errors(400, 401, 404)
+@blp.doc(**EVENTS_DOC)
+def events(query, session_id):
+    """Follow the current or last run as Server-Sent Events; resume with Last-Event-ID or ?after=."""
+    _, log = services().runs.log_of(owned(session_id), query.get("run_id"))
+    given = [value for value in (query.get("after"), last_event_id()) if value is not None]
+    return event_stream(log, max(given) if given else log.base, session_id)
+
+
+@blp.route("/session/<session_id:session_id>/cancel", methods=["POST"])
+@blp.response(200, CancelSchema)
+@blp.alt_response(202, schema=AcceptedSchema, description="the run has not stopped yet; it will at its next step")
+@blp.errors(400, 401, 404, 409)
+def cancel(session_id):
+    """Stop the session's run at its next step; says what was cancelled."""
+    record, final = services().runs.cancel(owned(session_id))
+    if final is None:
+        return accepted(RunRef(session_id, record["run_id"], 0), "Cancel requested; the run stops at its next step")
+    return cancel_answer(record, final)
+
+
+@blp.route("/session/<session_id:session_id>/confirm", methods=["POST"])
+@blp.arguments(ConfirmSchema)
+@blp.response(200, TurnSchema)
+@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
+def confirm(body, session_id):
+    """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
+    ref = services().runs.confirm(owned(session_id), body["id"], body["action"])
+    return answer_turn(ref, asynchronous=body["asynchronous"])
+
+
+@blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
+@blp.arguments(ResumeSchema, required=False)
+@blp.response(200, TurnSchema)
+@blp.alt_response(202, schema=AcceptedSchema, description="async, or still running after Prefer: wait=N")
+@blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
+def resume(body, session_id):
+    """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
+    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])

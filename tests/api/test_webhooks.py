@@ -1,0 +1,132 @@
+"""Webhooks against a receiver on loopback that checks every signature the way a user's would."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+import pytest
+
+from goose_api import create_app
+from tests.fakes.core import Fail, Reply
+from tests.support.app import ApiClient, settings_for
+from tests.support.live import free_port
+from tests.support.mcp_fixtures import wait_until
+
+SECRET = "test-webhook-secret"
+
+
+class Receiver:
+    """Answers each delivery with the next scripted status (then 200); records only correctly signed ones."""
+
+    def __init__(self, statuses: list[int] | None = None, port: int = 0):
+        self.statuses = list(statuses or [])
+        self.deliveries: list[tuple[dict, bytes]] = []
+        self.rejected: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                problem = receiver.check(self.headers, body)
+                status = 401 if problem else (receiver.statuses.pop(0) if receiver.statuses else 200)
+                if problem:
+                    receiver.rejected.append(problem)
+                else:
+                    receiver.deliveries.append((dict(self.headers), body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @staticmethod
+    def check(headers, body: bytes) -> str | None:
+        timestamp = headers.get("X-Goose-Timestamp", "")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+            return "stale or missing timestamp"
+        expected = "sha256=" + hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return None if hmac.compare_digest(expected, headers.get("X-Goose-Signature", "")) else "bad signature"
+
+    def payloads(self) -> list[dict]:
+        return [json.loads(body) for _, body in self.deliveries]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver([500])
+    yield made
+    made.close()
+
+
+def test_the_final_event_is_signed_and_retried_after_a_500(fake_openai, dirs, receiver):
+    app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_retry_wait=0.2))
+    client = ApiClient(app.test_client())
+    try:
+        fake_openai.add(Reply("hooked", delay=0.5))
+        status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "hook", "webhook": receiver.url})
+        assert status == 200, body
+        wait_until(lambda: len(receiver.deliveries) == 2, 10, "the retry after the 500")
+        first, second = receiver.deliveries
+        assert first[1] == second[1], "a retry sends the same body"
+        assert first[0]["X-Goose-Delivery"] == second[0]["X-Goose-Delivery"]
+        payload = receiver.payloads()[0]
+        assert (payload["type"], payload["session_id"], payload["run_id"]) == ("done", "hook", body["run_id"])
+        assert payload["data"] == body, "the run's final event: the blocking answer"
+        assert receiver.rejected == []
+        assert app.extensions["goose_api"].webhooks.pending() == 0
+    finally:
+        app.extensions["goose_api"].close()
+
+
+def test_a_failed_run_and_the_webhook_url_setting(fake_openai, dirs):
+    receiver = Receiver()
+    app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_url=receiver.url))
+    client = ApiClient(app.test_client())
+    try:
+        fake_openai.add(Fail(400, "bad request"))
+        status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "failing"})
+        assert status == 502, body
+        payload = wait_until(lambda: receiver.payloads(), 10, "the delivery")[0]
+        assert (payload["type"], payload["data"]["error"]) == ("error", "provider_error")
+        status, body, _ = client.post("/session/reply", {"prompt": "y", "session_id": "failing",
+                                                         "webhook": "ftp://example.com/x"})
+        assert (status, body["error"]) == (400, "validation_error") and "webhook" in body["errors"]
+    finally:
+        app.extensions["goose_api"].close()
+        receiver.close()
+
+
+def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
+    port = free_port()
+    settings = settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_retry_wait=0.2)
+    app = create_app(settings)
+    fake_openai.add(Reply("nobody listens yet"))
+    status, _, _ = ApiClient(app.test_client()).post(
+        "/session/start", {"prompt": "x", "session_id": "later", "webhook": f"http://127.0.0.1:{port}/hook"})
+    assert status == 200
+    outbox = app.extensions["goose_api"].webhooks
+    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.dir.glob("whd_*.json")), 10,
+               "a failed first attempt")
+    app.extensions["goose_api"].close()
+    receiver = Receiver(port=port)
+    restarted = create_app(settings)
+    try:
+        payload = wait_until(lambda: receiver.payloads(), 15, "the delivery after the restart")[0]
+        assert payload["session_id"] == "later" and payload["data"]["response"] == "nobody listens yet"
+    finally:
+        restarted.extensions["goose_api"].close()
+        receiver.close()
