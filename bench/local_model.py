@@ -12,7 +12,7 @@ is greedy, and a run gives the same answers again. Two measurements:
   provider used before) and with repeat penalties 1.0, 1.1 and 1.2;
 - speed (this one depends on the load): tokens per second of the same long
   answer with tools offered (a first-token decision, then no grammar) and
-  with none, as a ratio of medians from the same process.
+  with none, as a ratio of medians from the same process, runs interleaved.
 
 Run: ``python -m bench.local_model [--model PATH] [--biases 0,3,4.5,6]``; prints markdown tables.
 """
@@ -122,16 +122,23 @@ def text_answers(provider: LocalProvider) -> None:
     provider.sampling.update(defaults)
 
 
-def speed(provider: LocalProvider, runs: int = 5) -> None:
+def speed(settings: Settings, runs: int = 6) -> None:
+    """Runs alternate between two providers (two loaded models), so each keeps its evaluated prompt
+    (as a session's turns do) and both see the same load."""
     prompt = [Message.user("Write a long story about a robot who learns to paint.")]
-    rates: dict[str, list[float]] = {"no tools": [], "tools offered": []}
-    for n in range(runs + 1):  # the first round warms up
-        for label, tools in (("no tools", []), ("tools offered", WEATHER)):
-            started = time.perf_counter()
-            reply = provider.complete(SYSTEM, prompt, tools)
-            assert not reply.message.tool_requests(), "the speed prompt must get a text answer"
-            if n:
-                rates[label].append(reply.usage.output_tokens / (time.perf_counter() - started))
+    cases = {"no tools": (LocalProvider(settings), []), "tools offered": (LocalProvider(settings), WEATHER)}
+    rates: dict[str, list[float]] = {label: [] for label in cases}
+    try:
+        for n in range(runs + 1):  # the first run evaluates the prompt
+            for label, (provider, tools) in cases.items():
+                started = time.perf_counter()
+                reply = provider.complete(SYSTEM, prompt, tools)
+                assert not reply.message.tool_requests(), "the speed prompt must get a text answer"
+                if n:
+                    rates[label].append(reply.usage.output_tokens / (time.perf_counter() - started))
+    finally:
+        for provider, _ in cases.values():
+            provider.close()
     median = {label: statistics.median(values) for label, values in rates.items()}
     print("\n## Speed of a text answer\n")
     print(f"| no tools | tools offered | ratio |\n|---|---|---|\n| {median['no tools']:.1f} tok/s | "
@@ -153,7 +160,7 @@ def main() -> None:
         if args.only in (None, "text"):
             text_answers(provider)
         if args.only in (None, "speed"):
-            speed(provider)
+            speed(settings)
     finally:
         provider.close()
     print(f"\n{args.model.name}, {time.monotonic() - started:.0f} s")
