@@ -56,8 +56,8 @@ def readiness(services: Any) -> dict[str, Any]:
         NotReady: one or more checks failed; the message lists every reason.
     """
     checks = [provider_check(services), extensions_check(services),
-              writable_check("data dir", "data_dir", services.settings.data_path),
-              writable_check("sessions dir", "sessions_dir", services.settings.sessions_path)]
+              writable_check("data dir", "data_dir", services.data.root),
+              writable_check("sessions dir", "sessions_dir", services.data.sessions)]
     reasons = [check["reason"] for check in checks if not check["ok"]]
     if reasons:
         raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})

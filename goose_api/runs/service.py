@@ -305,8 +305,7 @@ class RunService:
         if record is None:
             raise NotFound(f"Session {session_id} has not run a turn yet; send one with POST /session/reply")
         if run_id is not None and run_id != record["run_id"]:
-            path = self.state.dir(session_id) / f"{run_id}.events.jsonl"
-            if not path.is_file():
+            if not self.state.has_log(session_id, run_id):
                 raise NotFound(f"Run {run_id} of session {session_id} is unknown or no longer kept")
             return record, self.state.log(session_id, run_id, 0)
         return record, self.state.log_of(record)

@@ -32,6 +32,7 @@ import argparse
 import json
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -181,12 +182,10 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def to_bytes(session: DbSession, scratch: Path) -> bytes:
     """A one-session sessions.db as bytes (built in the ``scratch`` directory)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    path = scratch / f"{session.id}.{time.time_ns()}.db"
-    try:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as folder:
+        path = Path(folder, "sessions.db")
         write(path, session)
         return path.read_bytes()
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def jsonl_lines(session: DbSession) -> list[dict[str, Any]]:

@@ -37,9 +37,9 @@ from goose_api.errors import NotFound
 
 
 class SessionOwners:
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "owners.jsonl"
-        self.legacy_path = Path(data_dir) / "owners.json"
+    def __init__(self, path: Path, legacy_path: Path):
+        self.path = path
+        self.legacy_path = legacy_path
         self._cache_lock = threading.Lock()
         self._inode: int | None = None
         self._offset = 0  # bytes of the log already applied

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from goose_api.conversation import Message, MessageFormatError
 from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBusy
 from goose_api.storage import atomic, flock
+from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,11 @@ class Session:
 class SessionStore:
     """Reads and writes sessions; one instance per process, safe across threads."""
 
-    def __init__(self, sessions_dir: Path, lock_dir: Path, cache_size: int = 128):
-        self.dir = Path(sessions_dir)
-        self.lock_dir = Path(lock_dir)
+    def __init__(self, data: DataDir, cache_size: int = 128):
+        self.data = data
+        self.dir = data.sessions
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        data.session_locks.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -315,7 +316,7 @@ class SessionStore:
             SessionBusy: another turn holds it.
         """
         try:
-            return flock.acquire(self.lock_dir / f"{self.check_id(session_id)}.lock", timeout=0)
+            return flock.acquire(self.data.session_lock(self.check_id(session_id)), timeout=0)
         except flock.LockTimeout:
             raise SessionBusy(f"Session {session_id} is busy with another turn; retry when it finishes",
                               headers={"Retry-After": "1"}) from None

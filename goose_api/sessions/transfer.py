@@ -21,8 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -157,16 +157,15 @@ class SessionTransfer:
         if raw is None:
             raise BadRequest("data must be the sessions.db file, base64-encoded, for format goose-sqlite")
         self.scratch.mkdir(parents=True, exist_ok=True)
-        path = self.scratch / f"import-{uuid.uuid4().hex}.db"
-        try:
-            path.write_bytes(raw)
-            found = goose_db.read(path, source_id)
-        except goose_db.GooseDbError as exc:
-            raise BadRequest(f"cannot import the sessions.db: {exc}") from None
-        except ValueError as exc:  # a content_json that is not JSON
-            raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
-        finally:
-            path.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.scratch, prefix="import-", suffix=".db") as file:
+            file.write(raw)
+            file.flush()
+            try:
+                found = goose_db.read(Path(file.name), source_id)
+            except goose_db.GooseDbError as exc:
+                raise BadRequest(f"cannot import the sessions.db: {exc}") from None
+            except ValueError as exc:  # a content_json that is not JSON
+                raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
         return found.metadata, found.messages
 
     def _working_dir(self, given: str | None, imported: str) -> str:

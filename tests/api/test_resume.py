@@ -16,6 +16,7 @@ from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
 from goose_api.runs.journal import RunJournal
 from goose_api.runs.state import new_record
+from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.goose_format import assert_goose_session
@@ -31,7 +32,7 @@ def lines(path) -> int:
 
 
 def steps(dirs, session_id: str, call_id: str) -> list[str]:
-    return [e["step"] for e in RunJournal(dirs["data"] / "runs").entries(session_id) if e.get("call") == call_id]
+    return [e["step"] for e in RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id) if e.get("call") == call_id]
 
 
 def state(client: ApiClient, session_id: str) -> dict:

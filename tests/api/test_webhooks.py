@@ -119,7 +119,7 @@ def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
         "/session/start", {"prompt": "x", "session_id": "later", "webhook": f"http://127.0.0.1:{port}/hook"})
     assert status == 200
     outbox = app.extensions["goose_api"].webhooks
-    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.dir.glob("whd_*.json")), 10,
+    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.data.webhook_deliveries()), 10,
                "a failed first attempt")
     app.extensions["goose_api"].close()
     receiver = Receiver(port=port)

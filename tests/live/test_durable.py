@@ -17,6 +17,7 @@ import requests
 
 from goose_api.conversation import INTERRUPTED_TEXT
 from goose_api.runs.journal import RunJournal
+from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply
 from tests.live.test_runs import kill_hard, shell
 from tests.support.app import API_KEY
@@ -35,7 +36,7 @@ def record(dirs, session_id: str) -> dict:
 
 
 def started(dirs, session_id: str, call_id: str) -> int:
-    return sum(1 for e in RunJournal(dirs["data"] / "runs").entries(session_id)
+    return sum(1 for e in RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id)
                if e.get("call") == call_id and e["step"] == "started")
 
 

@@ -333,9 +333,8 @@ def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
     script = tmp_path / "forgetful.py"
     script.write_text(
         "import sys\nsys.path.insert(0, sys.argv[1])\n"
-        "from tests.support.mcp_fixtures import make_settings, misbehaving, pids_of\n"
-        "from goose_api.mcp.registry import ExtensionRegistry\n"
-        "registry = ExtensionRegistry(make_settings(__import__('pathlib').Path(sys.argv[2])))\n"
+        "from tests.support.mcp_fixtures import make_settings, misbehaving, pids_of, registry_for\n"
+        "registry = registry_for(make_settings(__import__('pathlib').Path(sys.argv[2])))\n"
         "registry.add(misbehaving('fake'))\nprint(pids_of(registry)['fake'], flush=True)\n")
     done = subprocess.run([sys.executable, str(script), str(ROOT), str(tmp_path / "data")],
                           capture_output=True, text=True, timeout=60)

@@ -11,6 +11,7 @@ import pytest
 from goose_api import create_app
 from goose_api.auth import Client
 from goose_api.sessions.owners import SessionOwners
+from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.goose_format import assert_goose_session
@@ -84,8 +85,13 @@ def test_a_wrong_key_is_401_whoever_owns_what(team):
     assert ApiClient(team["alice"].flask, "alice-key-wrong").post("/session/reply", {"prompt": "x"})[0] == 401
 
 
+def owners_in(data_dir) -> SessionOwners:
+    data = DataDir.at(data_dir, data_dir / "sessions")
+    return SessionOwners(data.owners, data.owners_legacy)
+
+
 def test_owners_api(tmp_path):
-    owners = SessionOwners(tmp_path)
+    owners = owners_in(tmp_path)
     alice, bob, admin = Client("alice"), Client("bob"), Client("ops", admin=True)
     owners.claim("s1", alice)
     owners.claim("s2", bob)
@@ -94,20 +100,20 @@ def test_owners_api(tmp_path):
     assert owners.resolve(None, bob, lambda: ["s1", "s2"]) == "s2"
     with pytest.raises(Exception, match="not found"):
         owners.check("s2", alice)
-    other_worker = SessionOwners(tmp_path)  # another process reading the same index
+    other_worker = owners_in(tmp_path)  # another process reading the same index
     other_worker.forget("s1")
     assert owners.owner("s1") is None and owners.owner("s2") == "bob"
 
 
 def _claim_many(data_dir, prefix, count):
-    owners = SessionOwners(data_dir)
+    owners = owners_in(data_dir)
     for n in range(count):
         owners.claim(f"{prefix}{n}", Client(prefix))
 
 
 def test_claims_from_many_workers_at_once_are_all_kept_and_seen(tmp_path):
     import multiprocessing
-    reader = SessionOwners(tmp_path)
+    reader = owners_in(tmp_path)
     assert reader.owner("w0-0") is None
     workers = [multiprocessing.get_context("fork").Process(target=_claim_many, args=(tmp_path, f"w{n}-", 40))
                for n in range(4)]
@@ -117,12 +123,12 @@ def test_claims_from_many_workers_at_once_are_all_kept_and_seen(tmp_path):
         worker.join(30)
     assert all(reader.owner(f"w{n}-{i}") == f"w{n}-" for n in range(4) for i in range(40))
     reader.forget("w1-3")
-    assert SessionOwners(tmp_path).owner("w1-3") is None and reader.owner("w1-3") is None
+    assert owners_in(tmp_path).owner("w1-3") is None and reader.owner("w1-3") is None
 
 
 def test_a_line_still_being_written_waits_and_an_older_index_is_read_first(tmp_path):
     (tmp_path / "owners.json").write_text(json.dumps({"old": "carol"}))
-    owners = SessionOwners(tmp_path)
+    owners = owners_in(tmp_path)
     assert owners.owner("old") == "carol"
     with open(tmp_path / "owners.jsonl", "ab") as log:
         log.write(b'{"session": "new", "own')  # a worker is in the middle of its write

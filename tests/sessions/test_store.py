@@ -12,12 +12,13 @@ import pytest
 from goose_api.conversation import Message, tool_request, tool_response
 from goose_api.errors import BadRequest, Conflict, NotFound, SessionBusy
 from goose_api.sessions.store import SessionCorrupt, SessionStore, new_metadata
+from goose_api.storage.data_dir import DataDir
 from tests.support.goose_format import assert_goose_session
 
 
 @pytest.fixture
 def store(tmp_path):
-    return SessionStore(tmp_path / "sessions", tmp_path / "locks")
+    return SessionStore(DataDir.at(tmp_path / "data", tmp_path / "sessions"))
 
 
 def test_create_writes_goose_metadata_line(store, tmp_path):
@@ -36,7 +37,7 @@ def test_generated_ids_are_goose_style_and_unique(store, tmp_path):
 
 
 def test_a_burst_of_sessions_takes_one_try_each_and_skips_ids_another_worker_took(store, tmp_path, monkeypatch):
-    other = SessionStore(store.dir, store.lock_dir)  # another worker process: its own counter
+    other = SessionStore(store.data)  # another worker process: its own counter
     taken = {other.create(None, str(tmp_path)).id for _ in range(3)}
     exclusive_creates = []
     real_open = os.open
@@ -75,7 +76,7 @@ def test_append_and_reload_round_trip(store, tmp_path):
     meta, messages = assert_goose_session(session.path)
     assert meta["message_count"] == 4
     assert (meta["input_tokens"], meta["accumulated_input_tokens"], meta["accumulated_total_tokens"]) == (20, 30, 40)
-    fresh = SessionStore(store.dir, store.lock_dir).load("s1")
+    fresh = SessionStore(store.data).load("s1")
     assert [m.to_json() for m in fresh.messages] == messages
 
 
@@ -90,7 +91,7 @@ def test_usage_clamped_to_i32(store, tmp_path):
 def test_load_sees_other_process_write(store, tmp_path):
     session = store.create("shared", str(tmp_path))
     store.append(session, Message.user("one"))
-    other = SessionStore(store.dir, store.lock_dir)
+    other = SessionStore(store.data)
     theirs = other.load("shared")
     other.append(theirs, Message.assistant("two"))
     assert [m.text() for m in store.load("shared").messages] == ["one", "two"]
@@ -141,8 +142,8 @@ def test_no_temp_files_left(store, tmp_path):
     assert sorted(p.name for p in store.dir.iterdir()) == ["t.jsonl"]
 
 
-def _hold_lock(lock_dir, sessions_dir, ready, release):
-    store = SessionStore(sessions_dir, lock_dir)
+def _hold_lock(data, ready, release):
+    store = SessionStore(data)
     with store.lock("x"):
         ready.set()
         release.wait(10)
@@ -155,7 +156,7 @@ def test_lock_is_exclusive_across_threads_and_processes(store):
                 pass
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(store.lock_dir, store.dir, ready, release))
+    proc = ctx.Process(target=_hold_lock, args=(store.data, ready, release))
     proc.start()
     try:
         assert ready.wait(20)
