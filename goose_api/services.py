@@ -27,6 +27,7 @@ from goose_api.runs.service import RunService
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.turns import TurnService
 from goose_api.runs.webhooks import WebhookOutbox
+from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.owners import SessionOwners
 from goose_api.sessions.store import SessionStore
 from goose_api.sessions.transfer import SessionTransfer
@@ -48,7 +49,7 @@ class Services:
     runs: RunService
     turns: TurnService
     metrics: Metrics
-    owners: SessionOwners
+    access: SessionAccess
     catalog: SessionCatalog
     idempotency: IdempotencyStore
     webhooks: WebhookOutbox
@@ -74,15 +75,15 @@ class Services:
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
         runs = RunService(settings, store, agent, state, RunJournal(data), track=metrics.active_run,
                           on_final=webhooks.run_ended)
-        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
+        access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy))
+        turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
-        transfer = SessionTransfer(store, turns.check_working_dir, turns.default_working_dir, data.tmp)
-        services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics,
-                       SessionOwners(data.owners, data.owners_legacy),
-                       SessionCatalog(store, runs, state, Summarizer(store, providers.provider, context)), idempotency, webhooks,
-                       transfer, recovery)
+        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
+        catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
+        services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
+                       catalog, idempotency, webhooks, transfer, recovery)
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
         recovery.start()

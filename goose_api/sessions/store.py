@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from goose_api.conversation import Message, MessageFormatError
-from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBusy
+from goose_api.errors import ApiError, BadRequest, Conflict, SessionBusy, SessionNotFound
 from goose_api.storage import atomic, flock
 from goose_api.storage.data_dir import DataDir
 
@@ -167,7 +167,7 @@ class SessionStore:
         """The session, from cache when the file has not changed since.
 
         Raises:
-            NotFound: no such session.
+            SessionNotFound: no such session.
             SessionCorrupt: the file cannot be read as a goose session.
         """
         path = self.path(session_id)
@@ -175,7 +175,7 @@ class SessionStore:
             stamp = _stamp(path)
         except FileNotFoundError:
             self._forget(session_id)
-            raise NotFound(f"Session {session_id} not found; start one with POST /session/start") from None
+            raise SessionNotFound(session_id) from None
         with self._cache_lock:
             cached = self._cache.get(session_id)
             if cached is not None and cached.stamp == stamp:
@@ -191,7 +191,7 @@ class SessionStore:
                 stamp = _stamp_fd(fh.fileno())
                 raw_lines = fh.read().splitlines()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         if not raw_lines or not raw_lines[0].strip():
             return Session(session_id, path, new_metadata(""), stamp=stamp)
         try:
@@ -236,8 +236,20 @@ class SessionStore:
         try:
             path.unlink()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         self._forget(session_id)
+
+    def discard(self, session: Session) -> bool:
+        """Delete a session just created, unless its file changed since (someone else wrote it); True if deleted."""
+        try:
+            if _stamp(session.path) != session.stamp:
+                return False
+            session.path.unlink()
+        except FileNotFoundError:
+            return False
+        self._forget(session.id)
+        log.info("session discarded id=%s", session.id)
+        return True
 
     def backup(self, session: Session) -> Path:
         """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
@@ -257,13 +269,13 @@ class SessionStore:
         """Line 1 of the file only: cheap for listings.
 
         Raises:
-            NotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
+            SessionNotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
         """
         try:
             with open(self.path(session_id), encoding="utf-8") as fh:
                 head = fh.readline()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         if not head.strip():
             return new_metadata("")
         try:
@@ -289,10 +301,6 @@ class SessionStore:
                         continue
         entries.sort(key=lambda e: e[1], reverse=True)
         return entries
-
-    def most_recent(self) -> str | None:
-        ids = self.list_ids()
-        return ids[0][0] if ids else None
 
     # --- locking -------------------------------------------------------------
 

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from goose_api.auth import Client
 from goose_api.conversation import Message, MessageFormatError, check_pairs
 from goose_api.errors import BadRequest
 from goose_api.sessions import goose_db
+from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.markdown import markdown
-from goose_api.sessions.store import ACCUMULATED_FIELDS, I32_MAX, TOKEN_FIELDS, Session, SessionStore
+from goose_api.sessions.store import ACCUMULATED_FIELDS, I32_MAX, TOKEN_FIELDS, Session
 
 EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
 IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
@@ -46,17 +48,17 @@ class Export:
 
 
 class SessionTransfer:
-    def __init__(self, store: SessionStore, check_working_dir: Callable[[str], str], default_working_dir: str,
+    def __init__(self, access: SessionAccess, check_working_dir: Callable[[str], str], default_working_dir: str,
                  scratch: Path):
-        self.store = store
+        self.access = access
+        self.store = access.store
         self.check_working_dir = check_working_dir
         self.default_working_dir = default_working_dir
         self.scratch = Path(scratch)
 
     # --- fork ------------------------------------------------------------------------
 
-    def fork(self, session_id: str, at_message: int | None, new_id: str | None,
-             on_created: Callable[[str], None]) -> dict[str, Any]:
+    def fork(self, session_id: str, at_message: int | None, new_id: str | None, owner: Client) -> dict[str, Any]:
         """Copy the first ``at_message`` messages (default: all, less an unanswered last tool request).
 
         Raises:
@@ -77,7 +79,7 @@ class SessionTransfer:
                                  f"answer in message {count + 1}; fork at {count - 1}"
                                  + (f" or {count + 1}" if count < len(messages) else ""))
         meta = {"working_dir": source.working_dir, "description": source.metadata.get("description") or ""}
-        copy = self._create(new_id, meta, messages[:count], on_created)
+        copy = self._create(new_id, meta, messages[:count], owner)
         return {"status": "success", "message": f"Session {session_id} forked as {copy.id} "
                                                 f"({count} of {len(messages)} messages)",
                 "session_id": copy.id, "source_id": session_id, "message_count": count,
@@ -101,7 +103,7 @@ class SessionTransfer:
     # --- import ----------------------------------------------------------------------
 
     def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
-                       source_id: str | None, on_created: Callable[[str], None]) -> dict[str, Any]:
+                       source_id: str | None, owner: Client) -> dict[str, Any]:
         """Validate and store a session sent in ``fmt``.
 
         Raises:
@@ -120,7 +122,7 @@ class SessionTransfer:
             raise BadRequest(f"the messages are not a goose history: {exc}") from None
         metadata = _checked_metadata(metadata)
         metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"])
-        session = self._create(session_id, metadata, messages, on_created)
+        session = self._create(session_id, metadata, messages, owner)
         return {"status": "success", "message": f"Imported {len(messages)} messages as session {session.id}",
                 "session_id": session.id, "message_count": len(messages), "working_dir": session.working_dir}
 
@@ -178,14 +180,13 @@ class SessionTransfer:
             return self.default_working_dir  # another machine's directory: the answer shows the one used
 
     def _create(self, session_id: str | None, metadata: dict[str, Any], messages: list[Message],
-                on_created: Callable[[str], None]) -> Session:
-        session = self.store.create(session_id, metadata["working_dir"], metadata["description"])
+                owner: Client) -> Session:
+        session = self.access.create(session_id, metadata["working_dir"], metadata["description"], owner)
         try:
-            on_created(session.id)
             session.metadata.update({key: metadata.get(key) for key in ("schedule_id", *TOKEN_KEYS)})
             self.store.replace_messages(session, messages)
         except BaseException:
-            self.store.delete(session.id)
+            self.access.discard(session)
             raise
         return session
 

@@ -127,12 +127,12 @@ def test_missing_and_delete(store, tmp_path):
         store.load("gone")
 
 
-def test_most_recent_follows_modification(store, tmp_path):
+def test_the_listing_is_newest_first_by_modification(store, tmp_path):
     a = store.create("a", str(tmp_path))
     store.create("b", str(tmp_path))
     os.utime(store.path("b"), (1, 1))
     store.append(a, Message.user("newer"))
-    assert store.most_recent() == "a"
+    assert [session_id for session_id, _ in store.list_ids()] == ["a", "b"]
 
 
 def test_no_temp_files_left(store, tmp_path):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from goose_api.runs.service import RunRef
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
 from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from flask import Response, g
+from flask import Response
 
 from goose_api.web.api import ApiBlueprint
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.transfer import (
     ExportQuerySchema,
     ForkResultSchema,
@@ -32,9 +29,7 @@ EXPORT_DOC = {"responses": {"200": {"description": "the session file in the aske
 @blp.errors(400, 401, 404, 409, 413, 415)
 def fork(body, session_id):
     """Copy a session (its first at_message messages) to a new session of the caller's."""
-    svc = services()
-    return svc.transfer.fork(owned(session_id), body.get("at_message"), body.get("session_id"),
-                             partial(svc.owners.claim, client=g.client))
+    return services().transfer.fork(owned(session_id), body.get("at_message"), body.get("session_id"), caller())
 
 
 @blp.route("/session/<session_id:session_id>/export", methods=["GET"])
@@ -55,7 +50,6 @@ def export(query, session_id):
 @blp.errors(400, 401, 409, 413, 415)
 def import_session(body):
     """Store a session sent as goose-jsonl, json or goose-sqlite; every message is validated as goose's."""
-    svc = services()
-    return svc.transfer.import_session(body["format"], body["data"], session_id=body.get("session_id"),
-                                       working_dir=body.get("working_dir"), source_id=body.get("source_id"),
-                                       on_created=partial(svc.owners.claim, client=g.client))
+    return services().transfer.import_session(body["format"], body["data"], session_id=body.get("session_id"),
+                                              working_dir=body.get("working_dir"), source_id=body.get("source_id"),
+                                              owner=caller())
