@@ -49,8 +49,8 @@ def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
     return {"name": name.replace(" ", "_"), "ok": True}
 
 
-def readiness(services: Any) -> dict[str, Any]:
-    """Every check; ``{"status": "ready", "checks": [...]}`` when all pass.
+def readiness(services: Any) -> list[dict[str, Any]]:
+    """Every check, when all pass.
 
     Raises:
         NotReady: one or more checks failed; the message lists every reason.
@@ -61,4 +61,4 @@ def readiness(services: Any) -> dict[str, Any]:
     reasons = [check["reason"] for check in checks if not check["ok"]]
     if reasons:
         raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})
-    return {"status": "ready", "checks": checks}
+    return checks

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from goose_api.agent.summarizer import Summarizer
@@ -22,6 +23,15 @@ from goose_api.sessions.access import SessionAccess
 log = logging.getLogger(__name__)
 
 TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending a session stopped."""
+
+    session_id: str
+    cancelled: str | None   # the step the cancel stopped, if a run was going
+    dropped: int            # queued turns dropped
 
 
 class SessionCatalog:
@@ -73,7 +83,7 @@ class SessionCatalog:
             "queued_runs": [{"run_id": q["run_id"], "queued": q["queued"]} for q in self.runs.queue.items(session_id)],
         }
 
-    def delete(self, session_id: str) -> dict[str, Any]:
+    def delete(self, session_id: str) -> None:
         """Remove the goose file, its owner and the session's run state.
 
         Raises:
@@ -83,7 +93,6 @@ class SessionCatalog:
             self.access.delete(session_id)
             self.state.delete(session_id)
         log.info("session deleted id=%s", session_id)
-        return {"status": "success", "message": f"Session {session_id} deleted", "session_id": session_id}
 
     def summarize(self, session_id: str) -> str:
         """Replace the session's history with the model's summary (see ``agent/summarizer.py``).
@@ -95,7 +104,7 @@ class SessionCatalog:
         with self.runs.hold_idle(session_id):
             return self.summarizer.summarize(session_id)
 
-    def end(self, session_id: str) -> dict[str, Any]:
+    def end(self, session_id: str) -> Ended:
         """Stop the session's run (if any) and drop what this worker keeps of it; the history stays."""
         cancelled = None
         dropped = self.runs.queue.clear(session_id)  # ending a session stops its queued turns too
@@ -108,6 +117,4 @@ class SessionCatalog:
             self.state.prune_logs(session_id, keep=1)
         self.store.forget(session_id)
         log.info("session ended id=%s", session_id)
-        message = f"Session {session_id} ended" + (f"; cancelled {cancelled}" if cancelled else "") \
-            + (f"; dropped {dropped} queued turn(s)" if dropped else "")
-        return {"status": "success", "message": message, "session_id": session_id, "cancelled": cancelled}
+        return Ended(session_id, cancelled, dropped)

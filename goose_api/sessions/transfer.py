@@ -47,6 +47,17 @@ class Export:
     filename: str
 
 
+@dataclass(frozen=True)
+class Created:
+    """A session made by a fork or an import."""
+
+    session_id: str
+    message_count: int
+    working_dir: str
+    source_id: str | None = None    # a fork: the session it copies
+    source_count: int | None = None  # a fork: how many messages that one has
+
+
 class SessionTransfer:
     def __init__(self, access: SessionAccess, check_working_dir: Callable[[str], str], default_working_dir: str,
                  scratch: Path):
@@ -58,7 +69,7 @@ class SessionTransfer:
 
     # --- fork ------------------------------------------------------------------------
 
-    def fork(self, session_id: str, at_message: int | None, new_id: str | None, owner: Client) -> dict[str, Any]:
+    def fork(self, session_id: str, at_message: int | None, new_id: str | None, owner: Client) -> Created:
         """Copy the first ``at_message`` messages (default: all, less an unanswered last tool request).
 
         Raises:
@@ -80,10 +91,7 @@ class SessionTransfer:
                                  + (f" or {count + 1}" if count < len(messages) else ""))
         meta = {"working_dir": source.working_dir, "description": source.metadata.get("description") or ""}
         copy = self._create(new_id, meta, messages[:count], owner)
-        return {"status": "success", "message": f"Session {session_id} forked as {copy.id} "
-                                                f"({count} of {len(messages)} messages)",
-                "session_id": copy.id, "source_id": session_id, "message_count": count,
-                "working_dir": copy.working_dir}
+        return Created(copy.id, count, copy.working_dir, session_id, len(messages))
 
     # --- export ----------------------------------------------------------------------
 
@@ -103,7 +111,7 @@ class SessionTransfer:
     # --- import ----------------------------------------------------------------------
 
     def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
-                       source_id: str | None, owner: Client) -> dict[str, Any]:
+                       source_id: str | None, owner: Client) -> Created:
         """Validate and store a session sent in ``fmt``.
 
         Raises:
@@ -123,8 +131,7 @@ class SessionTransfer:
         metadata = _checked_metadata(metadata)
         metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"])
         session = self._create(session_id, metadata, messages, owner)
-        return {"status": "success", "message": f"Imported {len(messages)} messages as session {session.id}",
-                "session_id": session.id, "message_count": len(messages), "working_dir": session.working_dir}
+        return Created(session.id, len(messages), session.working_dir)
 
     def _parse(self, fmt: str, data: Any, source_id: str | None) -> tuple[Any, list[Any]]:
         if fmt == "goose-jsonl":

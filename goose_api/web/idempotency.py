@@ -20,7 +20,6 @@ from goose_api.errors import BadRequest
 from goose_api.runs.idempotency import ATTACH, REPLAY, fingerprint
 from goose_api.runs.service import RunRef
 from goose_api.services import Services
-from goose_api.web.current import services
 
 HEADER = "Idempotency-Key"
 KEY_RE = re.compile(r"^[!-~]{1,255}$")
@@ -43,8 +42,9 @@ def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[
         if claim.action == REPLAY and "status" in (claim.entry.get("response") or {}):
             return _replayed(claim.entry["response"])
         if claim.action in (REPLAY, ATTACH):
-            return _attached(claim.entry["run"])
+            return _attached(svc, claim.entry["run"])
         g.idempotency = claim.path
+        g.idempotency_store = store
         return None
 
     @app.after_request
@@ -74,7 +74,7 @@ def remember_run(ref: RunRef) -> None:
     """The request has a run: a repeat of it attaches to this run (call as soon as it exists)."""
     path = g.get("idempotency")
     if path is not None:
-        services().idempotency.attach_run(path, ref.session_id, ref.run_id, ref.after)
+        g.idempotency_store.attach_run(path, ref.session_id, ref.run_id, ref.after)
         g.idempotency_run = ref
 
 
@@ -85,14 +85,14 @@ def _replayed(stored: dict[str, Any]) -> Response:
     return response
 
 
-def _attached(run: dict[str, Any]) -> Response:
+def _attached(svc: Services, run: dict[str, Any]) -> Response:
     """The answer of the run the first request started, as this (identical) request asks for it."""
     from goose_api.web.answers import answer_turn  # the routes import this module
 
     body = request.get_json(silent=True)
     options = body if isinstance(body, dict) else {}
     ref = RunRef(run["session_id"], run["run_id"], int(run["after"]))
-    response = make_response(answer_turn(ref, asynchronous=options.get("async") is True,
+    response = make_response(answer_turn(svc.runs, ref, asynchronous=options.get("async") is True,
                                          stream=options.get("stream") is True))
     response.headers["Idempotent-Replayed"] = "true"
     return response

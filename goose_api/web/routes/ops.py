@@ -36,7 +36,7 @@ def health():
 @blp.errors(401, 503)
 def ready():
     """Readiness: provider configured, extensions running, data and sessions dirs writable (503 says why not)."""
-    return readiness(services())
+    return {"status": "ready", "checks": readiness(services())}
 
 
 @blp.route("/metrics", methods=["GET"])

@@ -37,9 +37,10 @@ TURN_DOC = {"responses": {"200": {"description": "the turn's answer; with \"stre
 @blp.doc(**TURN_DOC)
 def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
-    ref = services().turns.start(body["prompt"], caller(), body.get("session_id"), body.get("working_dir"),
-                                 stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    svc = services()
+    ref = svc.turns.start(body["prompt"], caller(), body.get("session_id"), body.get("working_dir"),
+                          stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
 
 
 @blp.route("/session/reply", methods=["POST"])
@@ -55,7 +56,7 @@ def reply(body):
     session_id = svc.access.resolve(body.get("session_id"), caller())
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
                           webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
 
 
 @blp.route("/sessions", methods=["GET"])
@@ -81,7 +82,8 @@ def show(query, session_id):
 @blp.errors(400, 401, 404, 409)
 def delete(session_id):
     """Delete a session's file and run state (409 while a turn runs on it)."""
-    return services().catalog.delete(owned(session_id))
+    services().catalog.delete(owned(session_id))
+    return {"status": "success", "message": f"Session {session_id} deleted", "session_id": session_id}
 
 
 @blp.route("/session/end", methods=["POST"])
@@ -90,7 +92,10 @@ def delete(session_id):
 @blp.errors(400, 401, 404, 413, 415)
 def end(body):
     """End a session: stop its run, free what the server holds for it; the history is kept."""
-    return services().catalog.end(owned(body["session_id"]))
+    ended = services().catalog.end(owned(body["session_id"]))
+    message = f"Session {ended.session_id} ended" + (f"; cancelled {ended.cancelled}" if ended.cancelled else "") \
+        + (f"; dropped {ended.dropped} queued turn(s)" if ended.dropped else "")
+    return {"status": "success", "message": message, "session_id": ended.session_id, "cancelled": ended.cancelled}
 
 
 @blp.route("/session/summarize", methods=["POST"])
