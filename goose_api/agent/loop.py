@@ -150,7 +150,7 @@ class Agent:
             control.step(f"the provider call to {provider.name}/{provider.model}")
             reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
             _accumulate(usage, reply.usage)
-            session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+            session.record_usage(reply.usage)
             requests = reply.message.tool_requests()
             for request in requests:
                 control.journal(REQUESTED, request)
@@ -188,7 +188,7 @@ class Agent:
         last = session.messages[-1] if session.messages else None
         if last is None or last.role != "assistant" or not last.tool_requests():
             return
-        responses = [conv.tool_error(r["id"], conv.INTERRUPTED_TEXT) for r in last.tool_requests()]
+        responses = [conv.tool_error(conv.call_id(r), conv.INTERRUPTED_TEXT) for r in last.tool_requests()]
         yield from self._add(session, added, Message("user", responses))
 
     def _call(self, provider: Provider, system: str, session: Session, tools: list[ToolSpec],
@@ -213,8 +213,7 @@ class Agent:
         """Save the compacted history; a summarizing call's tokens count towards the turn's usage."""
         if fitted.usage is not None:
             _accumulate(usage, fitted.usage)
-            session.add_accumulated(fitted.usage.input_tokens, fitted.usage.output_tokens,
-                                    fitted.usage.total_tokens)
+            session.add_accumulated(fitted.usage)
         self.store.replace_messages(session, fitted.messages)
         if fitted.note:
             warnings.append(fitted.note)
@@ -256,7 +255,7 @@ class Agent:
             if control.stop_event.is_set():
                 raise
             for request in requests[len(responses):]:
-                responses.append(_answered(control, request, conv.tool_error(request["id"], CANCELLED_TEXT)))
+                responses.append(_answered(control, request, conv.tool_error(conv.call_id(request), CANCELLED_TEXT)))
                 yield ToolAnswered(responses[-1])
             yield from self._add(session, added, Message("user", responses))
             raise
@@ -264,18 +263,17 @@ class Agent:
 
     def _answer_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
                      control: TurnControl) -> Iterator[Any]:
-        call = request["toolCall"]
-        if call["status"] != "success":
-            return _answered(control, request,
-                             conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}"))
-        name = call["value"]["name"]
+        call_id, name = conv.call_id(request), conv.tool_call_name(request)
+        if name is None:
+            error = f"Could not parse the tool call: {conv.tool_call_error(request)}"
+            return _answered(control, request, conv.tool_error(call_id, error))
         verdict = self.policy.verdict(name, tools)
         if verdict == SKIP:
-            return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)]))
+            return _answered(control, request, conv.tool_response(call_id, [conv.text(conv.CHAT_MODE_TEXT)]))
         if verdict == ASK:
             action = yield from self._ask(request, control, f"the approval of {name}")
             if action == DENY:
-                return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.DECLINED_TEXT)]))
+                return _answered(control, request, conv.tool_response(call_id, [conv.text(conv.DECLINED_TEXT)]))
         else:
             control.journal(APPROVED, request, by="policy")
         return (yield from self._run_tool(request, session, control))
@@ -283,26 +281,26 @@ class Agent:
     def _resume_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
                      control: TurnControl, recovery: Recovery) -> Iterator[Any]:
         """A call the interrupted run left unanswered: never run again silently once it had started."""
-        prior = recovery.prior(request["id"])
+        prior = recovery.prior(conv.call_id(request))
         if prior is None or prior.step == REQUESTED:
             return (yield from self._answer_tool(request, session, tools, control))
         if prior.step == FINISHED and prior.response is not None:
             return prior.response  # it ran (or was answered) before the interruption: its answer stands
         if prior.step == STARTED:
             if not recovery.ask_started:
-                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
-            name = request["toolCall"]["value"]["name"]
+                return _answered(control, request, conv.tool_error(conv.call_id(request), conv.INTERRUPTED_TEXT))
+            name = conv.tool_call_name(request)
             action = yield from self._ask(request, control, f"the approval to run {name} again",
                                           reason="started before the run was interrupted; it may have run "
                                                  "in part: allow it to run again, or deny")
             if action == DENY:
-                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
+                return _answered(control, request, conv.tool_error(conv.call_id(request), conv.INTERRUPTED_TEXT))
         return (yield from self._run_tool(request, session, control))  # approved before the interruption
 
     def _ask(self, request: dict[str, Any], control: TurnControl, what: str,
              reason: str | None = None) -> Iterator[Any]:
         """Wait for the user's decision on a call; journal an approval before it takes effect."""
-        name = request["toolCall"]["value"]["name"]
+        name = conv.tool_call_name(request)
         control.step(what)
         yield ApprovalRequired(request, reason)
         action = control.decision(request)
@@ -315,8 +313,8 @@ class Agent:
 
     def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:
         """Call the tool in the background, yielding its notifications; a cancel raises TurnCancelled."""
-        call_id, name = request["id"], request["toolCall"]["value"]["name"]
-        arguments = request["toolCall"]["value"].get("arguments") or {}
+        call_id, name = conv.call_id(request), conv.tool_call_name(request)
+        arguments = conv.tool_call_arguments(request)
         control.step(f"the tool call {name}")
         control.journal(STARTED, request)
         started = time.monotonic()
@@ -348,7 +346,7 @@ def _check(control: TurnControl) -> None:
 
 
 def _accumulate(total: Usage, part: Usage) -> None:
-    for key in ("input_tokens", "output_tokens", "total_tokens"):
-        value = getattr(part, key)
+    for name in conv.TOKEN_FIELDS:
+        value = getattr(part, name)
         if value is not None:
-            setattr(total, key, (getattr(total, key) or 0) + value)
+            setattr(total, name, (getattr(total, name) or 0) + value)

@@ -48,7 +48,7 @@ class Summarizer:
         reply = provider.complete(SUMMARY_SYSTEM, [Message.user(request)], [])
         summary = reply.message.text().strip()
         backup = self.store.backup(session)
-        session.add_accumulated(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+        session.add_accumulated(reply.usage)
         self.store.replace_messages(session, [Message.user(SUMMARY_PREFIX + summary),
                                               Message.assistant(ACKNOWLEDGEMENT)])
         log.info("session summarized id=%s backup=%s", session_id, backup.name)

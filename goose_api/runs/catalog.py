@@ -15,6 +15,7 @@ from typing import Any
 
 from goose_api.agent.summarizer import Summarizer
 from goose_api.auth import Client
+from goose_api.conversation import TOKEN_FIELDS, accumulated_field
 from goose_api.errors import NoActiveRun, SessionNotFound
 from goose_api.runs.service import RunService
 from goose_api.runs.state import IDLE, RunStateStore, is_active
@@ -22,7 +23,6 @@ from goose_api.sessions.access import SessionAccess
 
 log = logging.getLogger(__name__)
 
-TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class SessionCatalog:
             "created": session.messages[0].created if session.messages else int(session.path.stat().st_mtime),
             "updated": int(session.path.stat().st_mtime),
             "message_count": len(session.messages),
-            "usage": {key: meta.get(f"accumulated_{key}") for key in TOKEN_KEYS},
+            "usage": {name: meta.get(accumulated_field(name)) for name in TOKEN_FIELDS},
             "state": record.get("state", IDLE),
             "run_id": record.get("run_id"),
             "pending_approvals": record.get("pending_approvals", []) if is_active(record) else [],

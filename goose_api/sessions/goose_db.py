@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS
 from goose_api.sessions.store import new_metadata
 
 SCHEMA_VERSION = 1
@@ -58,8 +59,7 @@ CREATE INDEX idx_messages_session ON messages(session_id);
 CREATE INDEX idx_messages_timestamp ON messages(timestamp);
 CREATE INDEX idx_sessions_updated ON sessions(updated_at DESC);
 """
-TOKEN_COLUMNS = ("total_tokens", "input_tokens", "output_tokens", "accumulated_total_tokens",
-                 "accumulated_input_tokens", "accumulated_output_tokens")
+TOKEN_COLUMNS = TOKEN_FIELDS + ACCUMULATED_FIELDS
 MAX_STEPS = 50_000_000  # SQLite VM steps a read may take: a hostile file cannot keep a request busy
 
 

@@ -22,9 +22,9 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
-from goose_api.conversation import Message, MessageFormatError
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, accumulated_field
 from goose_api.errors import ApiError, BadRequest, Conflict, SessionBusy, SessionNotFound
 from goose_api.storage import atomic, flock
 from goose_api.storage.data_dir import DataDir
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 RESERVED_SESSION_IDS = ("start", "reply", "end", "summarize")  # /session/<name> routes of their own
 I32_MAX = 2**31 - 1
-TOKEN_FIELDS = ("total_tokens", "input_tokens", "output_tokens")
-ACCUMULATED_FIELDS = tuple(f"accumulated_{f}" for f in TOKEN_FIELDS)
 
 
 class SessionCorrupt(ApiError):
@@ -59,6 +57,14 @@ def _clamp(value: int | None) -> int | None:
     return None if value is None else max(0, min(int(value), I32_MAX))
 
 
+class TokenCounts(Protocol):
+    """A provider call's tokens, named as in ``TOKEN_FIELDS`` (``providers.base.Usage`` is one)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+
+
 @dataclass
 class Session:
     id: str
@@ -72,20 +78,17 @@ class Session:
     def working_dir(self) -> str:
         return self.metadata.get("working_dir") or ""
 
-    def record_usage(self, input_tokens: int | None, output_tokens: int | None,
-                     total_tokens: int | None) -> None:
-        """Last call's tokens, and running sums, as goose keeps them."""
-        self.metadata.update(input_tokens=_clamp(input_tokens), output_tokens=_clamp(output_tokens),
-                             total_tokens=_clamp(total_tokens))
-        self.add_accumulated(input_tokens, output_tokens, total_tokens)
+    def record_usage(self, usage: TokenCounts) -> None:
+        """A provider call's tokens (a ``providers.base.Usage``): the last call's, and the running sums."""
+        self.metadata.update({name: _clamp(getattr(usage, name)) for name in TOKEN_FIELDS})
+        self.add_accumulated(usage)
 
-    def add_accumulated(self, input_tokens: int | None, output_tokens: int | None,
-                        total_tokens: int | None) -> None:
+    def add_accumulated(self, usage: TokenCounts) -> None:
         """Add tokens to the running sums only (e.g. a summarizing call's)."""
-        for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
-                           ("total_tokens", total_tokens)):
+        for name in TOKEN_FIELDS:
+            value = getattr(usage, name)
             if value is not None:
-                acc = f"accumulated_{key}"
+                acc = accumulated_field(name)
                 self.metadata[acc] = _clamp((self.metadata.get(acc) or 0) + value)
 
 

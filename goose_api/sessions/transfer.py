@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from goose_api.auth import Client
-from goose_api.conversation import Message, MessageFormatError, check_pairs
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, check_pairs
 from goose_api.errors import BadRequest
 from goose_api.sessions import goose_db
 from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.markdown import markdown
-from goose_api.sessions.store import ACCUMULATED_FIELDS, I32_MAX, TOKEN_FIELDS, Session
+from goose_api.sessions.store import I32_MAX, Session
 
 EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
 IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")

@@ -22,8 +22,9 @@ from goose_api.runs.service import RunRef
 from goose_api.services import Services
 
 HEADER = "Idempotency-Key"
-KEY_RE = re.compile(r"^[!-~]{1,255}$")
-KEY_PATTERN = KEY_RE.pattern
+KEY_MAX_LENGTH = 255
+KEY_PATTERN = rf"^[!-~]{{1,{KEY_MAX_LENGTH}}}$"  # visible ASCII: what a client may send as a key
+KEY_RE = re.compile(KEY_PATTERN)
 REPLAYED_HEADERS = ("Content-Type", "Location", "Retry-After", "Preference-Applied")
 
 
@@ -36,7 +37,7 @@ def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[
         if key is None or request.method != "POST" or request.endpoint in public_endpoints or g.client is None:
             return None
         if not KEY_RE.match(key):
-            raise BadRequest(f"{HEADER} must be 1-255 visible ASCII characters (a UUID is a good choice)")
+            raise BadRequest(f"{HEADER} must be 1-{KEY_MAX_LENGTH} visible ASCII characters (a UUID is a good choice)")
         target = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
         claim = store.claim(g.client.name, key, fingerprint("POST", target, request.get_data(cache=True)))
         if claim.action == REPLAY and "status" in (claim.entry.get("response") or {}):

@@ -11,6 +11,7 @@ import pytest
 
 from goose_api.conversation import Message, tool_request, tool_response
 from goose_api.errors import BadRequest, Conflict, NotFound, SessionBusy
+from goose_api.providers.base import Usage
 from goose_api.sessions.store import SessionCorrupt, SessionStore, new_metadata
 from goose_api.storage.data_dir import DataDir
 from tests.support.goose_format import assert_goose_session
@@ -70,8 +71,8 @@ def test_append_and_reload_round_trip(store, tmp_path):
     store.append(session, Message.user("hi"))
     store.append(session, Message.assistant(tool_request("c1", "dev__shell", {"command": "ls"})))
     store.append(session, Message("user", [tool_response("c1", [{"type": "text", "text": "a.txt"}])]))
-    session.record_usage(10, 5, 15)
-    session.record_usage(20, 5, 25)
+    session.record_usage(Usage(10, 5, 15))
+    session.record_usage(Usage(20, 5, 25))
     store.append(session, Message.assistant("done"))
     meta, messages = assert_goose_session(session.path)
     assert meta["message_count"] == 4
@@ -82,7 +83,7 @@ def test_append_and_reload_round_trip(store, tmp_path):
 
 def test_usage_clamped_to_i32(store, tmp_path):
     session = store.create("big", str(tmp_path))
-    session.record_usage(2**40, 1, None)
+    session.record_usage(Usage(2**40, 1, 2**40 + 1))
     store.append(session, Message.user("x"))
     meta, _ = assert_goose_session(session.path)
     assert meta["input_tokens"] == 2**31 - 1
