@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from goose_api.agent.approvals import ApprovalPolicy, ToolPermissions
-from goose_api.agent.context_window import ContextManager
+from goose_api.agent.context_window import ContextWindow
 from goose_api.agent.loop import Agent
 from goose_api.agent.summarizer import Summarizer
 from goose_api.auth import KeyRing
@@ -68,7 +68,7 @@ class Services:
         registry = ExtensionRegistry(settings, data.extensions)
         tools = InstrumentedTools(registry, metrics)
         policy = ApprovalPolicy(settings.mode, ToolPermissions(data.permissions))
-        context = ContextManager(settings)
+        context = ContextWindow(settings)
         agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,

@@ -1,6 +1,6 @@
 """Keeping a conversation inside the model's context window.
 
-``ContextManager.fit`` runs before a provider call: when the estimated prompt
+``ContextWindow.fit`` runs before a provider call: when the estimated prompt
 (system + tools + history + room for the answer) would not fit the model's
 window, the history is reduced by the configured strategy. ``compact`` runs
 after the provider still said CONTEXT_LENGTH (our estimate was short); it
@@ -154,9 +154,9 @@ def _without_orphans(message: Message, note: str) -> Message:
     return Message("user", [{"type": "text", "text": note}, *kept], message.created)
 
 
-# --- the manager --------------------------------------------------------------------
+# --- the window ---------------------------------------------------------------------
 
-class ContextManager:
+class ContextWindow:
     """Applies the configured strategy when a call would not fit (see the module docstring)."""
 
     def __init__(self, settings: Settings):

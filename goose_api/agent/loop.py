@@ -6,9 +6,9 @@ answer and runs the tools it requests until it answers without tools or
 every tool request is answered by a tool response with the same id, so the
 session file stays a valid goose history whatever fails or is cancelled.
 
-The turn's driver (``runs.py``) supervises it through a ``TurnControl``: a
+The turn's driver (``runs/worker.py``) supervises it through a ``TurnControl``: a
 cancel event the loop looks at between steps and while it waits for the
-provider or a tool (both run in the background so waiting can stop), a stop
+provider or a tool (both are cancellable calls, ``cancellable.py``), a stop
 event (shutdown: the step in flight finishes, the next one does not start, and
 unanswered tool calls stay unanswered for a resume), the user's decision on a
 tool call that needs approval, and the run journal, which hears of each tool
@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 from goose_api import conversation as conv
 from goose_api.agent.approvals import ALWAYS_ALLOW, ASK, DENY, SKIP, ApprovalPolicy
-from goose_api.agent.cancellable import TurnCancelled, in_background
+from goose_api.agent.cancellable import TurnCancelled, cancellable_call
 from goose_api.agent.control import APPROVED, FINISHED, REQUESTED, STARTED, Recovery, TurnControl
 from goose_api.agent.events import (
     ApprovalRequired,
@@ -42,7 +42,7 @@ from goose_api.agent.events import (
     ToolAnswered,
     ToolRequested,
     TurnFinished,
-    Warning,
+    TurnWarning,
 )
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
@@ -136,7 +136,7 @@ class Agent:
             cancelled = control.cancelled_step()
             log.info("turn cancelled session=%s during=%s", session.id, cancelled)
         for note in warnings:
-            yield Warning(note)
+            yield TurnWarning(note)
         yield TurnFinished(conv.final_text(added) or fallback, added, usage, warnings, cancelled)
 
     def _loop(self, session: Session, added: list[Message], control: TurnControl, stream: bool,
@@ -217,7 +217,7 @@ class Agent:
         self.store.replace_messages(session, fitted.messages)
         if fitted.note:
             warnings.append(fitted.note)
-            yield Warning(fitted.note)
+            yield TurnWarning(fitted.note)
 
     @staticmethod
     def _provider_reply(provider: Provider, system: str, messages: list[Message], tools: list[ToolSpec],
@@ -234,7 +234,7 @@ class Agent:
                 elif isinstance(event, ProviderReply):
                     return event
             raise ProviderError(provider.name, ProviderError.UNAVAILABLE, "the stream ended without a reply")
-        return (yield from in_background(work, control.cancel_event, f"provider-{provider.name}"))
+        return (yield from cancellable_call(work, control.cancel_event, f"provider-{provider.name}"))
 
     def _answer_tools(self, session: Session, added: list[Message], requests: list[dict[str, Any]],
                       tools: list[ToolSpec], control: TurnControl,
@@ -312,7 +312,7 @@ class Agent:
         return action
 
     def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:
-        """Call the tool in the background, yielding its notifications; a cancel raises TurnCancelled."""
+        """Call the tool as a cancellable call, yielding its notifications; a cancel raises TurnCancelled."""
         call_id, name = conv.call_id(request), conv.tool_call_name(request)
         arguments = conv.tool_call_arguments(request)
         control.step(f"the tool call {name}")
@@ -324,7 +324,7 @@ class Agent:
                                            on_notification=lambda data: emit(Notification(data)),
                                            cancel_event=control.cancel_event)
         try:
-            content = yield from in_background(work, control.cancel_event, f"tool-{name}")
+            content = yield from cancellable_call(work, control.cancel_event, f"tool-{name}")
         except ExtensionError as exc:
             if control.cancel_event.is_set():  # cut by the cancel, not finished: answered as the cancel says
                 raise TurnCancelled(f"tool-{name}") from None

@@ -18,9 +18,10 @@ import json
 import os
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
 TERMINAL_TYPES = frozenset({"done", "error"})
 
@@ -97,7 +98,7 @@ class _Channel:
 class EventLog:
     """One run's events in ``<run_id>.events.jsonl``."""
 
-    def __init__(self, path: Path, base: int, lock: Callable[[], ContextManager[Any]], signal: LogSignal):
+    def __init__(self, path: Path, base: int, lock: Callable[[], AbstractContextManager[Any]], signal: LogSignal):
         self.path = Path(path)
         self.base = base          # the id before this run's first event
         self._lock = lock

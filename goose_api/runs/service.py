@@ -23,8 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from contextlib import AbstractContextManager as ContextManager
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -77,7 +76,7 @@ class RunRef:
 
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
-                 journal: RunJournal, track: Callable[[], ContextManager[Any]] = nullcontext,
+                 journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
                  on_final: FinalListener | None = None):
         self.settings = settings
         self.track = track  # held while a run executes: the active-runs gauge

@@ -28,7 +28,7 @@ from goose_api.agent.events import (
     ToolAnswered,
     ToolRequested,
     TurnFinished,
-    Warning,
+    TurnWarning,
 )
 from goose_api.agent.loop import Agent
 from goose_api.errors import ApiError
@@ -267,7 +267,7 @@ class RunExecutor:
             run.log.append("approval_required", entry)
         elif isinstance(event, Notification):
             run.log.append("notification", event.data)
-        elif isinstance(event, Warning):
+        elif isinstance(event, TurnWarning):
             run.log.append("notification", {"type": "warning", "message": event.message})
 
     def _finish(self, run: LocalRun, finished: TurnFinished | None, error: ApiError | None) -> str:
