@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS
-from goose_api.sessions.store import new_metadata
+from goose_api.sessions.store import new_metadata, read_jsonl_file, to_jsonl
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -188,18 +188,21 @@ def to_bytes(session: DbSession, scratch: Path) -> bytes:
         return path.read_bytes()
 
 
-def jsonl_lines(session: DbSession) -> list[dict[str, Any]]:
-    """The session as goose JSONL lines: metadata with goose's keys in goose's order, then the messages."""
+def goose_metadata(session: DbSession) -> dict[str, Any]:
+    """The session's metadata line: goose's keys in goose's order."""
     meta = new_metadata(session.metadata.get("working_dir") or "", session.metadata.get("description") or "")
     meta.update({key: session.metadata.get(key) for key in ("schedule_id", *TOKEN_COLUMNS)},
                 message_count=len(session.messages))
-    return [meta, *session.messages]
+    return meta
 
 
-def _jsonl(path: Path) -> DbSession:
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    stat = path.stat()
-    return DbSession(path.stem, lines[0] if lines else {}, lines[1:], stat.st_mtime, stat.st_mtime)
+def _from_file(path: Path) -> DbSession:
+    """A goose JSONL file as a sessions.db row (read by the session store's parser)."""
+    metadata, messages = read_jsonl_file(path)
+    if not isinstance(metadata, dict):
+        raise GooseDbError(f"{path}: line 1 is not a goose metadata object")
+    modified = path.stat().st_mtime
+    return DbSession(path.stem, metadata, messages, modified, modified)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,11 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "export":
             for path in args.files:
-                write(args.db, _jsonl(path))
+                write(args.db, _from_file(path))
                 print(f"{path.stem} -> {args.db}")
         else:
             session = read(args.db, args.id)
-            args.out.write_text("\n".join(json.dumps(line) for line in jsonl_lines(session)) + "\n")
+            args.out.write_text(to_jsonl(goose_metadata(session), session.messages), encoding="utf-8")
             print(f"{session.id} -> {args.out}")
     except (GooseDbError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

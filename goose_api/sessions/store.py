@@ -1,7 +1,9 @@
-"""SessionStore: goose v1.0 JSONL session files.
+"""SessionStore: goose v1.0 JSONL session files, and the one parser of that format.
 
 Line 1 of ``<id>.jsonl`` is the session metadata, every further line one goose
-message. Each save rewrites the file atomically (temp file, fsync,
+message. Nothing else reads or writes the format: fork, export, import, the
+sessions.db tool and the metrics go through the store or the module's
+functions (``parse_jsonl``, ``to_jsonl``, ``read_jsonl_file``). Each save rewrites the file atomically (temp file, fsync,
 ``os.replace``) so goose never sees a half-written line. Parsed sessions are
 cached per process with their messages already encoded (one growing buffer),
 so a save costs one write of ready bytes, with no join or copy of the history,
@@ -22,7 +24,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, accumulated_field
 from goose_api.errors import ApiError, BadRequest, Conflict, SessionBusy, SessionNotFound
@@ -51,6 +53,44 @@ def new_metadata(working_dir: str, description: str = "") -> dict[str, Any]:
 def describe(prompt: str, words: int = 4) -> str:
     """A description of at most four words, taken from the first prompt."""
     return " ".join(prompt.split()[:words])[:100]
+
+
+class SessionFormatError(ValueError):
+    """Text that is not goose JSONL (the message names the line)."""
+
+
+def parse_jsonl(text: str) -> tuple[Any, list[Any]]:
+    """goose JSONL text as (line 1's metadata, the messages' JSON); blank lines are skipped.
+
+    Nothing is validated beyond JSON: ``Message.from_json`` checks each message.
+
+    Raises:
+        SessionFormatError: a line is not JSON, or there is no line at all.
+    """
+    lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                lines.append(json.loads(line))
+            except ValueError as exc:
+                raise SessionFormatError(f"line {number} is not JSON: {exc}") from None
+    if not lines:
+        raise SessionFormatError("the JSONL has no metadata line")
+    return lines[0], lines[1:]
+
+
+def read_jsonl_file(path: Path) -> tuple[Any, list[Any]]:
+    """A goose JSONL file anywhere (e.g. the goose CLI's), as ``parse_jsonl`` reads it.
+
+    Raises:
+        OSError: it cannot be read. SessionFormatError: it is not goose JSONL.
+    """
+    return parse_jsonl(Path(path).read_text(encoding="utf-8"))
+
+
+def to_jsonl(metadata: dict[str, Any], messages: Iterable[dict[str, Any]]) -> str:
+    """goose JSONL: the metadata line, then one line per message's JSON."""
+    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in (metadata, *messages))
 
 
 def _clamp(value: int | None) -> int | None:
@@ -267,6 +307,21 @@ class SessionStore:
     def forget(self, session_id: str) -> None:
         """Drop this process's cached copy (the file is untouched)."""
         self._forget(session_id)
+
+    def file_bytes(self, session: Session) -> bytes:
+        """The session's goose file as it is on disk (an export)."""
+        return session.path.read_bytes()
+
+    def message_counts(self, session_ids: Iterable[str]) -> dict[str, int]:
+        """Messages in each session, from its metadata line (no full parse); sessions gone meanwhile are left out."""
+        counts: dict[str, int] = {}
+        for session_id in session_ids:
+            try:
+                count = self.read_metadata(session_id).get("message_count")
+            except (SessionNotFound, SessionCorrupt):
+                continue  # deleted or being replaced meanwhile: not a session right now
+            counts[session_id] = count if isinstance(count, int) else 0
+        return counts
 
     def read_metadata(self, session_id: str) -> dict[str, Any]:
         """Line 1 of the file only: cheap for listings.

@@ -33,7 +33,7 @@ from goose_api.errors import BadRequest
 from goose_api.sessions import goose_db
 from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.markdown import markdown
-from goose_api.sessions.store import I32_MAX, Session
+from goose_api.sessions.store import I32_MAX, Session, SessionFormatError, parse_jsonl
 
 EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
 IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
@@ -99,7 +99,7 @@ class SessionTransfer:
         """Raises: NotFound: no such session."""
         session = self.store.load(session_id)
         if fmt == "goose-jsonl":
-            return Export(session.path.read_bytes(), "application/jsonl", f"{session.id}.jsonl")
+            return Export(self.store.file_bytes(session), "application/jsonl", f"{session.id}.jsonl")
         if fmt == "json":
             body = json.dumps(goose_json(session), ensure_ascii=False, indent=2) + "\n"
             return Export(body.encode(), "application/json", f"{session.id}.json")
@@ -137,16 +137,10 @@ class SessionTransfer:
         if fmt == "goose-jsonl":
             if not isinstance(data, str):
                 raise BadRequest("data must be the JSONL file's text for format goose-jsonl")
-            lines = []
-            for number, line in enumerate(data.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        lines.append(json.loads(line))
-                    except ValueError as exc:
-                        raise BadRequest(f"line {number} is not JSON: {exc}") from None
-            if not lines:
-                raise BadRequest("the JSONL has no metadata line")
-            return lines[0], lines[1:]
+            try:
+                return parse_jsonl(data)
+            except SessionFormatError as exc:
+                raise BadRequest(str(exc)) from None
         if fmt == "json":
             if not isinstance(data, dict):
                 raise BadRequest("data must be a goose Session JSON object for format json")

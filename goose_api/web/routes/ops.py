@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from goose_api.ops.metrics import CONTENT_TYPE, message_counts, summary
+from goose_api.ops.metrics import CONTENT_TYPE, summary
 from goose_api.ops.readiness import readiness
 from goose_api.web.api import ApiBlueprint
 from goose_api.web.current import caller, services
@@ -47,6 +47,6 @@ def metrics():
     svc = services()
     if request.accept_mimetypes.best_match([CONTENT_TYPE.split(";")[0], "application/json"]) == "application/json":
         ids = svc.access.visible([sid for sid, _ in svc.store.list_ids()], caller())
-        body = summary(message_counts(svc.store.path, ids), svc.metrics.pending_tool_calls())
+        body = summary(svc.store.message_counts(ids), svc.metrics.pending_tool_calls())
         return jsonify(MetricsSummarySchema().dump(body))
     return Response(svc.metrics.text(), content_type=CONTENT_TYPE)
