@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from goose_api.errors import ConfigurationError, Unauthorized
 from goose_api.settings import Settings
-from goose_api.storage import atomic
-from goose_api.storage.data_dir import lock_of
+from goose_api.storage.secret_file import stored_secret
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +74,3 @@ def presented_key(headers) -> str | None:
         return key
     scheme, _, token = (headers.get("Authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def stored_secret(path: Path, what: str) -> str:
-    """A secret kept in ``path`` (mode 0600), made on first start (under a lock: workers start together)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_of(path))):
-        try:
-            key = path.read_text().strip()
-        except FileNotFoundError:
-            key = ""
-        if not key:
-            key = secrets.token_urlsafe(32)
-            atomic.write_text(path, key + "\n", mode=0o600)
-            log.warning("no %s configured; generated one and saved it in %s (mode 0600)", what, path)
-        else:
-            log.info("no %s configured; using the generated one kept in %s", what, path)
-    return key

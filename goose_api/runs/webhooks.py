@@ -32,10 +32,10 @@ from typing import Any
 import requests
 from filelock import FileLock, Timeout
 
-from goose_api.auth import stored_secret
 from goose_api.runs.event_log import Event
 from goose_api.storage import atomic
 from goose_api.storage.data_dir import DataDir, lock_of
+from goose_api.storage.secret_file import stored_secret
 from goose_api.version import __version__
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Moving sessions: fork one, export one, import one (see ``session_transfer.py``)."""
+"""Moving sessions: fork one, export one, import one (see ``sessions/transfer.py``)."""
 
 from __future__ import annotations
 
