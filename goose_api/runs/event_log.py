@@ -69,6 +69,12 @@ class LogSignal:
             if channel.listeners == 0 and self._channels.get(channel.key) is channel:
                 del self._channels[channel.key]
 
+    def listeners(self, key: str) -> int:
+        """How many readers wait on ``key`` now (diagnostics and tests)."""
+        with self._lock:
+            channel = self._channels.get(key)
+            return channel.listeners if channel is not None else 0
+
     def notify(self, key: str) -> None:
         with self._lock:
             channel = self._channels.get(key)

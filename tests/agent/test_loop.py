@@ -31,7 +31,8 @@ from goose_api.errors import ProviderError
 from goose_api.sessions.store import Session, SessionStore
 from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
-from tests.support.agent_fakes import Answer, Call, Driver, Gate, MemoryTools, Prior, Refuse, ScriptedProvider
+from tests.support.agent_fakes import Answer, Call, Driver, MemoryTools, Prior, Refuse, ScriptedProvider
+from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
 
 

@@ -76,7 +76,7 @@ def test_the_final_event_is_signed_and_retried_after_a_500(fake_openai, dirs, re
     app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_retry_wait=0.2))
     client = ApiClient(app.test_client())
     try:
-        fake_openai.add(Reply("hooked", delay=0.5))
+        fake_openai.add(Reply("hooked"))
         status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "hook", "webhook": receiver.url})
         assert status == 200, body
         wait_until(lambda: len(receiver.deliveries) == 2, 10, "the retry after the 500")

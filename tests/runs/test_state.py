@@ -56,11 +56,14 @@ def test_a_waiting_reader_wakes_when_this_process_appends(tmp_path):
     state = store(tmp_path)
     log = state.log("s", "run_c", base=0)
     reader = log.follow(0)
-    threading.Timer(0.2, lambda: log.append("done", {"status": "success"})).start()
-    started = time.monotonic()
-    events = reader.wait(timeout=10, poll=5)  # a slow poll: only the in-process signal can wake it this soon
-    assert [e.type for e in events] == ["done"] and events[0].terminal
-    assert time.monotonic() - started < 2
+    got: list = []
+    # It polls the file every 10 minutes: only the in-process signal can wake it before the join gives up.
+    waiting = threading.Thread(target=lambda: got.extend(reader.wait(timeout=600, poll=600)), daemon=True)
+    waiting.start()
+    wait_until(lambda: state.signal.listeners(str(log.path)), 10, "the reader to wait")
+    log.append("done", {"status": "success"})
+    waiting.join(60)
+    assert [e.type for e in got] == ["done"] and got[0].terminal
 
 
 def test_update_applies_only_to_the_same_run(tmp_path):

@@ -11,7 +11,7 @@ The loop is tested over its own protocols, in one process, with no HTTP:
 ``stream`` call takes the next step, records the request, and is as strict as a
 real API (a history a provider would refuse is a violation). A call with no step
 left, or a step left unused at ``assert_done``, fails the test. A step may hold
-on a ``Gate`` until the test opens it (never a sleep). ``MemoryTools`` implements
+on a ``Gate`` (``tests/support/gates.py``) until the test opens it. ``MemoryTools`` implements
 the loop's ``ToolRegistry``; ``Driver`` is a ``TurnControl`` with scripted
 approval decisions and a journal in memory; ``Prior`` is a ``Recovery``.
 """
@@ -28,33 +28,7 @@ from goose_api.agent.control import CallState
 from goose_api.conversation import Message, MessageFormatError
 from goose_api.errors import ProviderError, ToolCallFailed
 from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
-
-GATE_TIMEOUT = 30.0  # a gate nobody opens fails the test instead of hanging it
-
-
-class Gate:
-    """Holds whoever waits at it until the test opens it; ``reached`` tells the test it is held."""
-
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-        self._open = threading.Event()
-
-    def hold(self, cancel: threading.Event | None = None) -> None:
-        """Wait until opened (or ``cancel`` is set); fail after ``GATE_TIMEOUT``."""
-        self.reached.set()
-        waited = 0.0
-        while not self._open.wait(0.01):
-            waited += 0.01
-            if cancel is not None and cancel.is_set():
-                return
-            if waited >= GATE_TIMEOUT:
-                raise AssertionError("a gate was never opened")
-
-    def wait_reached(self) -> None:
-        assert self.reached.wait(GATE_TIMEOUT), "nothing reached the gate"
-
-    def open(self) -> None:
-        self._open.set()
+from tests.support.gates import Gate
 
 
 @dataclass
@@ -278,7 +252,7 @@ class Driver:
     def decision(self, request: dict[str, Any]) -> str:
         call_id = conv.call_id(request)
         if call_id not in self.decisions:
-            self.asked.hold(self.cancel_event)
+            self.asked.hold(self.cancel_event)  # returns early on a cancel
         if self.cancel_event.is_set() or self.stop_event.is_set():
             raise TurnCancelled("cancelled while waiting for approval")
         return self.decisions[call_id]
