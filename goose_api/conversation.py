@@ -64,6 +64,11 @@ def image(data: str, mime_type: str) -> dict[str, Any]:
     return {"type": "image", "data": data, "mimeType": mime_type}
 
 
+def resource(contents: dict[str, Any]) -> dict[str, Any]:
+    """An embedded resource (MCP content in a tool result): ``contents`` has ``uri`` and ``text`` or ``blob``."""
+    return {"type": "resource", "resource": contents}
+
+
 def tool_request(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "toolRequest",

@@ -151,7 +151,7 @@ def last_prompt(messages: list[Message]) -> Message | None:
 def _without_orphans(message: Message, note: str) -> Message:
     """``message`` (a user message) with the note first and tool results whose requests are gone dropped."""
     kept = [item for item in message.content if not conv.is_tool_response(item)]
-    return Message("user", [{"type": "text", "text": note}, *kept], message.created)
+    return Message("user", [conv.text(note), *kept], message.created)
 
 
 # --- the window ---------------------------------------------------------------------
