@@ -66,12 +66,12 @@ def tool_turn(provider: LocalProvider, tools: list[ToolSpec], prompt: str) -> di
     system = SYSTEM + (f"\n\n# Extensions\n\n## developer\n{developer.INSTRUCTIONS}" if tools == DEVELOPER else "")
     history = [Message.user(prompt)]
     reply = provider.complete(system, history, tools).message
-    calls = [r for r in reply.tool_requests() if r["toolCall"]["status"] == "success"]
+    calls = [r for r in reply.tool_requests() if conv.tool_call_parsed(r)]
     if not calls:
         return {"call": None, "text": reply.text()[:60]}
-    name, arguments = calls[0]["toolCall"]["value"]["name"], calls[0]["toolCall"]["value"]["arguments"]
+    name, arguments = conv.tool_call_name(calls[0]), conv.tool_call_arguments(calls[0])
     result, evidence = RESULTS[name]
-    history += [reply, Message("user", [conv.tool_response(c["id"], [conv.text(result)]) for c in calls])]
+    history += [reply, Message("user", [conv.tool_response(conv.call_id(c), [conv.text(result)]) for c in calls])]
     answer = provider.complete(system, history, tools).message.text()
     return {"call": f"{name.split('__')[1]} {json.dumps(arguments)}", "answer": answer[:80],
             "uses_result": any(word in answer.lower() for word in evidence)}

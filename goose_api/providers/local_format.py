@@ -56,26 +56,26 @@ def to_chat(system: str, messages: list[Message], tools: list[ToolSpec]) -> list
 
 
 def call_text(requests: list[dict[str, Any]]) -> str:
-    calls = [{"name": r["toolCall"]["value"]["name"], "arguments": tc.call_arguments(r)} for r in requests]
+    calls = [{"name": conv.tool_call_name(r), "arguments": conv.tool_call_arguments(r)} for r in requests]
     return f"{CALL_OPEN}{json.dumps(calls, ensure_ascii=False)}{CALL_CLOSE}"
 
 
 def _assistant_text(message: Message, invalid: set[str]) -> str:
-    calls = [r for r in message.tool_requests() if r["id"] not in invalid]
+    calls = [r for r in message.tool_requests() if conv.call_id(r) not in invalid]
     return "\n".join(filter(None, [message.text(), call_text(calls) if calls else ""]))
 
 
 def _user_text(message: Message, invalid: set[str]) -> str:
     parts = []
     for item in message.content:
-        if item["type"] == "toolResponse" and item["id"] in invalid:
+        if conv.is_tool_response(item) and conv.call_id(item) in invalid:
             parts.append(tc.invalid_call_text(item))
-        elif item["type"] == "toolResponse":
+        elif conv.is_tool_response(item):
             images = "\n[an image]" * len(tc.result_images(item))  # the model reads no images
             parts.append(f"{RESULT_OPEN}\n{tc.result_text(item)}{images}\n{RESULT_CLOSE}")
-        elif item["type"] == "text":
-            parts.append(item["text"])
-        elif item["type"] == "image":
+        elif conv.is_text(item):
+            parts.append(conv.text_of(item))
+        elif conv.is_image(item):
             parts.append("[an image]")
     return "\n".join(filter(None, parts))
 
