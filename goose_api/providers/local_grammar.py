@@ -35,7 +35,7 @@ def literal(text: str) -> str:
 
 
 def call_grammar(tools: list[ToolSpec], accepts: Callable[[str], bool]) -> str | None:
-    """One call over ``tools``; None when no tool can be expressed (its name, even)."""
+    """One call over ``tools``; None when no tool can be expressed (its name, even) or llama.cpp refuses it."""
     rules: dict[str, str] = {}
     calls = []
     for index, tool in enumerate(tools):
@@ -48,7 +48,11 @@ def call_grammar(tools: list[ToolSpec], accepts: Callable[[str], bool]) -> str |
     if not calls:
         return None
     root = f'root ::= {literal(CALL_OPEN + "[")} "\\n"? ( {" | ".join(calls)} ) "\\n"? {literal("]" + CALL_CLOSE)}'
-    return "\n".join([root] + [f"{name} ::= {rule}" for name, rule in sorted(rules.items())])
+    grammar = "\n".join([root] + [f"{name} ::= {rule}" for name, rule in sorted(rules.items())])
+    if not accepts(grammar):  # each part parsed alone: a refusal here is a bug of ours, not a crash
+        log.warning("local tool-call grammar refused by llama.cpp tools=%s", ",".join(t.name for t in tools))
+        return None
+    return grammar
 
 
 def _tool_rules(name: str, tool: ToolSpec, accepts: Callable[[str], bool]) -> dict[str, str] | None:

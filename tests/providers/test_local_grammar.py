@@ -62,9 +62,11 @@ def test_a_call_names_an_offered_tool_and_takes_its_arguments():
 def test_each_tool_is_checked_by_the_parser_before_it_is_offered():
     parser = Parser()
     call_grammar([SHELL, EDITOR], parser)
-    assert [rules(g)["root"] for g in parser.asked] == ["call-0", "call-1"]
+    assert [rules(g)["root"] for g in parser.asked[:2]] == ["call-0", "call-1"]
+    assert parser.asked[2] == call_grammar([SHELL, EDITOR], Parser())  # and then the whole grammar
     for asked in parser.asked:
         every_reference_defined(asked)
+    assert call_grammar([SHELL, EDITOR], Parser(refuse=r"call-0 \| call-1")) is None
 
 
 def test_a_schema_the_converter_cannot_express_takes_any_object():
