@@ -114,7 +114,7 @@ class LocalProvider:
 
     def prepare(self, loaded: LoadedModel, system: str, messages: list[Message],
                 tools: list[ToolSpec]) -> tuple[dict[str, Any], bool]:
-        """``create_chat_completion``'s options, and whether the reply is a tool call. Takes the lock's holder.
+        """``create_chat_completion``'s options, and whether the reply is a tool call (the model's lock held).
 
         Raises: ProviderError (CONTEXT_LENGTH) when the prompt does not fit.
         """
