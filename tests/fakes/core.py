@@ -52,6 +52,11 @@ class Reply:
     stream: bool | None = None
     chunk_size: int = 3                       # characters per streamed text/argument piece
     drop_after: int | None = None             # streamed frames before the connection is cut
+    finish: str | None = None                 # the service's own stop reason ("length", "MAX_TOKENS", ...)
+    reasoning: str = ""                       # reasoning the model shows (DeepSeek's reasoning_content)
+    usage_details: dict[str, Any] = field(default_factory=dict)  # more usage fields, in the service's names
+    blocked: str | None = None                # Gemini: the prompt's blockReason (no candidates)
+    index_zero: bool = False                  # OpenAI-style stream: every parallel call at index 0, new ids
 
 
 @dataclass
@@ -64,6 +69,8 @@ class Fail:
     code: str | None = None
     delay: float = 0.0
     in_stream: bool = False                   # a streamed request gets 200 and the API's in-stream error
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (rate-limit resets)
+    body: dict[str, Any] | None = None        # the exact error body, when the test quotes the service
 
 
 Step = Reply | Fail
@@ -202,6 +209,10 @@ class ScriptedAPI:
         """The frame an API sends when a stream fails after its 200 (``Fail(in_stream=True)``)."""
         raise NotImplementedError
 
+    def violation_status(self, problems: list[str]) -> int:
+        """The status the service refuses these problems with (422 where a schema check does it)."""
+        return 400
+
     # --- one request ------------------------------------------------------------------
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body or an iterator of stream frames) for one request."""
@@ -213,7 +224,7 @@ class ScriptedAPI:
             return fail.status, {}, self.error_body(fail)
         problems = ["request body is not JSON"] if request.body is None else self.validate(request)
         if problems:
-            return self._violation("; ".join(problems), 400)
+            return self._violation("; ".join(problems), self.violation_status(problems))
         with self._lock:
             step = self.steps.pop(0) if self.steps else None
         if step is None:
@@ -224,7 +235,7 @@ class ScriptedAPI:
             return 200, {"Content-Type": self.stream_content_type}, iter([self.stream_error(step)])
         if isinstance(step, Fail):
             headers = {} if step.retry_after is None else {"Retry-After": str(step.retry_after)}
-            return step.status, headers, self.error_body(step)
+            return step.status, {**headers, **step.headers}, step.body or self.error_body(step)
         streaming = self.wants_stream(request)
         if step.stream is not None and step.stream != streaming:
             return self._violation(f"the script expected stream={step.stream}", 400)
