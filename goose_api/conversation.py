@@ -16,7 +16,7 @@ from typing import Any, Iterable, Literal
 
 Role = Literal["user", "assistant"]
 ROLES = ("user", "assistant")
-CONTENT_TYPES = ("text", "image", "toolRequest", "toolResponse")
+CONTENT_TYPES = ("text", "image", "toolRequest", "toolResponse", "thinking", "redactedThinking")
 MCP_CONTENT_TYPES = ("text", "image", "resource")
 
 # goose's own texts, word for word: the goose CLI's answer to tool requests cut off by an
@@ -49,12 +49,22 @@ def image(data: str, mime_type: str) -> dict[str, Any]:
     return {"type": "image", "data": data, "mimeType": mime_type}
 
 
-def tool_request(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return {
+def thinking(value: str, signature: str = "") -> dict[str, Any]:
+    """A model's reasoning, kept because its provider wants it back (goose's ``thinking`` content)."""
+    return {"type": "thinking", "thinking": value, "signature": signature}
+
+
+def tool_request(call_id: str, name: str, arguments: dict[str, Any],
+                 thought_signature: str | None = None) -> dict[str, Any]:
+    """``thought_signature``: Gemini's opaque signature of the call, sent back with it (goose's field)."""
+    item = {
         "type": "toolRequest",
         "id": call_id,
         "toolCall": {"status": "success", "value": {"name": name, "arguments": arguments}},
     }
+    if thought_signature:
+        item["thoughtSignature"] = thought_signature
+    return item
 
 
 def tool_request_error(call_id: str, error: str) -> dict[str, Any]:
@@ -180,6 +190,12 @@ def validate_content(item: Any) -> None:
     elif kind == "toolRequest":
         _require(isinstance(item.get("id"), str), "toolRequest needs a string 'id'")
         _validate_result(item.get("toolCall"), "toolCall", _check_call)
+        _require(isinstance(item.get("thoughtSignature", ""), str), "toolRequest thoughtSignature must be a string")
+    elif kind == "thinking":
+        _require(isinstance(item.get("thinking"), str) and isinstance(item.get("signature"), str),
+                 "thinking content needs string 'thinking' and 'signature'")
+    elif kind == "redactedThinking":
+        _require(isinstance(item.get("data"), str), "redactedThinking content needs a string 'data'")
     else:
         _require(isinstance(item.get("id"), str), "toolResponse needs a string 'id'")
         _validate_result(item.get("toolResult"), "toolResult", _check_result_value)

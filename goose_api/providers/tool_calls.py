@@ -22,12 +22,12 @@ def new_call_id(prefix: str = "call") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def parse_arguments(call_id: str, name: str, raw: Any) -> dict[str, Any]:
+def parse_arguments(call_id: str, name: str, raw: Any, thought_signature: str | None = None) -> dict[str, Any]:
     """A toolRequest item from wire arguments; unusable JSON becomes a tool_request_error."""
     if isinstance(raw, dict):
-        return conv.tool_request(call_id, name, raw)
+        return conv.tool_request(call_id, name, raw, thought_signature)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return conv.tool_request(call_id, name, {})
+        return conv.tool_request(call_id, name, {}, thought_signature)
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError as exc:
@@ -36,7 +36,7 @@ def parse_arguments(call_id: str, name: str, raw: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return conv.tool_request_error(
             call_id, f"The arguments of tool '{name}' must be a JSON object, got: {str(raw)[:200]}")
-    return conv.tool_request(call_id, name, value)
+    return conv.tool_request(call_id, name, value, thought_signature)
 
 
 def invalid_call_ids(messages: Iterable[Message]) -> set[str]:
@@ -85,3 +85,8 @@ def result_images(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 def call_arguments(request: dict[str, Any]) -> dict[str, Any]:
     return request["toolCall"]["value"].get("arguments") or {}
+
+
+def call_name(request: dict[str, Any]) -> str:
+    """The goose name (``extension__tool``) of a successfully parsed toolRequest."""
+    return request["toolCall"]["value"]["name"]

@@ -32,6 +32,10 @@ def _item(item: dict[str, Any]) -> list[str]:
             return [f"**Tool call** (id `{item['id']}`) could not be parsed: {call['error']}"]
         arguments = json.dumps(call["value"].get("arguments") or {}, indent=2, ensure_ascii=False)
         return [f"**Tool call** `{call['value']['name']}` (id `{item['id']}`)", "", *_block(arguments, "json")]
+    if kind == "thinking":
+        return ["*(the model's reasoning)*", "", *_block(item["thinking"])]
+    if kind == "redactedThinking":
+        return ["*(the model's reasoning, redacted)*"]
     result = item["toolResult"]
     if result["status"] != "success":
         return [f"**Tool error** (id `{item['id']}`): {result['error']}"]
