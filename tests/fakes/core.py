@@ -12,9 +12,11 @@ steps, consumed one per request:
 ``Reply`` answers in the API's real shape (streamed when the request asks for
 it), ``Fail`` answers with the API's real error body, both after an optional
 ``delay``. Every request is recorded (``fake.requests``); one that breaks the
-API's documented format gets HTTP 400 with the reason and is recorded in
-``fake.violations``; ``assert_done()`` fails on those and on unconsumed steps.
-A request with no step left is a violation too.
+API's documented format (checked against the official SDK's request types
+where there is one: ``tests.fakes.sdk``) gets the status the service refuses it
+with (400, or Mistral's 422) and is recorded in ``fake.violations``;
+``assert_done()`` fails on those and on unconsumed steps. A request with no
+step left is a violation too.
 """
 
 from __future__ import annotations
