@@ -161,7 +161,7 @@ def stop_reason(raw: str | None, provider: str) -> str:
 def finish(content: list[dict[str, Any]], usage: Usage, model: str, raw_stop: str | None,
            limit: int, provider: str = "anthropic") -> ProviderReply:
     reply = ProviderReply(Message("assistant", content), usage, model, stop_reason(raw_stop, provider))
-    return cut_off(reply, limit) if reply.stop_reason == MAX_TOKENS else reply
+    return cut_off(reply, limit, provider) if reply.stop_reason == MAX_TOKENS else reply
 
 
 def from_response(body: dict[str, Any], names: ToolNames | None = None,

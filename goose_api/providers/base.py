@@ -90,13 +90,22 @@ def output_limit_warning(limit: int | None) -> str:
             "(GOOSE_API_MAX_TOKENS, or max_tokens in the config file)")
 
 
-def cut_off(reply: ProviderReply, limit: int | None) -> ProviderReply:
+def cut_off(reply: ProviderReply, limit: int | None, provider: str = "model's") -> ProviderReply:
     """An answer the output limit stopped: warn, and never run a tool call it cut in half.
 
     The call being written when the limit struck is the last item; its
     arguments may parse and still be incomplete, so it becomes a tool request
     error: the model reads why next turn and nothing runs.
+
+    Raises:
+        ProviderError: the limit struck before any answer at all (a reasoning
+            model can spend all of it thinking): an empty answer is not saved as one.
     """
+    if not any(item["type"] in ("text", "toolRequest") for item in reply.message.content):
+        where = f"of {limit} tokens" if limit else "(the model's default)"
+        raise ProviderError(provider, ProviderError.BAD_REQUEST,
+                            f"the model reached its output limit {where} before writing any answer (reasoning "
+                            "models spend tokens thinking first): raise max_tokens (GOOSE_API_MAX_TOKENS)")
     content = list(reply.message.content)
     if content and content[-1]["type"] == "toolRequest":
         last = content[-1]
@@ -151,12 +160,16 @@ class ReplyBuilder:
         self.calls.append(item)
         return ToolCallReady(item)
 
-    def reply(self, usage: Usage, model: str, stop_reason: str = END_TURN, limit: int | None = None) -> ProviderReply:
-        """The whole answer; one the output limit (``limit``, if known) stopped is ``cut_off``."""
+    def reply(self, usage: Usage, model: str, stop_reason: str = END_TURN, limit: int | None = None,
+              provider: str = "model's") -> ProviderReply:
+        """The whole answer; one the output limit (``limit``, if known) stopped is ``cut_off``.
+
+        Raises: ProviderError when the limit left no answer at all.
+        """
         text, thought = "".join(self.texts), "".join(self.thoughts)
         content = ([conv.thinking(thought)] if thought else []) + ([conv.text(text)] if text else []) + self.calls
         reply = ProviderReply(Message("assistant", content), usage, model, stop_reason)
-        return cut_off(reply, limit) if stop_reason == MAX_TOKENS else reply
+        return cut_off(reply, limit, provider) if stop_reason == MAX_TOKENS else reply
 
 
 class Provider(Protocol):

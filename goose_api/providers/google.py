@@ -207,7 +207,8 @@ def from_response(body: dict[str, Any], fallback_model: str, names: ToolNames | 
     stop = stop_reason(body, finish_reason(body), provider)
     builder = ReplyBuilder()
     list(collect(builder, body, names or ToolNames((), letter_first=True)))
-    return builder.reply(to_usage(body.get("usageMetadata")), body.get("modelVersion") or fallback_model, stop, limit)
+    return builder.reply(to_usage(body.get("usageMetadata")), body.get("modelVersion") or fallback_model, stop, limit,
+                         provider)
 
 
 class GoogleProvider(HttpProvider):
@@ -246,7 +247,7 @@ class GoogleProvider(HttpProvider):
             reason, last = finish_reason(chunk) or reason, chunk
             yield from collect(builder, chunk, wire.names)
         stop = stop_reason(last, reason, self.name)
-        yield builder.reply(usage, model, stop, self.settings.max_tokens)
+        yield builder.reply(usage, model, stop, self.settings.max_tokens, self.name)
 
     def classify(self, status: int, text: str, headers: Mapping[str, str]) -> ProviderError:
         """A 429's wait comes from ``RetryInfo`` in the body; a per-day quota is QUOTA (not retried)."""

@@ -124,7 +124,7 @@ def from_response(body: dict[str, Any], names: ToolNames | None = None, limit: i
     builder = ReplyBuilder()
     list(collect(builder, body.get("message") or {}, names or ToolNames(())))
     stop = MAX_TOKENS if body.get("done_reason") == "length" else END_TURN
-    return builder.reply(to_usage(body), body.get("model", ""), stop, limit)
+    return builder.reply(to_usage(body), body.get("model", ""), stop, limit, "ollama")
 
 
 class OllamaProvider(HttpProvider):
@@ -161,7 +161,7 @@ class OllamaProvider(HttpProvider):
                 final = chunk
                 break
         stop = MAX_TOKENS if final.get("done_reason") == "length" else END_TURN
-        yield self._checked(builder.reply(to_usage(final), model, stop, self.settings.max_tokens), final, wire)
+        yield self._checked(builder.reply(to_usage(final), model, stop, self.settings.max_tokens, self.name), final, wire)
 
     def _checked(self, reply: ProviderReply, final: Mapping[str, Any], wire: WireRequest) -> ProviderReply:
         """The reply, with a warning when Ollama read far fewer prompt tokens than were sent."""

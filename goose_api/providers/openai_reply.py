@@ -58,7 +58,8 @@ def from_response(body: dict[str, Any], fallback_model: str, *, names: ToolNames
         function = call["function"]
         builder.call(tc.parse_arguments(call.get("id") or tc.new_call_id(), names.goose(function["name"]),
                                         function.get("arguments")))
-    return builder.reply(to_usage(body.get("usage")), body.get("model") or fallback_model, stop, limit)
+    return builder.reply(to_usage(body.get("usage")), body.get("model") or fallback_model, stop, limit,
+                         provider)
 
 
 class ChatStreamAssembler:
@@ -125,7 +126,7 @@ class ChatStreamAssembler:
     def finish(self) -> list[StreamEvent]:
         """The calls still open, and the whole reply. Raises: ProviderError (a filtered answer)."""
         stop = stop_reason(self.finish_reason, self.provider)
-        return [*self._flush(), self.builder.reply(self.usage, self.model, stop, self.limit)]
+        return [*self._flush(), self.builder.reply(self.usage, self.model, stop, self.limit, self.provider)]
 
 
 def parse_chat_stream(lines: Iterator[str], fallback_model: str, on_error: Callable[[int, str], ProviderError],

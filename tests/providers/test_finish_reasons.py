@@ -100,3 +100,15 @@ def test_the_warning_names_the_default_limit_when_none_is_configured():
         reply = OpenAIProvider(fake.settings()).complete("", [Message.user("a story")], [])
         fake.assert_done()
     assert "the model's default output limit" in reply.warnings[0]
+
+
+@pytest.mark.parametrize("fake_class, provider_class", FAKES, ids=lambda v: getattr(v, "provider", None) or "")
+def test_a_limit_reached_before_any_answer_is_an_error_not_an_empty_answer(fake_class, provider_class):
+    """A reasoning model can spend the whole output limit thinking: there is nothing to save as the answer."""
+    with fake_class() as fake:
+        fake.add(Reply("", finish=CUT[fake.provider]))
+        with pytest.raises(ProviderError) as caught:
+            answer(build(fake, provider_class, max_tokens=16), False)
+        fake.assert_done()
+    assert caught.value.kind == ProviderError.BAD_REQUEST
+    assert "before writing any answer" in caught.value.detail and "16 tokens" in caught.value.detail
