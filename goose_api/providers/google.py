@@ -79,10 +79,10 @@ class _Converter:
         self.invalid, self.called = tc.invalid_call_ids(messages), tc.tool_names(messages)
         self.names, self.text_only, self.signatures = names, text_only, signatures
 
-    def call_part(self, item: dict[str, Any]) -> dict[str, Any]:
+    def call_part(self, item: dict[str, Any], placeholder: bool) -> dict[str, Any]:
         part: dict[str, Any] = {"functionCall": {"name": self.names.wire(tc.call_name(item)),
                                                  "args": tc.call_arguments(item)}}
-        signature = item.get("thoughtSignature") or (SKIP_SIGNATURE if self.signatures else None)
+        signature = item.get("thoughtSignature") or (SKIP_SIGNATURE if placeholder else None)
         if signature:
             part["thoughtSignature"] = signature
         return part
@@ -94,6 +94,8 @@ class _Converter:
 
     def parts(self, message: Message) -> list[dict[str, Any]]:
         results, parts = [], []
+        # Gemini signs the first call of a step; a step with no signature at all came from another provider.
+        placeholder = self.signatures and not any(r.get("thoughtSignature") for r in message.tool_requests())
         for item in message.content:
             kind = item["type"]
             if kind == "text" and item["text"]:
@@ -101,7 +103,7 @@ class _Converter:
             elif kind == "image":
                 parts.append(inline_part(item, self.text_only))
             elif kind == "toolRequest" and item["id"] not in self.invalid:
-                parts.append(self.call_part(item))
+                parts.append(self.call_part(item, placeholder))
             elif kind == "toolResponse" and item["id"] in self.invalid:
                 parts.append({"text": tc.invalid_call_text(item)})
             elif kind == "toolResponse":

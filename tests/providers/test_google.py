@@ -243,3 +243,10 @@ def test_thinking_and_cached_tokens_are_counted(fake):
     fake.add(Reply("ok", usage=(100, 10), usage_details={"thoughtsTokenCount": 40, "cachedContentTokenCount": 64}))
     usage = GoogleProvider(fake.settings()).complete("", [Message.user("hi")], []).usage
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens, usage.cache_read_tokens) == (100, 50, 150, 64)
+
+
+def test_the_placeholder_goes_only_to_steps_gemini_did_not_sign():
+    signed = Message.assistant(conv.tool_request("c1", "developer__shell", {}, thought_signature="c2lnbmVk"),
+                               conv.tool_request("c2", "developer__shell", {}))
+    contents = wire.to_contents([Message.user("go"), signed], signatures=True)
+    assert [p.get("thoughtSignature") for p in contents[1]["parts"]] == ["c2lnbmVk", None]
