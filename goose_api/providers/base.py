@@ -90,7 +90,7 @@ def output_limit_warning(limit: int | None) -> str:
             "(GOOSE_API_MAX_TOKENS, or max_tokens in the config file)")
 
 
-def cut_off(reply: ProviderReply, limit: int | None, provider: str = "model's") -> ProviderReply:
+def cut_off(reply: ProviderReply, limit: int | None, provider: str = "model") -> ProviderReply:
     """An answer the output limit stopped: warn, and never run a tool call it cut in half.
 
     The call being written when the limit struck is the last item; its
@@ -161,7 +161,7 @@ class ReplyBuilder:
         return ToolCallReady(item)
 
     def reply(self, usage: Usage, model: str, stop_reason: str = END_TURN, limit: int | None = None,
-              provider: str = "model's") -> ProviderReply:
+              provider: str = "model") -> ProviderReply:
         """The whole answer; one the output limit (``limit``, if known) stopped is ``cut_off``.
 
         Raises: ProviderError when the limit left no answer at all.
