@@ -19,7 +19,7 @@ from goose_api.settings import Settings
 
 __all__ = ["ToolSpec", "Usage", "ProviderReply", "TextDelta", "ToolCallReady", "StreamEvent", "ReplyBuilder",
            "Provider", "ProviderError", "DEFAULT_PROVIDER", "configured_model", "cut_off", "output_limit_warning",
-           "END_TURN", "TOOL_USE", "MAX_TOKENS", "TOKEN_FIELDS"]
+           "END_TURN", "TOOL_USE", "MAX_TOKENS", "USAGE_FIELDS", "CACHE_FIELDS"]
 
 DEFAULT_PROVIDER = "local"  # used when no provider is configured: works offline with no key
 
@@ -43,7 +43,8 @@ class ToolSpec:
     annotations: dict[str, Any] = field(default_factory=dict)
 
 
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens")
+CACHE_FIELDS = ("cache_read_tokens", "cache_write_tokens")
+USAGE_FIELDS = (*conv.TOKEN_FIELDS, *CACHE_FIELDS)  # goose's counters, then the prompt cache's
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Usage:
         """The three counts always; the cache counts when the provider reported them."""
         out = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                "total_tokens": self.total_tokens}
-        for key in ("cache_read_tokens", "cache_write_tokens"):
+        for key in CACHE_FIELDS:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out

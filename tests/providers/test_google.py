@@ -16,6 +16,7 @@ from goose_api.providers.gemini_schema import clean_schema
 from goose_api.providers.google import GoogleProvider
 from goose_api.providers.retry import RetryingProvider
 from goose_api.sessions.store import SessionStore
+from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.fakes.google import GoogleFake, quota_body
 from tests.support.goose_format import assert_goose_session
@@ -139,7 +140,8 @@ def test_a_thought_signature_survives_a_reload_and_goes_back_with_its_call(tmp_p
                                        ToolCall("developer__shell", {"command": "whoami"})]),
                      Reply("It is noon.")]) as fake:
         settings = fake.settings(model="gemini-3-pro-preview")
-        store = SessionStore(tmp_path / "sessions", tmp_path / "locks")
+        data = DataDir.at(tmp_path / "data", tmp_path / "sessions")
+        store = SessionStore(data)
         session = store.create("gem", str(tmp_path))
         store.append(session, Message.user("time?"))
         first = GoogleProvider(settings).complete("", session.messages, [SHELL])
@@ -147,7 +149,7 @@ def test_a_thought_signature_survives_a_reload_and_goes_back_with_its_call(tmp_p
         ids = [r["id"] for r in first.message.tool_requests()]
         store.append(session, Message("user", [conv.tool_response(i, [conv.text("ok")]) for i in ids]))
         assert_goose_session(store.path("gem"))  # goose's own field: the file stays one goose reads
-        reloaded = SessionStore(tmp_path / "sessions", tmp_path / "locks").load("gem")  # as after a restart
+        reloaded = SessionStore(data).load("gem")  # a new store: as after a restart
         assert GoogleProvider(settings).complete("", reloaded.messages, [SHELL]).message.text() == "It is noon."
         fake.assert_done()  # Gemini 3 refuses the call sent back without its signature
     signed = fake.requests[1].body["contents"][1]["parts"][0]
