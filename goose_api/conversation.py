@@ -138,6 +138,11 @@ def image_mime_type(item: dict[str, Any]) -> str:
     return item.get("mimeType") or ""
 
 
+def image_data(item: dict[str, Any]) -> str:
+    """An image's base64 data."""
+    return item.get("data") or ""
+
+
 def call_id(item: dict[str, Any]) -> str:
     """The id tying a tool response to its request."""
     return item["id"]

@@ -60,14 +60,14 @@ STREAM_ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401
 def image_block(item: dict[str, Any], text_only: str | None = None) -> dict[str, Any]:
     """An image block, or for a model that takes no images (``text_only`` names it) a note."""
     if text_only is not None:
-        return {"type": "text", "text": image_note(item["mimeType"], text_only)}
-    return {"type": "image", "source": {"type": "base64", "media_type": item["mimeType"], "data": item["data"]}}
+        return {"type": "text", "text": image_note(conv.image_mime_type(item), text_only)}
+    return {"type": "image", "source": {"type": "base64", "media_type": conv.image_mime_type(item), "data": conv.image_data(item)}}
 
 
 def tool_result_block(response: dict[str, Any], text_only: str | None = None) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": response["id"]}
     if tc.is_error(response):
-        return {**block, "content": response["toolResult"]["error"], "is_error": True}
+        return {**block, "content": tc.error_text(response), "is_error": True}
     text = tc.result_text(response)
     content = ([{"type": "text", "text": text}] if text else []) + \
         [image_block(i, text_only) for i in tc.result_images(response)]
@@ -77,15 +77,15 @@ def tool_result_block(response: dict[str, Any], text_only: str | None = None) ->
 def _blocks(message: Message, invalid: set[str], names: ToolNames, text_only: str | None) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for item in message.content:
-        kind = item["type"]
-        if kind == "text" and item["text"].strip():
-            blocks.append({"type": "text", "text": item["text"]})
+        kind = conv.kind(item)
+        if kind == "text" and conv.text_of(item).strip():
+            blocks.append({"type": "text", "text": conv.text_of(item)})
         elif kind == "image":
             blocks.append(image_block(item, text_only))
-        elif kind == "toolRequest" and item["id"] not in invalid:
-            blocks.append({"type": "tool_use", "id": item["id"], "name": names.wire(tc.call_name(item)),
+        elif kind == "toolRequest" and conv.call_id(item) not in invalid:
+            blocks.append({"type": "tool_use", "id": conv.call_id(item), "name": names.wire(tc.call_name(item)),
                            "input": tc.call_arguments(item)})
-        elif kind == "toolResponse" and item["id"] in invalid:
+        elif kind == "toolResponse" and conv.call_id(item) in invalid:
             blocks.append({"type": "text", "text": tc.invalid_call_text(item)})
         elif kind == "toolResponse":
             blocks.append(tool_result_block(item, text_only))

@@ -102,7 +102,7 @@ def cut_off(reply: ProviderReply, limit: int | None, provider: str = "model") ->
         ProviderError: the limit struck before any answer at all (a reasoning
             model can spend all of it thinking): an empty answer is not saved as one.
     """
-    if not any(item["type"] in ("text", "toolRequest") for item in reply.message.content):
+    if not any(conv.kind(item) in ("text", "toolRequest") for item in reply.message.content):
         where = f"of {limit} tokens" if limit else "(the model's default)"
         raise ProviderError(provider, ProviderError.BAD_REQUEST,
                             f"the model reached its output limit {where} before writing any answer (reasoning "
@@ -110,7 +110,7 @@ def cut_off(reply: ProviderReply, limit: int | None, provider: str = "model") ->
     content = list(reply.message.content)
     if content and content[-1]["type"] == "toolRequest":
         last = content[-1]
-        name = last["toolCall"].get("value", {}).get("name", "the tool")
+        name = conv.tool_call_name(last) or "the tool"
         content[-1] = conv.tool_request_error(
             last["id"], f"The call to {name} was cut off at the output limit before its arguments were complete, "
                         "so it was not run. Make the call again with shorter arguments, or split the work.")

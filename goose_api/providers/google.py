@@ -68,8 +68,8 @@ def to_tools(tools: list[ToolSpec], names: ToolNames | None = None) -> list[dict
 
 def inline_part(item: dict[str, Any], text_only: str | None = None) -> dict[str, Any]:
     if text_only is not None:
-        return {"text": image_note(item["mimeType"], text_only)}
-    return {"inlineData": {"mimeType": item["mimeType"], "data": item["data"]}}
+        return {"text": image_note(conv.image_mime_type(item), text_only)}
+    return {"inlineData": {"mimeType": conv.image_mime_type(item), "data": conv.image_data(item)}}
 
 
 class _Converter:
@@ -82,29 +82,29 @@ class _Converter:
     def call_part(self, item: dict[str, Any], placeholder: bool) -> dict[str, Any]:
         part: dict[str, Any] = {"functionCall": {"name": self.names.wire(tc.call_name(item)),
                                                  "args": tc.call_arguments(item)}}
-        signature = item.get("thoughtSignature") or (SKIP_SIGNATURE if placeholder else None)
+        signature = conv.tool_call_signature(item) or (SKIP_SIGNATURE if placeholder else None)
         if signature:
             part["thoughtSignature"] = signature
         return part
 
     def response_part(self, item: dict[str, Any]) -> dict[str, Any]:
-        key, value = ("error", item["toolResult"]["error"]) if tc.is_error(item) else ("output", tc.result_text(item))
-        name = self.names.wire(self.called.get(item["id"], "unknown_tool"))
+        key, value = ("error", tc.error_text(item)) if tc.is_error(item) else ("output", tc.result_text(item))
+        name = self.names.wire(self.called.get(conv.call_id(item), "unknown_tool"))
         return {"functionResponse": {"name": name, "response": {key: value}}}
 
     def parts(self, message: Message) -> list[dict[str, Any]]:
         results, parts = [], []
         # Gemini signs the first call of a step; a step with no signature at all came from another provider.
-        placeholder = self.signatures and not any(r.get("thoughtSignature") for r in message.tool_requests())
+        placeholder = self.signatures and not any(map(conv.tool_call_signature, message.tool_requests()))
         for item in message.content:
-            kind = item["type"]
-            if kind == "text" and item["text"]:
-                parts.append({"text": item["text"]})
+            kind = conv.kind(item)
+            if kind == "text" and conv.text_of(item):
+                parts.append({"text": conv.text_of(item)})
             elif kind == "image":
                 parts.append(inline_part(item, self.text_only))
-            elif kind == "toolRequest" and item["id"] not in self.invalid:
+            elif kind == "toolRequest" and conv.call_id(item) not in self.invalid:
                 parts.append(self.call_part(item, placeholder))
-            elif kind == "toolResponse" and item["id"] in self.invalid:
+            elif kind == "toolResponse" and conv.call_id(item) in self.invalid:
                 parts.append({"text": tc.invalid_call_text(item)})
             elif kind == "toolResponse":
                 results.append(self.response_part(item))
@@ -178,7 +178,7 @@ def convert_part(part: dict[str, Any], names: ToolNames) -> dict[str, Any] | Non
 def collect(builder: ReplyBuilder, body: dict[str, Any], names: ToolNames) -> Iterator[StreamEvent]:
     """Feed one GenerateContentResponse's parts to ``builder``, yielding the events."""
     for item in filter(None, (convert_part(part, names) for part in reply_parts(body))):
-        yield builder.text(item["text"]) if item["type"] == "text" else builder.call(item)
+        yield builder.text(conv.text_of(item)) if conv.kind(item) == "text" else builder.call(item)
 
 
 def finish_reason(body: dict[str, Any]) -> str | None:

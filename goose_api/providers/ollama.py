@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Mapping
 
+from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
@@ -36,22 +37,22 @@ CUT_SHARE = 0.5  # Ollama counted under half of the estimated prompt: it must ha
 def _user(message: Message, invalid: set[str], names: dict[str, str], text_only: str | None) -> list[dict[str, Any]]:
     out, texts, images = [], [], []
     for item in message.content:
-        kind = item["type"]
-        if kind == "toolResponse" and item["id"] in invalid:
+        kind = conv.kind(item)
+        if kind == "toolResponse" and conv.call_id(item) in invalid:
             texts.append(tc.invalid_call_text(item))
         elif kind == "toolResponse":
             result = tc.result_text(item)
             if text_only is not None:
-                result = "\n".join([result, *(image_note(i["mimeType"], text_only) for i in tc.result_images(item))])
+                result = "\n".join([result, *(image_note(conv.image_mime_type(i), text_only) for i in tc.result_images(item))])
             else:
-                images.extend(i["data"] for i in tc.result_images(item))
-            out.append({"role": "tool", "content": result, "tool_name": names.get(item["id"], "")})
-        elif kind == "text" and item["text"]:
-            texts.append(item["text"])
+                images.extend(conv.image_data(i) for i in tc.result_images(item))
+            out.append({"role": "tool", "content": result, "tool_name": names.get(conv.call_id(item), "")})
+        elif kind == "text" and conv.text_of(item):
+            texts.append(conv.text_of(item))
         elif kind == "image" and text_only is not None:
-            texts.append(image_note(item["mimeType"], text_only))
+            texts.append(image_note(conv.image_mime_type(item), text_only))
         elif kind == "image":
-            images.append(item["data"])
+            images.append(conv.image_data(item))
     if texts or images:
         out.append({"role": "user", "content": "\n\n".join(texts), **({"images": images} if images else {})})
     return out
@@ -59,7 +60,7 @@ def _user(message: Message, invalid: set[str], names: dict[str, str], text_only:
 
 def _assistant(message: Message, invalid: set[str], names: ToolNames) -> list[dict[str, Any]]:
     calls = [{"function": {"name": names.wire(tc.call_name(i)), "arguments": tc.call_arguments(i)}}
-             for i in message.tool_requests() if i["id"] not in invalid]
+             for i in message.tool_requests() if conv.call_id(i) not in invalid]
     text = message.text()
     if not text and not calls:
         return []

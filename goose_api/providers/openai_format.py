@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.providers import tool_calls as tc
 from goose_api.providers.base import ToolSpec
@@ -158,7 +159,7 @@ def image_part(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _image(item: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
-    return image_part(item) if dialect.images else {"type": "text", "text": image_note(item["mimeType"],
+    return image_part(item) if dialect.images else {"type": "text", "text": image_note(conv.image_mime_type(item),
                                                                                         dialect.model)}
 
 
@@ -176,22 +177,22 @@ def _call_id(call_id: str, dialect: Dialect) -> str:
 def _tool_message(item: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     text = tc.result_text(item)
     if not dialect.images:  # a text-only model reads a note in the result instead of a user message after it
-        text = "\n".join([text, *(image_note(i["mimeType"], dialect.model) for i in tc.result_images(item))])
-    return {"role": "tool", "tool_call_id": _call_id(item["id"], dialect), "content": text}
+        text = "\n".join([text, *(image_note(conv.image_mime_type(i), dialect.model) for i in tc.result_images(item))])
+    return {"role": "tool", "tool_call_id": _call_id(conv.call_id(item), dialect), "content": text}
 
 
 def _user(message: Message, dialect: Dialect, names: ToolNames, invalid: frozenset[str]) -> list[dict[str, Any]]:
     tool_messages, parts = [], []
     for item in message.content:
-        kind = item["type"]
-        if kind == "toolResponse" and item["id"] in invalid:
+        kind = conv.kind(item)
+        if kind == "toolResponse" and conv.call_id(item) in invalid:
             parts.append({"type": "text", "text": tc.invalid_call_text(item)})
         elif kind == "toolResponse":
             tool_messages.append(_tool_message(item, dialect))
             if dialect.images:
                 parts.extend(image_part(img) for img in tc.result_images(item))
-        elif kind == "text" and item["text"]:
-            parts.append({"type": "text", "text": item["text"]})
+        elif kind == "text" and conv.text_of(item):
+            parts.append({"type": "text", "text": conv.text_of(item)})
         elif kind == "image":
             parts.append(_image(item, dialect))
     if parts:
@@ -201,15 +202,15 @@ def _user(message: Message, dialect: Dialect, names: ToolNames, invalid: frozens
 
 def _assistant(message: Message, dialect: Dialect, names: ToolNames,
                invalid: frozenset[str]) -> list[dict[str, Any]]:
-    text = "".join(i["text"] for i in message.content if i["type"] == "text")
-    calls = [{"id": _call_id(i["id"], dialect), "type": "function",
+    text = message.text()
+    calls = [{"id": _call_id(conv.call_id(i), dialect), "type": "function",
               "function": {"name": names.wire(tc.call_name(i)), "arguments": json.dumps(tc.call_arguments(i))}}
-             for i in message.tool_requests() if i["id"] not in invalid]
+             for i in message.tool_requests() if conv.call_id(i) not in invalid]
     if not text and not calls:
         return []
     wire: dict[str, Any] = {"role": "assistant", "content": text or None}
     if dialect.reasoning_content:
-        reasoning = "".join(i["thinking"] for i in message.content if i["type"] == "thinking")
+        reasoning = "".join(map(conv.thinking_text, message.content))
         if reasoning:
             wire["reasoning_content"] = reasoning
     if calls:
