@@ -33,7 +33,17 @@ from typing import Any, Iterator
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers import local_format as lf
-from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage, configured_model
+from goose_api.providers.base import (
+    END_TURN,
+    MAX_TOKENS,
+    TOOL_USE,
+    ProviderReply,
+    ReplyBuilder,
+    StreamEvent,
+    ToolSpec,
+    Usage,
+    configured_model,
+)
 from goose_api.providers.local_grammar import call_grammar
 from goose_api.providers.local_llama import LoadedModel, load_model, prompt_tokens
 from goose_api.settings import Settings
@@ -191,9 +201,12 @@ class LocalProvider:
             raise self._error(exc) from exc
 
     def _reply(self, builder: ReplyBuilder, usage: Usage, finish: str | None, limit: int) -> ProviderReply:
-        if finish == "length":
-            log.warning("local answer cut off model=%s max_tokens=%d", self.model, limit)
-        return builder.reply(usage, self.model)
+        """The answer; one llama-cpp cut at ``max_tokens`` warns, and a call it cut is not run (``cut_off``).
+
+        Raises: ProviderError when the limit left no answer at all.
+        """
+        stop = MAX_TOKENS if finish == "length" else TOOL_USE if builder.calls else END_TURN
+        return builder.reply(usage, self.model, stop, limit, self.name)
 
     def _check_fits(self, llm: Any, messages: list[dict[str, str]]) -> None:
         """Raise CONTEXT_LENGTH up front: llama-cpp fails on an oversized prompt with an opaque error."""

@@ -18,7 +18,16 @@ import pytest
 from extensions.developer import server as developer
 from goose_api import conversation as conv
 from goose_api.conversation import Message
-from goose_api.providers.base import ProviderReply, TextDelta, ToolCallReady, ToolSpec
+from goose_api.providers.base import (
+    END_TURN,
+    MAX_TOKENS,
+    TOOL_USE,
+    ProviderReply,
+    TextDelta,
+    ToolCallReady,
+    ToolSpec,
+    output_limit_warning,
+)
 from goose_api.providers.local import DEFAULT_MODEL_FILE, TOOL_CALL_BIAS, LocalProvider
 from goose_api.providers.local_grammar import call_grammar
 from goose_api.settings import Settings
@@ -89,16 +98,27 @@ def test_after_its_round_of_tools_the_model_answers_whatever_the_bias(local):
     assert not reply.message.text().startswith("<")
 
 
-def test_a_call_cut_by_the_output_limit_is_not_run():
-    provider = build(max_tokens=20)  # the call needs about 30
+def test_an_answer_cut_by_the_output_limit_is_kept_with_a_warning_and_a_cut_call_is_not_run():
+    provider = build(max_tokens=20)  # a call needs about 30
     try:
-        reply = provider.complete(SYSTEM, PARIS, [WEATHER])
+        cut_call = provider.complete(SYSTEM, PARIS, [WEATHER])
+        cut_text = provider.complete(SYSTEM, [Message.user("Tell me about the sea")], [WEATHER])
+        whole = provider.complete(SYSTEM, [Message.user("What is 2+2?")], [WEATHER])
     finally:
         provider.close()
-    [call] = reply.message.content
+    [call] = cut_call.message.content
     assert call["type"] == "toolRequest" and call["toolCall"]["status"] == "error"
-    assert "weather__get_weather" in call["toolCall"]["error"]
-    assert reply.usage.output_tokens == 20
+    assert "cut off at the output limit" in call["toolCall"]["error"] and "not run" in call["toolCall"]["error"]
+    assert cut_text.message.text().strip() and not cut_text.message.tool_requests()
+    for reply in (cut_call, cut_text):
+        assert (reply.stop_reason, reply.warnings) == (MAX_TOKENS, [output_limit_warning(20)])
+        assert reply.usage.output_tokens == 20
+    assert (whole.stop_reason, whole.warnings) == (END_TURN, []) and "4" in whole.message.text()
+
+
+def test_a_call_that_ends_reports_a_tool_use(local):
+    reply = local.complete(SYSTEM, PARIS, [WEATHER])
+    assert reply.stop_reason == TOOL_USE and reply.warnings == [] and reply.message.tool_requests()
 
 
 def test_llama_cpp_parses_the_grammars_and_a_schema_it_would_refuse_takes_any_object(local):
