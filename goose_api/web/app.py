@@ -11,6 +11,8 @@ from goose_api.services import Services
 from goose_api.settings import Settings
 from goose_api.version import __version__
 from goose_api.web.api import GooseApi
+from goose_api.web.chat import routes as chat
+from goose_api.web.chat.service import ChatService
 from goose_api.web.errors import register_error_handlers
 from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
 from goose_api.web.idempotency import register_idempotency
@@ -64,6 +66,8 @@ def build_app(settings: Settings) -> Flask:
 
 
 def register_dialects(app: Flask, services: Services) -> None:
-    """The OpenAI Responses API over the same services as the native routes."""
+    """The OpenAI Responses and Chat Completions APIs over the same services as the native routes."""
     app.extensions[responses.EXTENSION] = ResponseService(services, FileResponseStore(services.data))
+    app.extensions[chat.EXTENSION] = ChatService(services)
     app.register_blueprint(responses.blp)
+    app.register_blueprint(chat.blp)
