@@ -16,6 +16,8 @@ from goose_api.web.chat.service import ChatService
 from goose_api.web.errors import register_error_handlers
 from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
 from goose_api.web.idempotency import register_idempotency
+from goose_api.web.mcp_server import routes as mcp_server
+from goose_api.web.mcp_server.endpoint import McpEndpoint
 from goose_api.web.responses import routes as responses
 from goose_api.web.responses.service import ResponseService
 from goose_api.web.responses.store import FileResponseStore
@@ -66,8 +68,10 @@ def build_app(settings: Settings) -> Flask:
 
 
 def register_dialects(app: Flask, services: Services) -> None:
-    """The OpenAI Responses and Chat Completions APIs over the same services as the native routes."""
+    """The OpenAI Responses and Chat Completions APIs and the MCP server, over the native routes' services."""
     app.extensions[responses.EXTENSION] = ResponseService(services, FileResponseStore(services.data))
     app.extensions[chat.EXTENSION] = ChatService(services)
-    app.register_blueprint(responses.blp)
-    app.register_blueprint(chat.blp)
+    endpoint = app.extensions[mcp_server.EXTENSION] = McpEndpoint(services)
+    services.on_close(endpoint.close)
+    for module in (responses, chat, mcp_server):
+        app.register_blueprint(module.blp)
