@@ -17,6 +17,7 @@ from tests.fakes.core import Reply, ToolCall
 from tests.support.app import API_KEY, settings_for
 from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
+from tests.support.mcp_fixtures import wait_until
 from tests.support.openai_sdk import check_event, check_response, wsgi_client
 
 KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"},
@@ -276,3 +277,18 @@ def test_a_key_reaches_only_its_own_responses(make_app, fake_openai, dirs):
         {"type": "mcp_approval_response", "approval_request_id": asking.output[0].id, "approve": True}])
     assert done.output_text == "ok", "bob's attempts changed nothing"
     assert API_KEY not in (dirs["data"] / "responses" / f"{asking.id}.json").read_text()
+
+
+def test_an_unpolled_background_response_waiting_for_approval_can_be_answered(make_app, fake_openai):
+    app = make_app(mode="approve")
+    client, native = wsgi_client(app), app.test_client()
+    fake_openai.add(Reply("", tool_calls=[shell("echo later", "c1")]))
+    started = client.responses.create(model="goose", input="in the background", background=True)
+    session = started.conversation.id
+    wait_until(lambda: native.get(f"/session/{session}", headers={"x-api-key": API_KEY}).get_json()["state"]
+               == "waiting_approval", what="the run to ask for approval")
+    fake_openai.add(Reply("Ran it."))
+    done = client.responses.create(model="goose", previous_response_id=started.id, input=[
+        {"type": "mcp_approval_response", "approval_request_id": "mcpr_c1", "approve": True}])
+    assert [i.type for i in done.output] == ["mcp_call", "message"] and done.output_text == "Ran it."
+    assert client.responses.retrieve(started.id).output[0].type == "mcp_approval_request"

@@ -88,6 +88,8 @@ class ResponseService:
 
     def _decide(self, previous: Record, request: ResponseRequest):
         """Send the approvals to the run that asked; the run goes on (the first decision's ref)."""
+        if previous.get("response") is None:
+            self.snapshot(previous)  # settles it: a background response nobody polled has its requests then
         asked = {approval_request_id(entry["id"]): entry for entry in previous.get("approvals") or []}
         continued, ref = {}, None
         for n, approval in enumerate(request.approvals):
