@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from tests.fakes.openai import OpenAIFake
 from tests.support.live import LiveServer, free_port, start_live_server
 
 VENV_BIN = str(Path(sys.executable).parent)
+HARNESS_VARIABLES = ("HOME", "PATH", "KEY", "GOOSE_API_URL", "GOOSE_API_MASTER_PID")
 DOCS_PORT = "8080"
 
 
@@ -44,7 +46,7 @@ class HookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append({"headers": dict(self.headers), "body": json.loads(body)})
+                receiver.received.append({"headers": dict(self.headers), "body": body})
                 self.send_response(204)
                 self.end_headers()
 
@@ -74,6 +76,7 @@ class PageRun:
         self.state = self.out / "exported.sh"
         self.state.write_text("")
         self.count = 0
+        self.hook_used = False
 
     # --- the server ------------------------------------------------------------------------------
     def start(self, settings: dict[str, str] | None = None) -> None:
@@ -87,12 +90,27 @@ class PageRun:
 
     def close(self) -> None:
         try:
+            if self.hook_used:
+                self.check_delivery()
             if self.server is not None:
                 assert self.server.stop() == 0, self.server.log()
             self.fake.assert_done()
         finally:
             self.fake.stop()
             self.hook.close()
+
+    def check_delivery(self) -> None:
+        """The webhook a block asked for arrived, and the docs' own ``valid`` (if the page defines it) accepts it."""
+        deadline = time.monotonic() + 30
+        while not self.hook.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.hook.received, "the webhook the docs asked for was never delivered"
+        delivery = self.hook.received[0]
+        assert json.loads(delivery["body"])["type"] == "done"
+        if "valid" in self.namespace:
+            secret = (self.home / ".local/share/goose-api/webhook_secret").read_text().strip()
+            assert self.namespace["valid"](secret, delivery["headers"], delivery["body"])
+            assert not self.namespace["valid"](secret, delivery["headers"], delivery["body"] + b" ")
 
     @property
     def key(self) -> str:
@@ -101,7 +119,8 @@ class PageRun:
     def shell_env(self, **extra: str) -> dict[str, str]:
         assert self.server is not None
         return {"HOME": str(self.home), "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "LANG": "C.UTF-8",
-                "KEY": self.key, "GOOSE_API_URL": self.server.url, **extra}
+                "KEY": self.key, "GOOSE_API_URL": self.server.url, "GOOSE_API_MASTER_PID": str(self.server.process.pid),
+                **extra}
 
     # --- one block -------------------------------------------------------------------------------
     def run(self, block: Block) -> None:
@@ -113,9 +132,9 @@ class PageRun:
         if self.server is None or "server" in options:
             self.start(options.get("server", self.server_settings))
         text = self.substitute(block.text, options.get("replace", {}))
+        self.fake.add(*(step(item) for item in options.get("model", [])))
         if "given" in options:
             self.sh_script(block, self.substitute(options["given"], {}), check_answers=False)
-        self.fake.add(*(step(item) for item in options.get("model", [])))
         if options.get("serves"):
             self.serve(block, text)
         elif block.lang == "sh":
@@ -124,6 +143,9 @@ class PageRun:
             self.python(block, text)
         else:
             pytest.fail(f"{block.where}: a ```{block.lang} block can be neither run nor checked")
+        deadline = time.monotonic() + 30  # an async turn asks the model after its block has answered
+        while self.fake.steps and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert not self.fake.steps, f"{block.where}: the model replies it names were not all asked for: " \
                                     f"{self.fake.steps}"
         assert not self.fake.violations, f"{block.where}: {self.fake.violations}"
@@ -132,6 +154,7 @@ class PageRun:
         assert self.server is not None
         values = {"{venv}": str(Path(sys.executable).parent.parent), "{hook}": self.hook.url, "{fake_url}": self.fake.base_url, "{fake_key}": self.fake.api_key,
                   "{work}": str(self.work)}
+        self.hook_used = self.hook_used or any("{hook}" in real for real in replace.values())
         for shown, real in replace.items():
             assert shown in text, f"'{shown}' is not in the block any more"
             for name, value in values.items():
@@ -141,13 +164,15 @@ class PageRun:
 
     def sh_script(self, block: Block, text: str, check_answers: bool) -> None:
         steps = commands(text)
-        script = ["set -o pipefail", f'. "{self.state}"']
+        env = self.shell_env()
+        script = ["set -o pipefail", f'. "{self.state}"',  # the page's exported variables, then this server's
+                  "export " + " ".join(f"{name}={shlex.quote(env[name])}" for name in HARNESS_VARIABLES)]
         for n, command in enumerate(steps):
             base = self.out / f"{self.count}-{n}"
             script.append(f"{{ {command.text}\n}} >'{base}.out' 2>'{base}.err'; rc=$?; echo $rc >'{base}.rc'; "
                           f"[ $rc = 0 ] || exit $rc")
         script.append(f"export -p >'{self.state}'")
-        result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=self.work, env=self.shell_env(),
+        result = subprocess.run(["bash", "-c", "\n".join(script)], cwd=self.work, env=env,
                                 capture_output=True, text=True, timeout=120)
         for n, command in enumerate(steps):
             base = self.out / f"{self.count}-{n}"
