@@ -6,6 +6,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from goose_api import create_app
@@ -107,6 +108,7 @@ def test_metrics_need_a_key(client):
     assert ApiClient(client.flask, key=None).get("/metrics")[0] == 401
 
 
+@pytest.mark.live
 def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path):
     server = start_live_server(live_env(fake_openai, dirs, GOOSE_API_WORKERS="2"), tmp_path, tmp_path / "two.log")
     metrics_dir = dirs["data"] / "prometheus"

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,8 @@ class PageRun:
         self.fake = OpenAIFake().start()
         self.hook = HookReceiver()
         self.server: LiveServer | None = None
+        self.port = str(free_port())  # kept across restarts: a client made by an earlier block still reaches it
+        self.mcp: subprocess.Popen | None = None
         self.server_settings: dict[str, str] = {}
         self.namespace: dict[str, Any] = {"__name__": "__docs__"}
         self.state = self.out / "exported.sh"
@@ -84,7 +87,7 @@ class PageRun:
             assert self.server.stop() == 0, self.server.log()
         if settings is not None:
             self.server_settings = settings
-        env = {"HOME": str(self.home), "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        env = {"HOME": str(self.home), "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "GOOSE_API_PORT": self.port,
                "GOOSE_API_PROVIDER_RETRIES": "1", **self.fake.server_env(), **self.server_settings}
         self.server = start_live_server(env, self.work, self.tmp / "gunicorn.log")
 
@@ -98,6 +101,25 @@ class PageRun:
         finally:
             self.fake.stop()
             self.hook.close()
+            if self.mcp is not None:
+                self.mcp.terminate()
+                self.mcp.wait(10)
+
+    def mcp_server(self) -> str:
+        """A streamable-HTTP MCP server on loopback (``{mcp_url}``): the benchmarks' one-tool echo server."""
+        port = free_port()
+        if self.mcp is None:
+            self.mcp = subprocess.Popen([sys.executable, str(ROOT / "bench" / "echo_server.py"), "http", str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.mcp_url = f"http://127.0.0.1:{port}/mcp"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.mcp.poll() is None:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        return self.mcp_url
+                time.sleep(0.05)
+            pytest.fail(f"the MCP echo server did not listen (exit {self.mcp.poll()})")
+        return self.mcp_url
 
     def check_delivery(self) -> None:
         """The webhook a block asked for arrived, and the docs' own ``valid`` (if the page defines it) accepts it."""
@@ -131,12 +153,13 @@ class PageRun:
             return check_data(block)
         if self.server is None or "server" in options:
             self.start(options.get("server", self.server_settings))
-        text = self.substitute(block.text, options.get("replace", {}))
+        serve_port = str(free_port()) if options.get("serves") else None
+        text = self.substitute(block.text, options.get("replace", {}), serve_port)
         self.fake.add(*(step(item) for item in options.get("model", [])))
         if "given" in options:
             self.sh_script(block, self.substitute(options["given"], {}), check_answers=False)
-        if options.get("serves"):
-            self.serve(block, text)
+        if serve_port is not None:
+            self.serve(block, text, serve_port)
         elif block.lang == "sh":
             self.sh_script(block, text, check_answers=True)
         elif block.lang == "python":
@@ -150,16 +173,21 @@ class PageRun:
                                     f"{self.fake.steps}"
         assert not self.fake.violations, f"{block.where}: {self.fake.violations}"
 
-    def substitute(self, text: str, replace: dict[str, str]) -> str:
+    def substitute(self, text: str, replace: dict[str, str], port: str | None = None) -> str:
+        """``replace`` applied, and the docs' port 8080 made this page's server's (or ``port``)."""
         assert self.server is not None
         values = {"{venv}": str(Path(sys.executable).parent.parent), "{hook}": self.hook.url, "{fake_url}": self.fake.base_url, "{fake_key}": self.fake.api_key,
                   "{work}": str(self.work)}
         self.hook_used = self.hook_used or any("{hook}" in real for real in replace.values())
+        if any("{mcp_url}" in real for real in replace.values()):
+            values["{mcp_url}"] = self.mcp_server()
         for shown, real in replace.items():
             assert shown in text, f"'{shown}' is not in the block any more"
             for name, value in values.items():
                 real = real.replace(name, value)
             text = text.replace(shown, real)
+        if port is not None:
+            return text.replace(f":{DOCS_PORT}", f":{port}")
         return text.replace(f"127.0.0.1:{DOCS_PORT}", self.server.url.removeprefix("http://"))
 
     def sh_script(self, block: Block, text: str, check_answers: bool) -> None:
@@ -199,12 +227,10 @@ class PageRun:
                 else:
                     os.environ[name] = value
 
-    def serve(self, block: Block, text: str) -> None:
-        """A block that runs a server in the foreground: started with a free port and its own HOME."""
-        port = str(free_port())
+    def serve(self, block: Block, text: str, port: str) -> None:
+        """A block that runs a server in the foreground: started on ``port`` with its own HOME."""
         home = self.tmp / f"serve-home-{self.count}"
         home.mkdir()
-        text = text.replace(f":{DOCS_PORT}", f":{port}")
         env = {**self.shell_env(), "HOME": str(home), "GOOSE_API_PORT": port}
         process = subprocess.Popen(["bash", "-c", text], cwd=ROOT, env=env, start_new_session=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -216,7 +242,8 @@ class PageRun:
             answer = requests.get(url + "/provider/config", headers=headers, timeout=30)
             assert answer.status_code == 200 and answer.json()["configured"], f"{block.where}: {answer.text}"
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
             output = process.communicate(timeout=60)[0].decode(errors="replace")
         assert process.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM), f"{block.where}:\n{output}"
         assert not (home / ".gunicorn").exists(), f"{block.where}: gunicorn made a control socket in HOME"
