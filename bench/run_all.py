@@ -34,8 +34,8 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("turn_overhead", "tool_overhead", "http_overhead", "concurrency", "startup")
-COMPARISON = ROOT / "bench" / "results" / "before_after.json"
-README = ROOT / "bench" / "README.md"
+COMPARISON = Path("bench") / "results" / "before_after.json"
+README = Path("bench") / "README.md"
 MARK_START, MARK_END = "<!-- before-after:start -->", "<!-- before-after:end -->"
 NUMBER = re.compile(r"^\s*([0-9][0-9.,]*)\s*([^\s(]*)")
 
@@ -108,21 +108,21 @@ def python_for(tree: Path, scratch: Path) -> str:
 
 
 @contextmanager
-def worktree(ref: str) -> Iterator[Path]:
+def worktree(ref: str, root: Path = ROOT) -> Iterator[Path]:
     """``ref`` checked out in a temporary git worktree, with this checkout's model and npm servers linked in."""
     scratch = Path(tempfile.mkdtemp(prefix="goose-bench-before-"))
     tree = scratch / "tree"
-    subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(tree), ref], cwd=ROOT, check=True)
+    subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(tree), ref], cwd=root, check=True)
     try:
-        if (ROOT / "models").is_dir():
-            (tree / "models").symlink_to(ROOT / "models")
-        node_modules = next((p for p in (ROOT / "tests" / "node_modules", ROOT / "node_modules") if p.is_dir()), None)
+        if (root / "models").is_dir():
+            (tree / "models").symlink_to(root / "models")
+        node_modules = next((p for p in (root / "tests" / "node_modules", root / "node_modules") if p.is_dir()), None)
         for where in (tree, tree / "tests"):
             if node_modules and (where / "package.json").exists() and not (where / "node_modules").exists():
                 (where / "node_modules").symlink_to(node_modules)
         yield tree
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -134,14 +134,15 @@ def git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def before_after(ref: str, names: list[str], rounds: int) -> int:
+def before_after(ref: str, names: list[str], rounds: int, root: Path = ROOT) -> int:
+    """Each benchmark on ``root`` (after) and on ``ref`` (before), alternating; the comparison recorded."""
     failed: list[str] = []
-    document = {"before": ref, "before_commit": git("rev-parse", "--short", ref),
-                "after_commit": git("rev-parse", "--short", "HEAD"), "rounds": rounds,
+    document = {"before": ref, "before_commit": git("rev-parse", "--short", ref, cwd=root),
+                "after_commit": git("rev-parse", "--short", "HEAD", cwd=root), "rounds": rounds,
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_at_start": load(), "benchmarks": {}}
-    with worktree(ref) as tree:
+    with worktree(ref, root) as tree:
         python = python_for(tree, tree.parent)
-        sides = {"after": (ROOT, sys.executable), "before": (tree, python)}
+        sides = {"after": (root, sys.executable), "before": (tree, python)}
         for name in names:
             runs: dict[str, list[list[dict]]] = {"before": [], "after": []}
             for round_ in range(rounds):
@@ -153,14 +154,15 @@ def before_after(ref: str, names: list[str], rounds: int) -> int:
                         runs[side].append(rows)
             document["benchmarks"][name] = compare(runs)
     document["load_at_end"] = load()
-    COMPARISON.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    refresh_readme(document)
+    (root / COMPARISON).parent.mkdir(parents=True, exist_ok=True)
+    (root / COMPARISON).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    refresh_readme(document, root / README)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def refresh_readme(document: dict) -> None:
+def refresh_readme(document: dict, readme: Path) -> None:
     """The before/after table in bench/README.md, from before_after.json."""
     lines = [f"`python bench/run_all.py --before {document['before']}`: {document['before_commit']} → "
              f"{document['after_commit']}, {document['rounds']} rounds each, alternating; {document['date']}; "
@@ -171,12 +173,12 @@ def refresh_readme(document: dict) -> None:
             ratio = "" if row["after_over_before"] is None else f"{row['after_over_before']:.2f}"
             cells = [f"{value:g} {row['unit']}" if value is not None else "n/a" for value in (row["before"], row["after"])]
             lines.append(f"| {row['benchmark']} | {cells[0]} | {cells[1]} | {ratio} |")
-    text = README.read_text()
+    text = readme.read_text()
     if MARK_START not in text:
         text += f"\n## Before and after (`--before`)\n\n{MARK_START}\n{MARK_END}\n"
     head, _, rest = text.partition(MARK_START)
     _, _, tail = rest.partition(MARK_END)
-    README.write_text(f"{head}{MARK_START}\n" + "\n".join(lines) + f"\n{MARK_END}{tail}")
+    readme.write_text(f"{head}{MARK_START}\n" + "\n".join(lines) + f"\n{MARK_END}{tail}")
 
 
 def main(argv: list[str]) -> int:

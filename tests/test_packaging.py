@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
 import sys
 import tomllib
 from importlib import metadata
@@ -104,3 +106,15 @@ def test_the_project_is_installed_editable_with_its_command():
     assert len(installed) == 1, "the project is not installed in this virtualenv: `make install`"
     origin = json.loads(installed[0].read_text("direct_url.json"))
     assert origin.get("dir_info", {}).get("editable") is True, "`make install` installs the project editable"
+
+
+def test_make_requirements_compiles_pyproject():
+    """`make requirements` (dry run): pip-compile from pyproject.toml, dev pins constrained by the runtime pins."""
+    dry = subprocess.run(["make", "-n", "requirements"], cwd=ROOT, capture_output=True, text=True, check=True)
+    runtime, dev = [shlex.split(line) for line in dry.stdout.splitlines() if "pip-compile" in line]
+    for command in (runtime, dev):
+        assert command[0] == "CUSTOM_COMPILE_COMMAND=make requirements" and command[1].endswith("/pip-compile")
+        assert command[-1] == "pyproject.toml" and "--no-emit-index-url" in command and "--no-emit-find-links" in command
+    assert runtime[runtime.index("-o") + 1] == "requirements.txt" and "--extra" in runtime
+    assert dev[dev.index("-o") + 1] == "requirements-dev.txt" and dev[dev.index("-c") + 1] == "requirements.txt"
+    assert [dev[i + 1] for i, arg in enumerate(dev) if arg == "--extra"] == ["local", "dev"]

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 RUNNABLE = ("sh", "python")
-DATA = ("json", "yaml", "text")
+DATA = ("json", "yaml", "ini", "text")
 OPTIONS = {
     "model": "the fake model's replies while this block runs (strings, or {tool, args, id} tool calls)",
     "server": "restart the page's server with these GOOSE_API_* settings from this block on",

@@ -8,6 +8,7 @@ blocks of a page share their exported variables; Python blocks share one namespa
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shlex
@@ -27,7 +28,7 @@ import requests
 import yaml
 
 from goose_api.settings import Settings
-from tests.docs.markdown import ROOT, Block, Command, body_of, commands, shape
+from tests.docs.markdown import DATA, ROOT, Block, Command, body_of, commands, shape
 from tests.fakes.core import Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
 from tests.support.live import LiveServer, free_port, start_live_server
@@ -136,7 +137,9 @@ class PageRun:
 
     @property
     def key(self) -> str:
-        return (self.home / ".local/share/goose-api/api_key").read_text().strip()
+        """The key the server generated (none when the page configures keys itself)."""
+        path = self.home / ".local/share/goose-api/api_key"
+        return path.read_text().strip() if path.exists() else ""
 
     def shell_env(self, **extra: str) -> dict[str, str]:
         assert self.server is not None
@@ -149,7 +152,7 @@ class PageRun:
         options = block.options
         if "covered_by" in options:
             return check_covered(block)
-        if block.lang in ("json", "yaml", "text"):
+        if block.lang in DATA:
             return check_data(block)
         if self.server is None or "server" in options:
             self.start(options.get("server", self.server_settings))
@@ -312,6 +315,8 @@ def check_data(block: Block) -> None:
     """Data shown in the docs parses; a YAML block of settings is a config file the server accepts."""
     if block.lang == "json":
         json.loads(block.text)
+    elif block.lang == "ini":
+        configparser.ConfigParser(strict=True, interpolation=None).read_string(block.text)
     elif block.lang == "yaml":
         data = yaml.safe_load(block.text)
         known = {f for f in Settings.__dataclass_fields__} - {"env", "sources"}
