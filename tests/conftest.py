@@ -51,6 +51,15 @@ def app(fake_openai, dirs):
 
 
 @pytest.fixture
+def app_without_tools(fake_openai, dirs):
+    """The app without the developer extension, for modules whose tests make no tool call: each turn of
+    the default app starts that MCP server, which is most of a short test's time."""
+    application = create_app(settings_for(fake_openai, dirs, extensions={"developer": {"enabled": False}}))
+    yield application
+    application.extensions["goose_api"].close()
+
+
+@pytest.fixture
 def client(app) -> ApiClient:
     return ApiClient(app.test_client())
 

@@ -8,6 +8,7 @@ root needs, and the virtualenv holds exactly the pinned versions.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -110,7 +111,9 @@ def test_the_project_is_installed_editable_with_its_command():
 
 def test_make_requirements_compiles_pyproject():
     """`make requirements` (dry run): pip-compile from pyproject.toml, dev pins constrained by the runtime pins."""
-    dry = subprocess.run(["make", "-n", "requirements"], cwd=ROOT, capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "requirements"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
     runtime, dev = [shlex.split(line) for line in dry.stdout.splitlines() if "pip-compile" in line]
     for command in (runtime, dev):
         assert command[0] == "CUSTOM_COMPILE_COMMAND=make requirements" and command[1].endswith("/pip-compile")

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.goose_format import assert_goose_session
 from tests.support.mcp_fixtures import wait_until
+
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
 
 
 def start_long(client, fake_openai, session_id: str, delay: float = 3.0) -> str:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
+
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.mcp_fixtures import wait_until
+
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
 
 
 def keyed(key: str) -> dict:

@@ -45,6 +45,7 @@ def edit(registry: ExtensionRegistry, command: str, path: Path | str, **args) ->
 
 # --- developer: shell -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_builtins_are_listed_with_honest_annotations(builtins):
     tools = {tool.name: tool for tool in builtins.tools()}
     assert set(tools) == {"developer__shell", "developer__text_editor", "mcp_say__say",
@@ -203,6 +204,7 @@ def test_memory_errors(builtins, work):
         memory(builtins, "remember_memory", work, category="ok", data="  ", is_global=False)
 
 
+@pytest.mark.slow
 def test_global_memories_are_in_the_instructions_of_a_new_server(make_registry, work):
     registry = make_registry()
     registry.add({"type": "builtin", "name": "memory"})
@@ -218,6 +220,7 @@ def test_say_returns_the_text_without_espeak(builtins):
     assert builtins.call_tool("mcp_say__say", {"text": "hello there"}) == [{"type": "text", "text": "hello there"}]
 
 
+@pytest.mark.slow
 def test_say_speaks_with_espeak_ng_when_present(make_registry, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

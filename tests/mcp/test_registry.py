@@ -30,6 +30,7 @@ from tests.support.mcp_fixtures import (  # noqa: F401
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow
 def test_add_lists_tools_and_calls_them(make_registry):
     registry = make_registry()
     assert registry.names() == []
@@ -45,6 +46,7 @@ def test_add_lists_tools_and_calls_them(make_registry):
     assert detail["tools"] == names
 
 
+@pytest.mark.slow
 def test_remove_stops_the_process_and_unknown_name_is_not_found(make_registry):
     registry = make_registry()
     registry.add(misbehaving("a"))
@@ -61,6 +63,7 @@ def test_remove_stops_the_process_and_unknown_name_is_not_found(make_registry):
         registry.call_tool("a__echo", {"text": "x"})
 
 
+@pytest.mark.slow
 def test_close_leaves_no_child_process(make_registry):
     registry = make_registry(extensions={})  # developer on, as by default
     registry.add(misbehaving("a"))
@@ -75,6 +78,7 @@ def test_close_leaves_no_child_process(make_registry):
     assert_all_gone(pids.values(), timeout=1)
 
 
+@pytest.mark.slow
 def test_adding_an_existing_name_replaces_it(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -84,6 +88,7 @@ def test_adding_an_existing_name_replaces_it(make_registry):
     assert_all_gone([old_pid])
 
 
+@pytest.mark.slow
 def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_path):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -99,6 +104,7 @@ def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_pa
     assert list(stored) == ["fake"] and stored["fake"]["args"][-1] == "ok"
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_costs_its_timeout(make_registry):
     registry = make_registry()
     started = time.monotonic()
@@ -108,6 +114,7 @@ def test_a_server_that_never_answers_costs_its_timeout(make_registry):
     assert registry.names() == []
 
 
+@pytest.mark.slow
 def test_garbage_on_stdout_is_an_error_not_a_hang(make_registry):
     registry = make_registry()
     started = time.monotonic()
@@ -122,6 +129,7 @@ def test_garbage_on_stdout_is_an_error_not_a_hang(make_registry):
     assert registry.details()[0]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_hanging_tool_times_out_and_the_server_stays_usable(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake", timeout=30))
@@ -132,6 +140,7 @@ def test_hanging_tool_times_out_and_the_server_stays_usable(make_registry):
     assert registry.call_tool("fake__echo", {"text": "ok"}) == [{"type": "text", "text": "ok"}]
 
 
+@pytest.mark.slow
 def test_config_timeout_applies_to_calls(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake", timeout=4))
@@ -139,6 +148,7 @@ def test_config_timeout_applies_to_calls(make_registry):
         registry.call_tool("fake__hang", {})
 
 
+@pytest.mark.slow
 def test_crash_marks_failed_and_the_next_call_restarts_once(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -181,6 +191,7 @@ def test_error_result_and_unknown_tool_become_tool_call_failed(make_registry):
         registry.call_tool("echo", {})
 
 
+@pytest.mark.slow
 def test_cancel_event_abandons_the_call(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -225,6 +236,7 @@ def test_envs_and_env_keys_reach_the_server_but_never_details(make_registry, tmp
     assert registry.details()[0]["env_keys"] == ["API_TOKEN"]
 
 
+@pytest.mark.slow
 def test_extensions_file_is_shared_by_workers(make_registry, tmp_path):
     worker_a, worker_b = make_registry(), make_registry()
     assert worker_a.names() == worker_b.names() == []
@@ -275,6 +287,7 @@ def _child_uses_registry(registry, results) -> None:
         results.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_forked_worker_makes_its_own_loop_and_servers(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -306,6 +319,7 @@ def test_working_dir_reaches_the_server_in_meta(make_registry, tmp_path: Path):
     assert result["text"].splitlines()[1:] == ["--- stdout ---", str(tmp_path)]
 
 
+@pytest.mark.slow
 def test_concurrent_calls_from_many_threads(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -329,6 +343,7 @@ def test_concurrent_calls_from_many_threads(make_registry):
     assert all("timed out" in str(results[n]) for n in range(0, 12, 4))
 
 
+@pytest.mark.slow
 def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
     script = tmp_path / "forgetful.py"
     script.write_text(

@@ -37,6 +37,7 @@ def test_owner_is_recorded_beside_the_goose_file(team, fake_openai, dirs):
     assert "alice" not in (dirs["sessions"] / "a1.jsonl").read_text() and "owner" not in meta
 
 
+@pytest.mark.slow
 def test_a_key_replies_only_to_its_own_sessions(team, fake_openai, dirs):
     fake_openai.add(Reply("a"), Reply("b"), Reply("c"))
     team["alice"].post("/session/start", {"prompt": "x", "session_id": "alices"})
@@ -59,6 +60,7 @@ def test_reply_without_id_takes_the_keys_own_latest_session(team, fake_openai):
     assert (status, body["session_id"]) == (200, "alices")
 
 
+@pytest.mark.slow
 def test_a_key_with_no_sessions_has_nothing_to_reply_to(team, fake_openai):
     fake_openai.add(Reply("a"))
     team["alice"].post("/session/start", {"prompt": "x"})
@@ -66,6 +68,7 @@ def test_a_key_with_no_sessions_has_nothing_to_reply_to(team, fake_openai):
     assert (status, body["error"]) == (404, "not_found")
 
 
+@pytest.mark.slow
 def test_admin_keys_see_every_session(team, fake_openai):
     fake_openai.add(Reply("a"), Reply("b"), Reply("c"))
     team["alice"].post("/session/start", {"prompt": "x", "session_id": "alices"})
@@ -73,6 +76,7 @@ def test_admin_keys_see_every_session(team, fake_openai):
     assert team["default"].post("/session/reply", {"prompt": "api_key", "session_id": "alices"})[0] == 200
 
 
+@pytest.mark.slow
 def test_sessions_without_an_owner_are_for_admins_only(team, fake_openai, dirs):
     shutil.copy(DATA / "goose_cli_session.jsonl", dirs["sessions"] / "from_cli.jsonl")
     assert team["alice"].post("/session/reply", {"prompt": "x", "session_id": "from_cli"})[0] == 404
