@@ -53,6 +53,7 @@ def test_reject_is_the_default(app, client, fake_openai):
     assert prompts_in(client, "busy") == ["first"]
 
 
+@pytest.mark.slow
 def test_enqueue_runs_every_turn_in_order_after_the_current_one(app, client, fake_openai, dirs):
     start_long(client, fake_openai, "queue")
     fake_openai.add(*[Reply(f"answer {n}") for n in range(4)])
@@ -97,6 +98,7 @@ def test_interrupt_cancels_the_current_run_and_runs_this_one(app, client, fake_o
     assert_goose_session(dirs["sessions"] / "int.jsonl")
 
 
+@pytest.mark.slow
 def test_a_queue_left_by_a_stopped_worker_runs_after_a_restart(fake_openai, dirs):
     settings = settings_for(fake_openai, dirs)
     first = create_app(settings)

@@ -86,6 +86,7 @@ def test_keys_are_per_client_and_survive_a_restart(fake_openai, dirs):
     assert len(fake_openai.requests) == 2
 
 
+@pytest.mark.slow
 def test_busy_answers_are_not_kept_and_keys_expire(fake_openai, dirs):
     app = create_app(settings_for(fake_openai, dirs, idempotency_ttl=0.5))
     client = ApiClient(app.test_client())

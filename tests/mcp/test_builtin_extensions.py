@@ -61,6 +61,7 @@ def test_builtins_are_listed_with_honest_annotations(builtins):
     assert "text_editor" in builtins.instructions()["developer"]
 
 
+@pytest.mark.slow
 def test_shell_runs_in_the_working_dir_and_returns_both_streams(builtins, work):
     out = shell(builtins, "pwd; echo to-out; echo to-err >&2", work)
     assert out.splitlines() == ["Exit code: 0", "--- stdout ---", str(work), "to-out", "--- stderr ---", "to-err"]

@@ -268,6 +268,7 @@ def test_configured_extensions_load_lazily_on_first_use(make_registry, tmp_path)
     assert {d["status"] for d in registry.details()} == {"running"}
 
 
+@pytest.mark.slow
 def test_a_configured_extension_that_fails_is_listed_as_failed(make_registry):
     broken = {"enabled": True, "type": "stdio", "name": "broken", "cmd": sys.executable,
               "args": [MISBEHAVING, "fail-start"]}
@@ -368,6 +369,7 @@ def test_remote_failure_messages_hide_url_credentials(make_registry):
     assert "pa55word" not in info.value.message and "s3cret" not in info.value.message
 
 
+@pytest.mark.slow
 def test_a_hand_edit_of_the_extensions_file_is_noticed_within_a_second_or_so(make_registry, tmp_path):
     registry = make_registry()
     registry.add(misbehaving("fake"))
