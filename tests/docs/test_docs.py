@@ -12,6 +12,7 @@ from tests.docs.runner import PageRun
 
 
 @pytest.mark.live
+@pytest.mark.timeout(600)  # a page is a whole session of commands; client.md restarts its server four times
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_block_of_the_page_runs_and_answers_as_shown(page, tmp_path):
     run = PageRun(tmp_path)
