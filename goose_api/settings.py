@@ -99,14 +99,6 @@ class Settings:
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir)
-
-    @property
-    def sessions_path(self) -> Path:
-        return Path(self.sessions_dir)
-
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from goose_api.runs.service import RunRef
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
 from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
 
@@ -21,9 +20,10 @@ EVENTS_DOC = {"responses": {"200": event_stream_doc("the run's events")}}
 @blp.doc(**EVENTS_DOC)
 def events(query, session_id):
     """Follow the current or last run as Server-Sent Events; resume with Last-Event-ID or ?after=."""
-    _, log = services().runs.log_of(owned(session_id), query.get("run_id"))
+    runs = services().runs
+    _, log = runs.log_of(owned(session_id), query.get("run_id"))
     given = [value for value in (query.get("after"), last_event_id()) if value is not None]
-    return event_stream(log, max(given) if given else log.base, session_id)
+    return event_stream(runs, log, max(given) if given else log.base, session_id)
 
 
 @blp.route("/session/<session_id:session_id>/cancel", methods=["POST"])
@@ -45,8 +45,9 @@ def cancel(session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def confirm(body, session_id):
     """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
-    ref = services().runs.confirm(owned(session_id), body["id"], body["action"])
-    return answer_turn(ref, asynchronous=body["asynchronous"])
+    runs = services().runs
+    ref = runs.confirm(owned(session_id), body["id"], body["action"])
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"])
 
 
 @blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
@@ -56,5 +57,6 @@ def confirm(body, session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def resume(body, session_id):
     """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
-    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    runs = services().runs
+    ref = runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
