@@ -114,6 +114,8 @@ def refresh_readme() -> None:
     lines = ["| benchmark | goal | baseline | ours | ratio | met? |", "| --- | --- | --- | --- | --- | --- |"]
     files = sorted(RESULTS.glob("*.json"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
     for path in files:
+        if path.stem == "before_after":  # run_all.py --before keeps its own table
+            continue
         for r in json.loads(path.read_text())["rows"]:
             met = {True: "yes", False: "**no**", None: "n/a"}[r["met"]]
             ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"

@@ -46,6 +46,7 @@ class Settings:
     workers: int = 1
     threads: int = 16
     graceful_timeout: int = 30
+    control_socket: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     # auth
     api_key: str | None = None

@@ -19,7 +19,7 @@ from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
 
 __all__ = ["bind", "worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog",
-           "on_starting", "child_exit", "post_worker_init", "worker_exit"]
+           "control_socket_disable", "on_starting", "child_exit", "post_worker_init", "worker_exit"]
 
 _settings = Settings.load()
 _metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR")
@@ -36,6 +36,12 @@ timeout = 120
 graceful_timeout = _settings.graceful_timeout
 keepalive = 5
 accesslog = None  # goose-api logs one line per request itself
+# gunicorn's control socket (for `gunicornc`) only where the control_socket setting asks for it, never
+# gunicorn's default $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = not _settings.control_socket
+if _settings.control_socket:
+    control_socket = _settings.control_socket
+    __all__.append("control_socket")
 
 
 def on_starting(server):

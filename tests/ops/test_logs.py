@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 import requests
 
 from goose_api.ops.logs import BatchingStreamHandler
@@ -56,6 +57,7 @@ def entries(log: str) -> list[dict]:
     return out
 
 
+@pytest.mark.live
 def test_info_logs_one_line_per_event_and_no_secrets(tmp_path, dirs):
     log, (generated_id,) = run_and_read_log(tmp_path, dirs, "INFO")
     lines = entries(log)
@@ -77,6 +79,7 @@ def test_info_logs_one_line_per_event_and_no_secrets(tmp_path, dirs):
         assert secret not in log, f"{secret!r} was logged at INFO"
 
 
+@pytest.mark.live
 def test_debug_shows_prompts_but_still_no_secrets(tmp_path, dirs):
     log, _ = run_and_read_log(tmp_path, dirs, "DEBUG")
     entries(log)
