@@ -14,6 +14,7 @@ from goose_api.web.api import GooseApi
 from goose_api.web.errors import register_error_handlers
 from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
 from goose_api.web.idempotency import register_idempotency
+from goose_api.web.long_requests import LongRequestBudget, register_long_requests
 from goose_api.web.routes import docs_ui, extensions, ops, provider, runs, sessions, transfer
 from goose_api.web.throttle import AuthThrottle
 
@@ -48,6 +49,7 @@ def build_app(settings: Settings) -> Flask:
     services.on_close(throttle.close)
     register_request_hooks(app, services, throttle, PUBLIC_ENDPOINTS)
     register_idempotency(app, services, PUBLIC_ENDPOINTS)
+    register_long_requests(app, LongRequestBudget(*settings.long_request_limits))
     extensions.register_schemas(api.spec)
     ops.register_schemas(api.spec)
     for module in (sessions, runs, transfer, extensions, provider, ops):

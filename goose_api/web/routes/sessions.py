@@ -7,7 +7,8 @@ from functools import partial
 from flask import g
 
 from goose_api.errors import NotFound
-from goose_api.web.answers import answer_turn
+from goose_api.web import long_requests
+from goose_api.web.answers import answer_turn, hold_for_answer
 from goose_api.web.api import ApiBlueprint, event_stream_doc
 from goose_api.web.current import services
 from goose_api.web.schemas.sessions import (
@@ -56,6 +57,7 @@ def owned(session_id: str) -> str:
 def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
+    hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"), stream=body["stream"],
                           webhook=body.get("webhook"), on_created=partial(svc.owners.claim, client=g.client))
     return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
@@ -72,6 +74,7 @@ def reply(body):
     """Send a prompt to a session (the most recently active one when no id is given)."""
     svc = services()
     session_id = svc.owners.resolve(body.get("session_id"), g.client, lambda: (i for i, _ in svc.store.list_ids()))
+    hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
                           webhook=body.get("webhook"))
     return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
@@ -121,4 +124,5 @@ def end(body):
 @blp.errors(400, 401, 404, 409, 413, 415, 502, 503)
 def summarize(body):
     """Replace a session's history with a summary by the model (the old file is kept as a backup)."""
+    long_requests.hold()  # waits on the model like a blocking turn
     return {"status": "success", "message": services().catalog.summarize(owned(body["session_id"]))}
