@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("turn_overhead", "tool_overhead", "http_overhead", "concurrency", "startup")
+BENCHMARKS = ("turn_overhead", "tool_overhead", "http_overhead", "concurrency", "streams", "startup", "peers")
 
 
 def main(names: list[str]) -> int:
