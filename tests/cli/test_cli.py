@@ -321,5 +321,5 @@ def test_serve_runs_the_server_from_any_directory(fake_openai, dirs, tmp_path):
 def _answers(url: str) -> bool:
     try:
         return requests.get(url + "/health", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # the master listens before its worker has booted
         return False
