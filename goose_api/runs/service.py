@@ -1,8 +1,8 @@
 """Background runs: every turn runs on a pool thread; requests only start, watch and steer it.
 
 A run is started by a request thread, which takes the session's lock and
-writes the run's record; a pool thread (``run_threads`` per worker) owns it
-from then on (``run_worker.py``). Blocking answers, SSE streams and pollers
+writes the run's record; a pool thread (at most ``run_threads`` per worker,
+made on demand) owns it from then on (``run_worker.py``). Blocking answers, SSE streams and pollers
 all read the run's event log and record in the data dir (``run_state.py``),
 so whichever gunicorn worker receives a wait, cancel or confirm can serve it:
 cancels and decisions are written into the record, and the owner's watcher
@@ -92,8 +92,8 @@ class RunService:
         self._executor = RunExecutor(store, agent, state, journal,
                                      ask_started=settings.resume_started_tools == "ask",
                                      release=self._release, ended=self._ended)
-        self._pool = ElasticPool(settings.run_threads, name="run")  # daemons: a run waiting for approval
-        # never keeps a stopping worker alive
+        # Daemon threads, made on demand: a run waiting for approval never keeps a stopping worker alive.
+        self._pool = ElasticPool(settings.run_threads, name="run")
         self._local = LocalRuns(state, self.poll, settings.run_heartbeat_interval)
         self._instance = uuid.uuid4().hex
         self.stopping = threading.Event()  # set on SIGTERM: no new runs; streams end, clients reconnect elsewhere

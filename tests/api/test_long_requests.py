@@ -97,13 +97,14 @@ def test_a_blocking_turn_over_the_limit_is_429_and_starts_nothing(app, alice, fa
     assert_limited(alice.post("/session/summarize", {"session_id": "a"}), "key", 2)
     assert alice.get("/session/blocked")[0] == 404 and not (dirs["sessions"] / "blocked.jsonl").exists()
     assert len(fake_openai.requests) == requests_before, "the provider was never called"
-    fake_openai.add(Reply("in the background"))
+    fake_openai.add(Reply("in the background"), Reply("later"))
     status, body, _ = alice.post("/session/start", {"prompt": "async", "session_id": "bg", "async": True})
     assert status == 202, body
     status, body, response = alice.post("/session/start", {"prompt": "later", "session_id": "bg2"},
                                         headers={"Prefer": "respond-async"})
     assert status == 202 and response.headers["Preference-Applied"] == "respond-async"
-    fake_openai.add(Reply("later"))
+    for session_id in ("bg", "bg2"):
+        wait_until(lambda: alice.get(f"/session/{session_id}")[1]["state"] == "idle", 15, f"{session_id} to end")
     for stream in streams:
         stream.close()
 
