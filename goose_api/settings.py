@@ -101,14 +101,6 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir)
-
-    @property
-    def sessions_path(self) -> Path:
-        return Path(self.sessions_dir)
-
-    @property
     def long_request_limits(self) -> tuple[int, int]:
         """(per worker, per key) ceilings on long-lived requests; what is left of ``threads`` serves short ones."""
         total = self.long_request_limit

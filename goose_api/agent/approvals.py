@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from goose_api.providers.base import ToolSpec
 from goose_api.storage import atomic
+from goose_api.storage.data_dir import lock_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ToolPermissions:
         return tool in self._read()
 
     def allow_always(self, tool: str) -> None:
-        with FileLock(str(self.path) + ".lock", thread_local=False):
+        with FileLock(str(lock_of(self.path)), thread_local=False):
             tools = set(self._read()) | {tool}
             atomic.write_json(self.path, {"always_allow": sorted(tools)})
         log.info("tool always allowed tool=%s", tool)

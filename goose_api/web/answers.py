@@ -1,7 +1,8 @@
 """How a started turn is answered: wait for it, stream it, or 202 at once.
 
-Shared by start, reply and confirm. The request's ``async``/``stream`` fields
-and its ``Prefer`` header (RFC 7240: ``respond-async``, ``wait=N``) choose.
+Shared by start, reply, confirm and resume. The request's ``async``/``stream``
+fields and its ``Prefer`` header (RFC 7240: ``respond-async``, ``wait=N``)
+choose. The caller passes the run service; nothing here looks up the app's.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from flask import Response, jsonify, request
 
 from goose_api.errors import BadRequest
 from goose_api.runs.event_log import EventLog
-from goose_api.runs.service import RunRef
+from goose_api.runs.service import RunRef, RunService
 from goose_api.runs.turns import Queued
 from goose_api.web import long_requests
-from goose_api.web.current import services
 from goose_api.web.idempotency import remember_run
 from goose_api.web.schemas.sessions import AcceptedSchema
 from goose_api.web.sse import stream_events
@@ -50,15 +50,15 @@ def hold_for_answer(*, asynchronous: bool = False, stream: bool = False) -> None
         long_requests.hold()
 
 
-def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False) -> Any:
+def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = False,
+                stream: bool = False) -> Any:
     """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
     if isinstance(ref, Queued):
         return accepted(ref, "Queued behind the session's current run", status="queued")
     remember_run(ref)
-    runs = services().runs
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
-        response = event_stream(log, ref.after, ref.session_id, ref.run_id)
+        response = event_stream(runs, log, ref.after, ref.session_id, ref.run_id)
         response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
         return response
     prefer = preference()
@@ -94,15 +94,14 @@ def cancel_answer(record: dict[str, Any], final: dict[str, Any]) -> dict[str, An
             "run_id": record["run_id"], "state": record["state"], "cancelled": stopped}
 
 
-def event_stream(log: EventLog, after: int, session_id: str, run_id: str) -> Response:
+def event_stream(runs: RunService, log: EventLog, after: int, session_id: str, run_id: str) -> Response:
     """A ``text/event-stream`` of the run's events after ``after``; holds this request's thread until it ends.
 
     Raises:
         TooManyRequests: no long-lived slot is free (see ``long_requests``).
     """
     long_requests.hold()
-    settings = services().settings
-    runs = services().runs
+    settings = runs.settings
     body = stream_events(log, after, heartbeat=settings.sse_heartbeat, poll=runs.read_interval(run_id),
                          check_owner=lambda: runs.status(session_id), stopping=runs.stopping.is_set)
     return Response(body, mimetype="text/event-stream",

@@ -11,14 +11,14 @@ import pytest
 from goose_api.errors import ToolCallFailed
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.storage.process import pid_alive
-from tests.support.mcp_fixtures import ROOT, make_registry, make_settings, wait_until  # noqa: F401
+from tests.support.mcp_fixtures import ROOT, make_registry, make_settings, registry_for, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def builtins(tmp_path_factory) -> ExtensionRegistry:
-    registry = ExtensionRegistry(make_settings(tmp_path_factory.mktemp("data"), extensions={}))
+    registry = registry_for(make_settings(tmp_path_factory.mktemp("data"), extensions={}))
     registry.add({"type": "builtin", "name": "memory"})
     registry.add({"type": "builtin", "name": "mcp_say", "display_name": "Say"})
     yield registry

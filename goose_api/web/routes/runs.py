@@ -6,8 +6,7 @@ from goose_api.runs.service import RunRef
 from goose_api.web import long_requests
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, hold_for_answer, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
 from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
 
@@ -22,9 +21,11 @@ EVENTS_DOC = {"responses": {"200": event_stream_doc("the run's events")}}
 @blp.doc(**EVENTS_DOC)
 def events(query, session_id):
     """Follow the current or last run as Server-Sent Events; resume with Last-Event-ID or ?after=."""
-    record, log = services().runs.log_of(owned(session_id), query.get("run_id"))
+    runs = services().runs
+    record, log = runs.log_of(owned(session_id), query.get("run_id"))
     given = [value for value in (query.get("after"), last_event_id()) if value is not None]
-    return event_stream(log, max(given) if given else log.base, session_id, query.get("run_id") or record["run_id"])
+    return event_stream(runs, log, max(given) if given else log.base, session_id,
+                        query.get("run_id") or record["run_id"])
 
 
 @blp.route("/session/<session_id:session_id>/cancel", methods=["POST"])
@@ -47,10 +48,11 @@ def cancel(session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def confirm(body, session_id):
     """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
+    runs = services().runs
     session_id = owned(session_id)
     hold_for_answer(asynchronous=body["asynchronous"])
-    ref = services().runs.confirm(session_id, body["id"], body["action"])
-    return answer_turn(ref, asynchronous=body["asynchronous"])
+    ref = runs.confirm(session_id, body["id"], body["action"])
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"])
 
 
 @blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
@@ -60,7 +62,8 @@ def confirm(body, session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def resume(body, session_id):
     """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
+    runs = services().runs
     session_id = owned(session_id)
     hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
-    ref = services().runs.resume(session_id, stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    ref = runs.resume(session_id, stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
