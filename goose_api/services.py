@@ -69,7 +69,9 @@ class Services:
         agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
-                                 first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
+                                 first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout,
+                                 key_secrets={str(entry["name"]): str(entry["webhook_secret"])
+                                              for entry in settings.api_keys if entry.get("webhook_secret")})
         runs = RunService(settings, store, agent, state, RunJournal(state.root), track=metrics.active_run,
                           on_final=webhooks.run_ended)
         turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)

@@ -177,6 +177,10 @@ class Settings:
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+            if "webhook_secret" in entry and not (isinstance(entry["webhook_secret"], str)
+                                                  and entry["webhook_secret"]):
+                raise ConfigurationError(f"api_keys entry {entry['name']!r}: webhook_secret must be a non-empty "
+                                         "string (or left out: then it is derived from the server's)")
 
 
 def _prefixed(source: Mapping[str, str]) -> dict[str, str]:

@@ -269,7 +269,7 @@ class Agent:
             return _answered(control, request,
                              conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}"))
         name = call["value"]["name"]
-        verdict = self.policy.verdict(name, tools)
+        verdict = self.policy.verdict(name, tools, control.client)
         if verdict == SKIP:
             return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)]))
         if verdict == ASK:
@@ -310,7 +310,7 @@ class Agent:
         if action != DENY:
             control.journal(APPROVED, request, by="user", action=action)
         if action == ALWAYS_ALLOW:
-            self.policy.permissions.allow_always(name)
+            self.policy.permissions.allow_always(name, control.client)
         return action
 
     def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:

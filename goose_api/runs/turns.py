@@ -45,7 +45,7 @@ class TurnService:
         self.allowed_roots = allowed_roots
 
     def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None, *,
-              stream: bool = False, webhook: str | None = None,
+              stream: bool = False, webhook: str | None = None, client: str | None = None,
               on_created: Callable[[str], None] | None = None) -> RunRef:
         """Create a session and start its first turn; ``on_created(id)`` runs first (ownership).
 
@@ -56,10 +56,10 @@ class TurnService:
         session = self.store.create(session_id, working_dir, describe(prompt))
         if on_created is not None:
             on_created(session.id)
-        return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook)
+        return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, client=client)
 
     def reply(self, prompt: str, session_id: str | None = None, *, stream: bool = False,
-              if_busy: str = REJECT, webhook: str | None = None) -> RunRef | Queued:
+              if_busy: str = REJECT, webhook: str | None = None, client: str | None = None) -> RunRef | Queued:
         """Start a turn on a session, by default the most recently active one (see ``if_busy``).
 
         Raises:
@@ -72,13 +72,14 @@ class TurnService:
         elif not self.store.exists(session_id):
             raise NotFound(f"Session {session_id} not found; start one with POST /session/start")
         try:
-            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook)
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, client=client)
         except SessionBusy:
             if if_busy == REJECT:
                 raise
         if if_busy == ENQUEUE:
-            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook))
-        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook)
+            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook,
+                                                        client=client))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, client=client)
         try:
             self.runs.cancel(session_id, reason="interrupt")
         except NoActiveRun:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from goose_api.errors import BadRequest
 from goose_api.runs.event_log import EventLog
 from goose_api.runs.service import RunRef
 from goose_api.runs.turns import Queued
+from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
 from goose_api.web.current import services
 from goose_api.web.idempotency import remember_run
 from goose_api.web.schemas.sessions import AcceptedSchema
@@ -39,10 +40,15 @@ def preference() -> Preference:
     return Preference(respond_async, wait)
 
 
-def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False) -> Any:
-    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
+def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False,
+                webhook: str | None = None) -> Any:
+    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202).
+
+    ``webhook``: the URL the request set up; a JSON answer then says how to verify its deliveries.
+    """
+    setup = webhook_setup(webhook) if webhook else None
     if isinstance(ref, Queued):
-        return accepted(ref, "Queued behind the session's current run", status="queued")
+        return accepted(ref, "Queued behind the session's current run", status="queued", webhook=setup)
     remember_run(ref)
     runs = services().runs
     if stream:
@@ -52,22 +58,33 @@ def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: boo
         return response
     prefer = preference()
     if asynchronous or prefer.respond_async:
-        response = accepted(ref)
+        response = accepted(ref, webhook=setup)
         if prefer.respond_async:
             response.headers["Preference-Applied"] = "respond-async"
         return response
     answer = runs.wait(ref, prefer.wait)
     if answer is None:
-        response = accepted(ref, f"Still running after {prefer.wait:g} s")
+        response = accepted(ref, f"Still running after {prefer.wait:g} s", webhook=setup)
         response.headers["Preference-Applied"] = f"wait={prefer.wait:g}"
         return response
-    return answer
+    return {**answer, "webhook": setup} if setup else answer
 
 
-def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted") -> Response:
+def webhook_setup(url: str) -> dict[str, str]:
+    """How the receiver at ``url`` verifies what it gets: signed with the calling key's webhook secret."""
+    key = g.client.name
+    return {"url": url, "key": key, "secret": "GET /webhooks/secret",
+            "verify": f"{SIGNATURE_HEADER} is sha256=<hex HMAC-SHA256 of \"{SIGNED_TEXT}\"> keyed with the "
+                      f"webhook secret of key {key!r} (GET /webhooks/secret answers it to that key); "
+                      f"compare in constant time and reject an old {TIMESTAMP_HEADER}"}
+
+
+def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted",
+             webhook: dict[str, str] | None = None) -> Response:
     body = AcceptedSchema().dump({
         "status": status, "session_id": ref.session_id, "run_id": ref.run_id,
-        "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events"})
+        "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events",
+        **({"webhook": webhook} if webhook else {})})
     response = jsonify(body)
     response.status_code = 202
     response.headers["Location"] = f"/session/{ref.session_id}"

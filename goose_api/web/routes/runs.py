@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from flask import g
+
 from goose_api.runs.service import RunRef
+from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
 from goose_api.web.current import services
 from goose_api.web.routes.sessions import owned
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
-from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
+from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema, WebhookSecretSchema
 
 blp = ApiBlueprint("runs", __name__, description="Runs: follow, cancel and approve a session's turn")
 
@@ -56,5 +59,16 @@ def confirm(body, session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def resume(body, session_id):
     """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
-    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"),
+                                 client=g.client.name)
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
+
+
+@blp.route("/webhooks/secret", methods=["GET"])
+@blp.response(200, WebhookSecretSchema)
+@blp.errors(401)
+def webhook_secret():
+    """The calling key's webhook secret: the HMAC-SHA256 key of the webhooks its turns set up."""
+    key = g.client.name
+    return {"key": key, "secret": services().webhooks.secret_for(key), "signature_header": SIGNATURE_HEADER,
+            "timestamp_header": TIMESTAMP_HEADER, "signed": SIGNED_TEXT, "format": "sha256=<hex digest>"}

@@ -57,8 +57,9 @@ def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
     ref = svc.turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"), stream=body["stream"],
-                          webhook=body.get("webhook"), on_created=partial(svc.owners.claim, client=g.client))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+                          webhook=body.get("webhook"), client=g.client.name,
+                          on_created=partial(svc.owners.claim, client=g.client))
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
 
 
 @blp.route("/session/reply", methods=["POST"])
@@ -73,8 +74,8 @@ def reply(body):
     svc = services()
     session_id = svc.owners.resolve(body.get("session_id"), g.client, lambda: (i for i, _ in svc.store.list_ids()))
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
-                          webhook=body.get("webhook"))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"])
+                          webhook=body.get("webhook"), client=g.client.name)
+    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
 
 
 @blp.route("/sessions", methods=["GET"])
