@@ -86,7 +86,8 @@ class Settings:
     webhook_timeout: float = 10.0
     # extensions
     extensions: Mapping[str, Any] = field(default_factory=dict)
-    extension_commands: tuple[str, ...] | None = None
+    extension_commands: tuple[Any, ...] | None = None   # commands, or {cmd, args_prefix, allow_code_options}
+    extension_hosts: tuple[str, ...] = ()
     # operations
     log_level: str = "INFO"
     log_format: str = "text"

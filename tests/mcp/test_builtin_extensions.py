@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -225,9 +224,12 @@ def test_say_speaks_with_espeak_ng_when_present(make_registry, tmp_path):
     fake = bin_dir / "espeak-ng"
     fake.write_text(f"#!/bin/sh\ncat > {spoken}.tmp && mv {spoken}.tmp {spoken}\n")
     fake.chmod(0o755)
+    server = tmp_path / "say-server"  # envs may not set PATH or PYTHONPATH: a wrapper script does
+    server.write_text(f"#!/bin/sh\nPATH='{bin_dir}':\"$PATH\" PYTHONPATH='{ROOT}' exec '{sys.executable}' "
+                      "-m extensions.mcp_say\n")
+    server.chmod(0o755)
     registry = make_registry()
-    registry.add({"type": "stdio", "name": "say", "cmd": sys.executable, "args": ["-m", "extensions.mcp_say"],
-                  "envs": {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}})
+    registry.add({"type": "stdio", "name": "say", "cmd": str(server)})
     assert registry.call_tool("say__say", {"text": "-v it speaks"}) == [{"type": "text", "text": "-v it speaks"}]
     wait_until(spoken.exists, 10, "the fake espeak-ng to receive the text")
     assert spoken.read_text() == "-v it speaks"

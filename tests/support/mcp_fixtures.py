@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MISBEHAVING = str(ROOT / "tests" / "fakes" / "misbehaving_server.py")
 EVERYTHING = ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 NO_DEVELOPER = {"developer": {"enabled": False}}
+LOOPBACK = ("127.0.0.1",)  # extension_hosts for the URL servers these tests start on this machine
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
