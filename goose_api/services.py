@@ -74,7 +74,8 @@ class Services:
                                               for entry in settings.api_keys if entry.get("webhook_secret")})
         runs = RunService(settings, store, agent, state, RunJournal(state.root), track=metrics.active_run,
                           on_final=webhooks.run_ended)
-        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
+        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
+                            settings.private_paths())
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
@@ -85,6 +86,9 @@ class Services:
                        transfer, recovery)
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
+        if settings.allowed_roots is None and any(not entry.get("admin") for entry in settings.api_keys):
+            log.warning("allowed_roots is unset: keys without admin all work inside the default working dir %s; "
+                        "set allowed_roots and give each key a directory of its own", turns.default_working_dir)
         recovery.start()
         webhooks.start()
         return services

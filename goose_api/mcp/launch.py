@@ -12,6 +12,7 @@ and those ``settings.extension_hosts`` allows (``hosts.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from goose_api.mcp.client import ServerSpec
 from goose_api.mcp.config import DEFAULT_TIMEOUT, VARIANTS, load_extension_config
 from goose_api.mcp.hosts import HostPolicy
 from goose_api.mcp.policy import LaunchPolicy
+from goose_api.mcp.sandbox import developer_sandbox, sandbox_env
 from goose_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class Launcher:
                 log.warning("extension_commands: %r is not an executable on the server's PATH; it allows nothing",
                             rule.cmd)
         self.hosts = HostPolicy(settings.extension_hosts)
+        self.sandbox = developer_sandbox(settings)
 
     def spec(self, config: Mapping[str, Any]) -> ServerSpec:
         """How to start or reach the server ``config`` describes.
@@ -73,7 +76,15 @@ class Launcher:
         """
         kind = config["type"]
         if kind == "builtin":
-            return _builtin_spec(config, self.settings)
+            spec = _builtin_spec(config, self.settings)
+            if extension_key(config["name"]) == "developer":
+                for path in (self.settings.data_dir, self.settings.sessions_dir):
+                    try:  # hidden only if it exists before the sandbox does
+                        os.makedirs(path, exist_ok=True)
+                    except OSError:
+                        pass  # a file in the way (hidden as a file) or unwritable: readiness reports it
+                return dataclasses.replace(spec, env={**spec.env, **sandbox_env(self.sandbox)})
+            return spec
         env = {**config.get("envs", {}), **_env_from_keys(config.get("env_keys", []), self.settings)}
         if kind == "stdio":
             args = tuple(config.get("args", []))

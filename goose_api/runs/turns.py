@@ -38,21 +38,23 @@ class Queued:
 
 class TurnService:
     def __init__(self, store: SessionStore, runs: RunService, default_working_dir: str,
-                 allowed_roots: tuple[str, ...] | None = None):
+                 allowed_roots: tuple[str, ...] | None = None, private: tuple[str, ...] = ()):
         self.store = store
         self.runs = runs
         self.default_working_dir = default_working_dir
         self.allowed_roots = allowed_roots
+        self.private = tuple(os.path.realpath(path) for path in private)  # never a working dir, nor inside one
 
     def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None, *,
               stream: bool = False, webhook: str | None = None, client: str | None = None,
-              on_created: Callable[[str], None] | None = None) -> RunRef:
+              confined: bool = False, on_created: Callable[[str], None] | None = None) -> RunRef:
         """Create a session and start its first turn; ``on_created(id)`` runs first (ownership).
 
         Raises:
             BadRequest: bad working_dir. Conflict: the session id is taken.
         """
-        working_dir = self.check_working_dir(working_dir) if working_dir else self.default_working_dir
+        working_dir = self.check_working_dir(working_dir, confined=confined) if working_dir \
+            else self.default_working_dir
         session = self.store.create(session_id, working_dir, describe(prompt))
         if on_created is not None:
             on_created(session.id)
@@ -101,8 +103,11 @@ class TurnService:
                 return None
             time.sleep(self.runs.poll)
 
-    def check_working_dir(self, path: str) -> str:
-        """An absolute, existing directory (inside ``allowed_roots`` when set).
+    def check_working_dir(self, path: str, *, confined: bool = False) -> str:
+        """An absolute, existing directory (inside ``allowed_roots`` when set), not a private one of the server's.
+
+        ``confined`` (a key without admin): inside ``allowed_roots``, or when that is unset inside the
+        default working dir, so such a key cannot make the developer tools work on ``/`` or ``/etc``.
 
         Raises:
             BadRequest: anything else.
@@ -112,8 +117,15 @@ class TurnService:
         real = os.path.realpath(path)
         if not os.path.isdir(real):
             raise BadRequest("working_dir must be an existing directory")
-        if self.allowed_roots and not any(
-                real == root or real.startswith(root.rstrip("/") + "/")
-                for root in map(os.path.realpath, self.allowed_roots)):
+        if self.allowed_roots and not any(_inside(real, root) for root in map(os.path.realpath, self.allowed_roots)):
             raise BadRequest("working_dir is outside the allowed roots")
+        if confined and not self.allowed_roots and not _inside(real, os.path.realpath(self.default_working_dir)):
+            raise BadRequest(f"working_dir must be inside {self.default_working_dir} (the default working dir) for "
+                             "a key without admin, unless allowed_roots says otherwise")
+        if any(_inside(real, private) for private in self.private):
+            raise BadRequest("working_dir is inside the server's data or sessions dir; choose another directory")
         return real
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -46,7 +46,7 @@ class Export:
 
 
 class SessionTransfer:
-    def __init__(self, store: SessionStore, check_working_dir: Callable[[str], str], default_working_dir: str,
+    def __init__(self, store: SessionStore, check_working_dir: Callable[..., str], default_working_dir: str,
                  scratch: Path):
         self.store = store
         self.check_working_dir = check_working_dir
@@ -101,8 +101,9 @@ class SessionTransfer:
     # --- import ----------------------------------------------------------------------
 
     def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
-                       source_id: str | None, on_created: Callable[[str], None]) -> dict[str, Any]:
-        """Validate and store a session sent in ``fmt``.
+                       source_id: str | None, on_created: Callable[[str], None],
+                       confined: bool = False) -> dict[str, Any]:
+        """Validate and store a session sent in ``fmt`` (``confined``: a key without admin imports it).
 
         Raises:
             BadRequest: the data is not a valid session in that format. Conflict: ``session_id`` is taken.
@@ -119,7 +120,7 @@ class SessionTransfer:
         except MessageFormatError as exc:
             raise BadRequest(f"the messages are not a goose history: {exc}") from None
         metadata = _checked_metadata(metadata)
-        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"])
+        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"], confined)
         session = self._create(session_id, metadata, messages, on_created)
         return {"status": "success", "message": f"Imported {len(messages)} messages as session {session.id}",
                 "session_id": session.id, "message_count": len(messages), "working_dir": session.working_dir}
@@ -169,12 +170,12 @@ class SessionTransfer:
             path.unlink(missing_ok=True)
         return found.metadata, found.messages
 
-    def _working_dir(self, given: str | None, imported: str) -> str:
+    def _working_dir(self, given: str | None, imported: str, confined: bool) -> str:
         """The one asked for (checked), else the session's own if usable here, else the default."""
         if given:
-            return self.check_working_dir(given)
+            return self.check_working_dir(given, confined=confined)
         try:
-            return self.check_working_dir(imported) if imported else self.default_working_dir
+            return self.check_working_dir(imported, confined=confined) if imported else self.default_working_dir
         except BadRequest:
             return self.default_working_dir  # another machine's directory: the answer shows the one used
 

@@ -14,7 +14,7 @@ import pytest
 
 from goose_api import create_app
 from tests.fakes.core import Fail, Reply
-from tests.support.app import ApiClient, settings_for
+from tests.support.app import ROOT, ApiClient, settings_for
 from tests.support.live import free_port
 from tests.support.mcp_fixtures import wait_until
 
@@ -206,4 +206,23 @@ def test_the_webhook_url_setting_is_signed_with_the_server_secret(fake_openai, d
         assert payload["data"]["response"] == "alice's turn" and receiver.rejected == []
     finally:
         app.extensions["goose_api"].close()
+        receiver.close()
+
+
+def test_the_documented_receiver_check_accepts_a_real_delivery_and_nothing_else(team, fake_openai):
+    text = (ROOT / "docs" / "security.md").read_text()
+    namespace: dict = {}
+    exec(text.split("```python\n", 1)[1].split("```", 1)[0], namespace)  # the page's snippet, as written
+    valid = namespace["valid"]
+    receiver = Receiver(secret=alices_secret())
+    try:
+        fake_openai.add(Reply("checked"))
+        team["alice"].post("/session/start", {"prompt": "x", "webhook": receiver.url, "session_id": "d"})
+        headers, body = wait_until(lambda: receiver.deliveries, 10, "the delivery")[0]
+        secret = team["alice"].get("/webhooks/secret")[1]["secret"]
+        assert valid(secret, headers, body)
+        assert not valid(secret, headers, body + b" ")
+        assert not valid(team["bob"].get("/webhooks/secret")[1]["secret"], headers, body)
+        assert not valid(secret, {**headers, "X-Goose-Timestamp": str(int(time.time()) - 600)}, body)
+    finally:
         receiver.close()

@@ -11,13 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from goose_api.errors import BadRequest, ConfigurationError, Forbidden
+from goose_api.mcp.hosts import HostPolicy
 from goose_api.mcp.policy import LaunchPolicy
 from goose_api.mcp.registry import ExtensionRegistry
+from goose_api.settings import Settings
 from tests.support.mcp_fixtures import (  # noqa: F401
     MISBEHAVING,
     NO_DEVELOPER,
+    ROOT,
     everything_stdio,
     make_registry,
     make_settings,
@@ -229,3 +233,17 @@ def test_node_servers_still_start_from_their_script(make_registry):
     registry = make_registry(extension_commands=("node",), env={"PATH": SYSTEM_PATH})
     registry.add(everything_stdio("ev"))
     assert "ev__echo" in {tool.name for tool in registry.tools()}
+
+
+def test_the_documented_allow_list_and_hosts_load_as_written(tmp_path):
+    blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in
+              (ROOT / "docs" / "security.md").read_text().split("```yaml\n")[1:]]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({k: v for block in blocks for k, v in block.items()}))
+    settings = Settings.load(environ={"HOME": str(tmp_path), "GOOSE_API_CONFIG": str(config)}, cwd=tmp_path)
+    rules = LaunchPolicy(settings.extension_commands, SYSTEM_PATH).rules
+    assert [(rule.cmd, rule.args_prefix, rule.allow_code_options) for rule in rules] == [
+        ("uvx", (), False), ("npx", ("-y", "@modelcontextprotocol/"), False),
+        ("/usr/bin/python3", ("-m", "mcp_server_fetch"), False), ("/opt/mcp/start.sh", (), True)]
+    hosts = HostPolicy(settings.extension_hosts)
+    assert hosts.names == {"mcp.internal"} and len(hosts.networks) == 2

@@ -81,6 +81,20 @@ def assert_all_gone(pids: Any, timeout: float = 10.0) -> None:
         wait_until(lambda: not pid_alive(pid), timeout, f"process {pid} to exit")
 
 
+def processes_named(marker: str) -> list[int]:
+    """Live processes whose command line holds ``marker`` (``exec -a <marker> ...`` names one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone while we looked
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -57,7 +57,7 @@ def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
     ref = svc.turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"), stream=body["stream"],
-                          webhook=body.get("webhook"), client=g.client.name,
+                          webhook=body.get("webhook"), client=g.client.name, confined=not g.client.admin,
                           on_created=partial(svc.owners.claim, client=g.client))
     return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
 

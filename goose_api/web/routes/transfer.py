@@ -58,4 +58,5 @@ def import_session(body):
     svc = services()
     return svc.transfer.import_session(body["format"], body["data"], session_id=body.get("session_id"),
                                        working_dir=body.get("working_dir"), source_id=body.get("source_id"),
-                                       on_created=partial(svc.owners.claim, client=g.client))
+                                       on_created=partial(svc.owners.claim, client=g.client),
+                                       confined=not g.client.admin)
