@@ -87,8 +87,9 @@ class Services:
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
         if settings.allowed_roots is None and any(not entry.get("admin") for entry in settings.api_keys):
-            log.warning("allowed_roots is unset: keys without admin all work inside the default working dir %s; "
-                        "set allowed_roots and give each key a directory of its own", turns.default_working_dir)
+            log.warning("allowed_roots is unset: keys without admin all work inside the default working dir %s "
+                        "(where the developer tools may write); set allowed_roots and give each key a directory "
+                        "of its own", turns.default_working_dir)
         recovery.start()
         webhooks.start()
         return services

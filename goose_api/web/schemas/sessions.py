@@ -37,8 +37,9 @@ class _TurnOptions(Schema):
 class StartSchema(_TurnOptions):
     prompt = fields.String(required=True, validate=PROMPT)
     session_id = session_id_field(new=True, metadata={"description": "omit for a goose-style id (YYYYMMDD_HHMMSS)"})
-    working_dir = fields.String(metadata={"description": "absolute path of an existing directory (inside "
-                                                         "allowed_roots when set)", "pattern": "^/"})
+    working_dir = fields.String(validate=validate.Regexp("^/", error="must be an absolute path"), metadata={
+        "description": "absolute path of an existing directory (inside allowed_roots when set; for a key without "
+                       "admin, inside the default working dir when allowed_roots is unset)", "pattern": "^/"})
 
 
 class ReplySchema(_TurnOptions):
