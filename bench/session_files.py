@@ -8,12 +8,11 @@ answer (no dangling tool request). Text sizes follow a typical coding session.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from goose_api import conversation as conv
 from goose_api.conversation import Message
-from goose_api.sessions.store import new_metadata
+from goose_api.sessions.store import new_metadata, to_jsonl
 
 PROMPT = "Please look at the project files and tell me which module handles the session storage and why."
 THOUGHT = "I'll list the files in the project to find the storage code."
@@ -47,7 +46,6 @@ def write_session(sessions_dir: Path, session_id: str, count: int, working_dir: 
     messages = history(count)
     metadata = new_metadata(working_dir, "benchmark session")
     metadata["message_count"] = len(messages)
-    lines = [json.dumps(metadata, separators=(",", ":"))] + [m.dumps() for m in messages]
     path = sessions_dir / f"{session_id}.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(to_jsonl(metadata, [m.to_json() for m in messages]), encoding="utf-8")
     return path

@@ -38,6 +38,7 @@ from bench.servers import free_port, scratch
 from goose_api.mcp.client import CLIENT_INFO
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.settings import Settings
+from goose_api.storage.data_dir import DataDir
 
 GOAL = 1.2
 ECHO = str(ROOT / "bench" / "echo_server.py")
@@ -136,7 +137,7 @@ def compare(work: Path, transport: str, batches: int, size: int) -> dict:
         settings = Settings(data_dir=str(work / transport), extensions={"developer": {"enabled": False},
                                                                         "echo": {"enabled": True, **config}}, env={},
                             extension_hosts=("127.0.0.1",))  # the echo server listens on loopback
-        registry = ExtensionRegistry(settings)
+        registry = ExtensionRegistry(settings, DataDir.at(settings.data_dir, settings.sessions_dir).extensions)
         direct = DirectClient(direct_transport)
         try:
             registry_batch(registry, size)  # connect, warm up

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from goose_api.errors import ConfigurationError, Unauthorized
 from goose_api.settings import Settings
-from goose_api.storage import atomic
+from goose_api.storage.secret_file import stored_secret
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +35,8 @@ class KeyRing:
         self._keys = [(key.encode(), client) for key, client in keys.items()]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "KeyRing":
+    def from_settings(cls, settings: Settings, generated_key: Path) -> "KeyRing":
+        """The configured keys; with none, one generated into ``generated_key`` (loopback hosts only)."""
         keys: dict[str, Client] = {}
         for entry in settings.api_keys:
             keys[str(entry["key"])] = Client(str(entry["name"]), bool(entry.get("admin", False)))
@@ -49,7 +47,7 @@ class KeyRing:
                 raise ConfigurationError(
                     f"Refusing to listen on {settings.host} without an API key: set GOOSE_API_KEY "
                     "(or api_key / api_keys in config.yaml)")
-            keys[_generated_key(settings.data_path / "api_key")] = Client("default", admin=True)
+            keys[stored_secret(generated_key, "API key")] = Client("default", admin=True)
         return cls(keys)
 
     def identify(self, presented: str | None) -> Client:
@@ -76,25 +74,3 @@ def presented_key(headers) -> str | None:
         return key
     scheme, _, token = (headers.get("Authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _generated_key(path: Path) -> str:
-    """The API key kept in ``path``, made on first start."""
-    return stored_secret(path, "API key")
-
-
-def stored_secret(path: Path, what: str) -> str:
-    """A secret kept in ``path`` (mode 0600), made on first start (under a lock: workers start together)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        try:
-            key = path.read_text().strip()
-        except FileNotFoundError:
-            key = ""
-        if not key:
-            key = secrets.token_urlsafe(32)
-            atomic.write_text(path, key + "\n", mode=0o600)
-            log.warning("no %s configured; generated one and saved it in %s (mode 0600)", what, path)
-        else:
-            log.info("no %s configured; using the generated one kept in %s", what, path)
-    return key

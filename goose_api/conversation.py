@@ -5,6 +5,11 @@ The internal message model *is* goose's session JSON: a message is
 tagged by ``type`` (``text``, ``image``, ``toolRequest``, ``toolResponse``).
 Nothing else in the code base knows the file format; providers translate
 these dicts to and from their wire formats.
+
+Content items are built with the constructors below and read with the
+accessors (``tool_call_name(item)``, ``tool_result_text(item)``, ...), never
+by their keys (``item["toolCall"]["value"]["name"]``), so the item shapes are
+written down in this module only.
 """
 
 from __future__ import annotations
@@ -16,8 +21,18 @@ from typing import Any, Iterable, Literal
 
 Role = Literal["user", "assistant"]
 ROLES = ("user", "assistant")
-CONTENT_TYPES = ("text", "image", "toolRequest", "toolResponse")
+TEXT, IMAGE, TOOL_REQUEST, TOOL_RESPONSE = "text", "image", "toolRequest", "toolResponse"
+CONTENT_TYPES = (TEXT, IMAGE, TOOL_REQUEST, TOOL_RESPONSE)
 MCP_CONTENT_TYPES = ("text", "image", "resource")
+# goose's token counters in a session's metadata, in the order goose writes them: the last
+# provider call's, then the running sums (``accumulated_<name>``).
+TOKEN_FIELDS = ("total_tokens", "input_tokens", "output_tokens")
+ACCUMULATED_FIELDS = tuple(f"accumulated_{name}" for name in TOKEN_FIELDS)
+
+
+def accumulated_field(name: str) -> str:
+    """The metadata field of a counter's running sum: ``input_tokens`` -> ``accumulated_input_tokens``."""
+    return f"accumulated_{name}"
 
 # goose's own texts, word for word: the goose CLI's answer to tool requests cut off by an
 # interruption, and the agent's DECLINED_RESPONSE and CHAT_MODE_TOOL_SKIPPED_RESPONSE.
@@ -49,6 +64,11 @@ def image(data: str, mime_type: str) -> dict[str, Any]:
     return {"type": "image", "data": data, "mimeType": mime_type}
 
 
+def resource(contents: dict[str, Any]) -> dict[str, Any]:
+    """An embedded resource (MCP content in a tool result): ``contents`` has ``uri`` and ``text`` or ``blob``."""
+    return {"type": "resource", "resource": contents}
+
+
 def tool_request(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "toolRequest",
@@ -69,6 +89,93 @@ def tool_response(call_id: str, content: list[dict[str, Any]]) -> dict[str, Any]
 
 def tool_error(call_id: str, error: str) -> dict[str, Any]:
     return {"type": "toolResponse", "id": call_id, "toolResult": {"status": "error", "error": error}}
+
+
+# --- content accessors --------------------------------------------------------
+# Each takes one content item (a dict of ``Message.content``). The tool_call_*
+# ones read a ``toolRequest``, the tool_result_* ones a ``toolResponse``.
+
+def kind(item: dict[str, Any]) -> str:
+    """The item's type: ``text``, ``image``, ``toolRequest`` or ``toolResponse`` (MCP content: ``resource`` too)."""
+    return item["type"]
+
+
+def is_text(item: dict[str, Any]) -> bool:
+    return item.get("type") == TEXT
+
+
+def is_image(item: dict[str, Any]) -> bool:
+    """An image, in a message or in a tool's MCP content."""
+    return item.get("type") == IMAGE
+
+
+def is_tool_request(item: dict[str, Any]) -> bool:
+    return item.get("type") == TOOL_REQUEST
+
+
+def is_tool_response(item: dict[str, Any]) -> bool:
+    return item.get("type") == TOOL_RESPONSE
+
+
+def text_of(item: dict[str, Any]) -> str:
+    """A text item's text ("" for any other item)."""
+    return (item.get("text") or "") if is_text(item) else ""
+
+
+def image_mime_type(item: dict[str, Any]) -> str:
+    return item.get("mimeType") or ""
+
+
+def call_id(item: dict[str, Any]) -> str:
+    """The id tying a tool response to its request."""
+    return item["id"]
+
+
+def tool_call_parsed(item: dict[str, Any]) -> bool:
+    """Whether the model's tool call could be parsed (else ``tool_call_error`` says why)."""
+    return (item.get("toolCall") or {}).get("status") == "success"
+
+
+def _call_value(item: dict[str, Any]) -> dict[str, Any]:
+    return ((item.get("toolCall") or {}).get("value") or {}) if tool_call_parsed(item) else {}
+
+
+def tool_call_name(item: dict[str, Any]) -> str | None:
+    """The tool a request calls (``extension__tool``); None when the call could not be parsed."""
+    return _call_value(item).get("name")
+
+
+def tool_call_arguments(item: dict[str, Any]) -> dict[str, Any]:
+    return dict(_call_value(item).get("arguments") or {})
+
+
+def tool_call_error(item: dict[str, Any]) -> str | None:
+    """Why the call could not be parsed; None when it was."""
+    return None if tool_call_parsed(item) else str((item.get("toolCall") or {}).get("error") or "")
+
+
+def tool_call_json(item: dict[str, Any]) -> dict[str, Any]:
+    """The whole call as goose stores it (its size is what a model reads)."""
+    return item.get("toolCall") or {}
+
+
+def tool_result_ok(item: dict[str, Any]) -> bool:
+    return (item.get("toolResult") or {}).get("status") == "success"
+
+
+def tool_result_content(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """A successful result's MCP content items ([] for an error)."""
+    return list((item.get("toolResult") or {}).get("value") or []) if tool_result_ok(item) else []
+
+
+def tool_result_error(item: dict[str, Any]) -> str | None:
+    """A failed result's error text; None for a success."""
+    return None if tool_result_ok(item) else str((item.get("toolResult") or {}).get("error") or "")
+
+
+def tool_result_text(item: dict[str, Any]) -> str:
+    """The text parts of a successful result, one per line ("" for an error or no text)."""
+    return "\n".join(text_of(part) for part in tool_result_content(item) if is_text(part))
 
 
 # --- messages ---------------------------------------------------------------
@@ -100,13 +207,13 @@ class Message:
 
     # Views used by the agent loop and the providers.
     def text(self) -> str:
-        return "".join(c["text"] for c in self.content if c["type"] == "text")
+        return "".join(text_of(c) for c in self.content if is_text(c))
 
     def tool_requests(self) -> list[dict[str, Any]]:
-        return [c for c in self.content if c["type"] == "toolRequest"]
+        return [c for c in self.content if is_tool_request(c)]
 
     def tool_responses(self) -> list[dict[str, Any]]:
-        return [c for c in self.content if c["type"] == "toolResponse"]
+        return [c for c in self.content if is_tool_response(c)]
 
 
 def final_text(messages: Iterable[Message]) -> str:
@@ -204,7 +311,7 @@ def check_pairs(messages: list[Message]) -> None:
     (The last message may still have open requests: a crash or a shutdown leaves them so.)
     """
     for number, (asking, answering) in enumerate(zip(messages, messages[1:]), start=2):
-        open_ids = {r["id"] for r in asking.tool_requests()} - {r["id"] for r in answering.tool_responses()}
+        open_ids = {call_id(r) for r in asking.tool_requests()} - {call_id(r) for r in answering.tool_responses()}
         if open_ids:
             raise MessageFormatError(f"message {number} does not answer the tool requests {sorted(open_ids)} "
                                      f"of message {number - 1}")

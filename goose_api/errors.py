@@ -1,6 +1,6 @@
 """The error hierarchy.
 
-Code raises these; ``goose_api.error_handlers`` turns them (and marshmallow's
+Code raises these; ``goose_api.web.errors`` turns them (and marshmallow's
 validation errors, and werkzeug's HTTP errors) into the one JSON shape
 ``{"status": "error", "error": "<code>", "message": "..."}``. Each class is
 named by who is at fault: the caller, the model's provider, an extension, us.
@@ -46,6 +46,14 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     status, code = 404, "not_found"
+
+
+class SessionNotFound(NotFound):
+    """No such session, or another key's: the one answer for both, so ids cannot be probed."""
+
+    def __init__(self, session_id: str):
+        super().__init__(f"Session {session_id} not found; start one with POST /session/start")
+        self.session_id = session_id
 
 
 class Conflict(ApiError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from goose_api.agent.approvals import ApprovalPolicy, ToolPermissions
-from goose_api.agent.context_window import ContextManager
+from goose_api.agent.context_window import ContextWindow
 from goose_api.agent.loop import Agent
 from goose_api.agent.summarizer import Summarizer
 from goose_api.auth import KeyRing
@@ -27,10 +27,12 @@ from goose_api.runs.service import RunService
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.turns import TurnService
 from goose_api.runs.webhooks import WebhookOutbox
+from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.owners import SessionOwners
 from goose_api.sessions.store import SessionStore
 from goose_api.sessions.transfer import SessionTransfer
 from goose_api.settings import Settings
+from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     settings: Settings
+    data: DataDir
     keys: KeyRing
     store: SessionStore
     providers: ProviderConfig
@@ -46,7 +49,7 @@ class Services:
     runs: RunService
     turns: TurnService
     metrics: Metrics
-    owners: SessionOwners
+    access: SessionAccess
     catalog: SessionCatalog
     idempotency: IdempotencyStore
     webhooks: WebhookOutbox
@@ -56,34 +59,34 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
-        data = settings.data_path
-        data.mkdir(parents=True, exist_ok=True)
-        keys = KeyRing.from_settings(settings)
-        store = SessionStore(settings.sessions_path, data / "locks")
+        data = DataDir.at(settings.data_dir, settings.sessions_dir)
+        data.root.mkdir(parents=True, exist_ok=True)
+        keys = KeyRing.from_settings(settings, data.api_key)
+        store = SessionStore(data)
         metrics = Metrics(settings, lambda: len(store.list_ids()))
-        providers = ProviderConfig(settings, on_event=metrics.provider_event)
-        registry = ExtensionRegistry(settings)
+        providers = ProviderConfig(settings, data.provider, on_event=metrics.provider_event)
+        registry = ExtensionRegistry(settings, data.extensions)
         tools = InstrumentedTools(registry, metrics)
-        policy = ApprovalPolicy(settings.mode, ToolPermissions(data / "permissions.json"))
-        context = ContextManager(settings)
+        policy = ApprovalPolicy(settings.mode, ToolPermissions(data.permissions))
+        context = ContextWindow(settings)
         agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout,
                                  key_secrets={str(entry["name"]): str(entry["webhook_secret"])
                                               for entry in settings.api_keys if entry.get("webhook_secret")})
-        runs = RunService(settings, store, agent, state, RunJournal(state.root), track=metrics.active_run,
+        runs = RunService(settings, store, agent, state, RunJournal(data), track=metrics.active_run,
                           on_final=webhooks.run_ended)
-        turns = TurnService(store, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
+        access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy))
+        turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
                             settings.private_paths())
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
-        transfer = SessionTransfer(store, turns.check_working_dir, turns.default_working_dir, data / "tmp")
-        services = cls(settings, keys, store, providers, registry, agent, runs, turns, metrics,
-                       SessionOwners(data),
-                       SessionCatalog(store, runs, state, Summarizer(store, providers.provider, context)), idempotency, webhooks,
-                       transfer, recovery)
+        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
+        catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
+        services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
+                       catalog, idempotency, webhooks, transfer, recovery)
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
         if settings.allowed_roots is None and any(not entry.get("admin") for entry in settings.api_keys):

@@ -101,14 +101,6 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     files: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir)
-
-    @property
-    def sessions_path(self) -> Path:
-        return Path(self.sessions_dir)
-
     def private_paths(self) -> tuple[str, ...]:
         """What a tool must never see: the data dir (keys, every run), the sessions dir, the files settings
         came from (keys, provider credentials) and the goose CLI's config dir (its secrets live there)."""

@@ -25,6 +25,7 @@ from filelock import FileLock
 
 from goose_api.providers.base import ToolSpec
 from goose_api.storage import atomic
+from goose_api.storage.data_dir import lock_of
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class ToolPermissions:
         """Remember ``tool`` for ``key``'s turns; a turn of no known key remembers nothing."""
         if key is None:
             return
-        with FileLock(str(self.path) + ".lock", thread_local=False):
+        with FileLock(str(lock_of(self.path)), thread_local=False):
             keys = {name: set(tools) for name, tools in self._read().items()}
             keys.setdefault(key, set()).add(tool)
             atomic.write_json(self.path, {"keys": {name: sorted(tools) for name, tools in sorted(keys.items())}})

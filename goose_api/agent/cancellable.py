@@ -24,7 +24,7 @@ class TurnCancelled(Exception):
     """The turn was asked to stop; raised at its next step."""
 
 
-def in_background(work: Callable[[Emit], Any], cancel: threading.Event, name: str) -> Generator[Any, None, Any]:
+def cancellable_call(work: Callable[[Emit], Any], cancel: threading.Event, name: str) -> Generator[Any, None, Any]:
     """Yield what ``work`` emits as it emits it; return what ``work`` returns.
 
     Raises:

@@ -1,6 +1,6 @@
 """Keeping a conversation inside the model's context window.
 
-``ContextManager.fit`` runs before a provider call: when the estimated prompt
+``ContextWindow.fit`` runs before a provider call: when the estimated prompt
 (system + tools + history + room for the answer) would not fit the model's
 window, the history is reduced by the configured strategy. ``compact`` runs
 after the provider still said CONTEXT_LENGTH (our estimate was short); it
@@ -29,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers.base import Provider, ToolSpec, Usage
@@ -89,22 +90,21 @@ def text_tokens(text: str) -> int:
 
 def _item_chars(item: dict[str, Any]) -> tuple[int, int]:
     """(characters, image count) of one content item."""
-    kind = item["type"]
-    if kind == "text":
-        return len(item["text"]), 0
-    if kind == "image":
+    if conv.is_text(item):
+        return len(conv.text_of(item)), 0
+    if conv.is_image(item):
         return 0, 1
-    if kind == "toolRequest":
-        return len(json.dumps(item["toolCall"], ensure_ascii=False)), 0
-    result = item["toolResult"]
-    if result["status"] == "error":
-        return len(result["error"]), 0
+    if conv.is_tool_request(item):
+        return len(json.dumps(conv.tool_call_json(item), ensure_ascii=False)), 0
+    error = conv.tool_result_error(item)
+    if error is not None:
+        return len(error), 0
     chars = images = 0
-    for part in result["value"]:
-        if part["type"] == "image":
+    for part in conv.tool_result_content(item):
+        if conv.is_image(part):
             images += 1
         else:
-            chars += len(part.get("text") or json.dumps(part.get("resource", ""), ensure_ascii=False))
+            chars += len(conv.text_of(part) or json.dumps(part.get("resource", ""), ensure_ascii=False))
     return chars, images
 
 
@@ -150,13 +150,13 @@ def last_prompt(messages: list[Message]) -> Message | None:
 
 def _without_orphans(message: Message, note: str) -> Message:
     """``message`` (a user message) with the note first and tool results whose requests are gone dropped."""
-    kept = [item for item in message.content if item["type"] != "toolResponse"]
-    return Message("user", [{"type": "text", "text": note}, *kept], message.created)
+    kept = [item for item in message.content if not conv.is_tool_response(item)]
+    return Message("user", [conv.text(note), *kept], message.created)
 
 
-# --- the manager --------------------------------------------------------------------
+# --- the window ---------------------------------------------------------------------
 
-class ContextManager:
+class ContextWindow:
     """Applies the configured strategy when a call would not fit (see the module docstring)."""
 
     def __init__(self, settings: Settings):
@@ -261,20 +261,19 @@ class ContextManager:
 
 
 def _describe(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind == "text":
-        return item["text"]
-    if kind == "image":
-        return f"[image: {item['mimeType']}]"
-    if kind == "toolRequest":
-        call = item["toolCall"]
-        if call["status"] != "success":
+    if conv.is_text(item):
+        return conv.text_of(item)
+    if conv.is_image(item):
+        return f"[image: {conv.image_mime_type(item)}]"
+    if conv.is_tool_request(item):
+        name = conv.tool_call_name(item)
+        if name is None:
             return "tool_request: [unparseable]"
-        return f"tool_request({call['value']['name']}): {json.dumps(call['value'].get('arguments', {}))}"
-    result = item["toolResult"]
-    if result["status"] == "error":
-        return f"tool_response: error: {result['error']}"
-    text = "\n".join(p.get("text", "") for p in result["value"] if p["type"] == "text") or "[non-text content]"
+        return f"tool_request({name}): {json.dumps(conv.tool_call_arguments(item))}"
+    error = conv.tool_result_error(item)
+    if error is not None:
+        return f"tool_response: error: {error}"
+    text = conv.tool_result_text(item) or "[non-text content]"
     return "tool_response: " + (text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + " [...]")
 
 

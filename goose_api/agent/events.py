@@ -46,7 +46,7 @@ class ApprovalRequired:
 
 
 @dataclass(frozen=True)
-class Warning:
+class TurnWarning:
     """Something the user should know but that did not stop the turn."""
 
     message: str

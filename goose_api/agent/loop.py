@@ -6,9 +6,9 @@ answer and runs the tools it requests until it answers without tools or
 every tool request is answered by a tool response with the same id, so the
 session file stays a valid goose history whatever fails or is cancelled.
 
-The turn's driver (``runs.py``) supervises it through a ``TurnControl``: a
+The turn's driver (``runs/worker.py``) supervises it through a ``TurnControl``: a
 cancel event the loop looks at between steps and while it waits for the
-provider or a tool (both run in the background so waiting can stop), a stop
+provider or a tool (both are cancellable calls, ``cancellable.py``), a stop
 event (shutdown: the step in flight finishes, the next one does not start, and
 unanswered tool calls stay unanswered for a resume), the user's decision on a
 tool call that needs approval, and the run journal, which hears of each tool
@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 from goose_api import conversation as conv
 from goose_api.agent.approvals import ALWAYS_ALLOW, ASK, DENY, SKIP, ApprovalPolicy
-from goose_api.agent.cancellable import TurnCancelled, in_background
+from goose_api.agent.cancellable import TurnCancelled, cancellable_call
 from goose_api.agent.control import APPROVED, FINISHED, REQUESTED, STARTED, Recovery, TurnControl
 from goose_api.agent.events import (
     ApprovalRequired,
@@ -42,7 +42,7 @@ from goose_api.agent.events import (
     ToolAnswered,
     ToolRequested,
     TurnFinished,
-    Warning,
+    TurnWarning,
 )
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
@@ -136,7 +136,7 @@ class Agent:
             cancelled = control.cancelled_step()
             log.info("turn cancelled session=%s during=%s", session.id, cancelled)
         for note in warnings:
-            yield Warning(note)
+            yield TurnWarning(note)
         yield TurnFinished(conv.final_text(added) or fallback, added, usage, warnings, cancelled)
 
     def _loop(self, session: Session, added: list[Message], control: TurnControl, stream: bool,
@@ -150,7 +150,7 @@ class Agent:
             control.step(f"the provider call to {provider.name}/{provider.model}")
             reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
             _accumulate(usage, reply.usage)
-            session.record_usage(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+            session.record_usage(reply.usage)
             requests = reply.message.tool_requests()
             for request in requests:
                 control.journal(REQUESTED, request)
@@ -188,7 +188,7 @@ class Agent:
         last = session.messages[-1] if session.messages else None
         if last is None or last.role != "assistant" or not last.tool_requests():
             return
-        responses = [conv.tool_error(r["id"], conv.INTERRUPTED_TEXT) for r in last.tool_requests()]
+        responses = [conv.tool_error(conv.call_id(r), conv.INTERRUPTED_TEXT) for r in last.tool_requests()]
         yield from self._add(session, added, Message("user", responses))
 
     def _call(self, provider: Provider, system: str, session: Session, tools: list[ToolSpec],
@@ -213,12 +213,11 @@ class Agent:
         """Save the compacted history; a summarizing call's tokens count towards the turn's usage."""
         if fitted.usage is not None:
             _accumulate(usage, fitted.usage)
-            session.add_accumulated(fitted.usage.input_tokens, fitted.usage.output_tokens,
-                                    fitted.usage.total_tokens)
+            session.add_accumulated(fitted.usage)
         self.store.replace_messages(session, fitted.messages)
         if fitted.note:
             warnings.append(fitted.note)
-            yield Warning(fitted.note)
+            yield TurnWarning(fitted.note)
 
     @staticmethod
     def _provider_reply(provider: Provider, system: str, messages: list[Message], tools: list[ToolSpec],
@@ -235,7 +234,7 @@ class Agent:
                 elif isinstance(event, ProviderReply):
                     return event
             raise ProviderError(provider.name, ProviderError.UNAVAILABLE, "the stream ended without a reply")
-        return (yield from in_background(work, control.cancel_event, f"provider-{provider.name}"))
+        return (yield from cancellable_call(work, control.cancel_event, f"provider-{provider.name}"))
 
     def _answer_tools(self, session: Session, added: list[Message], requests: list[dict[str, Any]],
                       tools: list[ToolSpec], control: TurnControl,
@@ -256,7 +255,7 @@ class Agent:
             if control.stop_event.is_set():
                 raise
             for request in requests[len(responses):]:
-                responses.append(_answered(control, request, conv.tool_error(request["id"], CANCELLED_TEXT)))
+                responses.append(_answered(control, request, conv.tool_error(conv.call_id(request), CANCELLED_TEXT)))
                 yield ToolAnswered(responses[-1])
             yield from self._add(session, added, Message("user", responses))
             raise
@@ -264,18 +263,17 @@ class Agent:
 
     def _answer_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
                      control: TurnControl) -> Iterator[Any]:
-        call = request["toolCall"]
-        if call["status"] != "success":
-            return _answered(control, request,
-                             conv.tool_error(request["id"], f"Could not parse the tool call: {call['error']}"))
-        name = call["value"]["name"]
+        call_id, name = conv.call_id(request), conv.tool_call_name(request)
+        if name is None:
+            error = f"Could not parse the tool call: {conv.tool_call_error(request)}"
+            return _answered(control, request, conv.tool_error(call_id, error))
         verdict = self.policy.verdict(name, tools, control.client)
         if verdict == SKIP:
-            return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.CHAT_MODE_TEXT)]))
+            return _answered(control, request, conv.tool_response(call_id, [conv.text(conv.CHAT_MODE_TEXT)]))
         if verdict == ASK:
             action = yield from self._ask(request, control, f"the approval of {name}")
             if action == DENY:
-                return _answered(control, request, conv.tool_response(request["id"], [conv.text(conv.DECLINED_TEXT)]))
+                return _answered(control, request, conv.tool_response(call_id, [conv.text(conv.DECLINED_TEXT)]))
         else:
             control.journal(APPROVED, request, by="policy")
         return (yield from self._run_tool(request, session, control))
@@ -283,26 +281,26 @@ class Agent:
     def _resume_tool(self, request: dict[str, Any], session: Session, tools: list[ToolSpec],
                      control: TurnControl, recovery: Recovery) -> Iterator[Any]:
         """A call the interrupted run left unanswered: never run again silently once it had started."""
-        prior = recovery.prior(request["id"])
+        prior = recovery.prior(conv.call_id(request))
         if prior is None or prior.step == REQUESTED:
             return (yield from self._answer_tool(request, session, tools, control))
         if prior.step == FINISHED and prior.response is not None:
             return prior.response  # it ran (or was answered) before the interruption: its answer stands
         if prior.step == STARTED:
             if not recovery.ask_started:
-                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
-            name = request["toolCall"]["value"]["name"]
+                return _answered(control, request, conv.tool_error(conv.call_id(request), conv.INTERRUPTED_TEXT))
+            name = conv.tool_call_name(request)
             action = yield from self._ask(request, control, f"the approval to run {name} again",
                                           reason="started before the run was interrupted; it may have run "
                                                  "in part: allow it to run again, or deny")
             if action == DENY:
-                return _answered(control, request, conv.tool_error(request["id"], conv.INTERRUPTED_TEXT))
+                return _answered(control, request, conv.tool_error(conv.call_id(request), conv.INTERRUPTED_TEXT))
         return (yield from self._run_tool(request, session, control))  # approved before the interruption
 
     def _ask(self, request: dict[str, Any], control: TurnControl, what: str,
              reason: str | None = None) -> Iterator[Any]:
         """Wait for the user's decision on a call; journal an approval before it takes effect."""
-        name = request["toolCall"]["value"]["name"]
+        name = conv.tool_call_name(request)
         control.step(what)
         yield ApprovalRequired(request, reason)
         action = control.decision(request)
@@ -314,9 +312,9 @@ class Agent:
         return action
 
     def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:
-        """Call the tool in the background, yielding its notifications; a cancel raises TurnCancelled."""
-        call_id, name = request["id"], request["toolCall"]["value"]["name"]
-        arguments = request["toolCall"]["value"].get("arguments") or {}
+        """Call the tool as a cancellable call, yielding its notifications; a cancel raises TurnCancelled."""
+        call_id, name = conv.call_id(request), conv.tool_call_name(request)
+        arguments = conv.tool_call_arguments(request)
         control.step(f"the tool call {name}")
         control.journal(STARTED, request)
         started = time.monotonic()
@@ -326,7 +324,7 @@ class Agent:
                                            on_notification=lambda data: emit(Notification(data)),
                                            cancel_event=control.cancel_event)
         try:
-            content = yield from in_background(work, control.cancel_event, f"tool-{name}")
+            content = yield from cancellable_call(work, control.cancel_event, f"tool-{name}")
         except ExtensionError as exc:
             if control.cancel_event.is_set():  # cut by the cancel, not finished: answered as the cancel says
                 raise TurnCancelled(f"tool-{name}") from None
@@ -348,7 +346,7 @@ def _check(control: TurnControl) -> None:
 
 
 def _accumulate(total: Usage, part: Usage) -> None:
-    for key in ("input_tokens", "output_tokens", "total_tokens"):
-        value = getattr(part, key)
+    for name in conv.TOKEN_FIELDS:
+        value = getattr(part, name)
         if value is not None:
-            setattr(total, key, (getattr(total, key) or 0) + value)
+            setattr(total, name, (getattr(total, name) or 0) + value)

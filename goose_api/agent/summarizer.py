@@ -1,7 +1,7 @@
 """``POST /session/summarize``: replace a session's history with a summary the model writes.
 
-The model gets the history as a transcript, with the context manager's
-summarizing prompt (``context.py``: the one automatic compaction uses), and
+The model gets the history as a transcript, with the context window's
+summarizing prompt (``context_window.py``: the one automatic compaction uses), and
 its summary becomes the new history: a user message with the summary and an
 assistant acknowledgement, so the next prompt keeps the user/assistant
 alternation. The summarizing call's tokens go to the session's running sums.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from goose_api.agent.context_window import CHARS_PER_TOKEN, SUMMARY_REQUEST, SUMMARY_SYSTEM, ContextManager, transcript
+from goose_api.agent.context_window import CHARS_PER_TOKEN, SUMMARY_REQUEST, SUMMARY_SYSTEM, ContextWindow, transcript
 from goose_api.conversation import Message
 from goose_api.errors import BadRequest
 from goose_api.providers.base import Provider
@@ -27,7 +27,7 @@ ACKNOWLEDGEMENT = "I have the summary of our conversation so far and will contin
 
 
 class Summarizer:
-    def __init__(self, store: SessionStore, provider: Callable[[], Provider], context: ContextManager):
+    def __init__(self, store: SessionStore, provider: Callable[[], Provider], context: ContextWindow):
         self.store = store
         self.provider = provider
         self.context = context
@@ -48,7 +48,7 @@ class Summarizer:
         reply = provider.complete(SUMMARY_SYSTEM, [Message.user(request)], [])
         summary = reply.message.text().strip()
         backup = self.store.backup(session)
-        session.add_accumulated(reply.usage.input_tokens, reply.usage.output_tokens, reply.usage.total_tokens)
+        session.add_accumulated(reply.usage)
         self.store.replace_messages(session, [Message.user(SUMMARY_PREFIX + summary),
                                               Message.assistant(ACKNOWLEDGEMENT)])
         log.info("session summarized id=%s backup=%s", session_id, backup.name)

@@ -23,15 +23,14 @@ from typing import Any, Callable, Sequence
 
 from goose_api.cli.ask import ask, resume
 from goose_api.cli.output import extensions_table, provider_text, session_text, sessions_table
-from goose_api.cli.transfer import EXPORT_FORMATS, IMPORT_FORMATS, export, fork, import_
-from goose_api.client import GooseClient
+from goose_api.cli.transfer import export, fork, import_
+from goose_api.client import EXPORT_FORMATS, IF_BUSY, IMPORT_FORMATS, GooseClient
 from goose_api.client.errors import ConnectionFailed, GooseApiError
 from goose_api.version import __version__
 
 OK, API_ERROR, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 GUNICORN_APP = "goose_api:create_app()"
 GUNICORN_CONFIG = "python:goose_api.ops.gunicorn_config"
-IF_BUSY = ("reject", "enqueue", "interrupt")
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from goose_api.client.events import (
     NotificationEvent,
     ToolRequestEvent,
     ToolResponseEvent,
+    tool_call,
+    tool_result,
 )
 
 SHORT = 100  # characters of a tool's arguments or result shown on one line
@@ -127,13 +129,9 @@ def message_lines(message: Mapping[str, Any]) -> list[str]:
         if kind == "text" and item.get("text"):
             lines.append(f"{message.get('role')}: {item['text']}")
         elif kind == "toolRequest":
-            value = (item.get("toolCall") or {}).get("value") or {}
-            lines.append(f"  [tool] {call_text(value.get('name'), value.get('arguments') or {})}")
+            lines.append(f"  [tool] {call_text(*tool_call(item))}")
         elif kind == "toolResponse":
-            result = item.get("toolResult") or {}
-            texts = [c.get("text", "") for c in result.get("value") or [] if c.get("type") == "text"]
-            lines.append("  " + result_text("\n".join(texts), result.get("error") if result.get("status") == "error"
-                                            else None))
+            lines.append("  " + result_text(*tool_result(item)))
     return lines
 
 

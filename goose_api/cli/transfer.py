@@ -16,8 +16,6 @@ from pathlib import Path
 from goose_api.client import GooseClient
 
 OK, USAGE = 0, 2
-EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
-IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
 FORMAT_BY_SUFFIX = {".jsonl": "goose-jsonl", ".json": "json", ".db": "goose-sqlite", ".sqlite": "goose-sqlite",
                     ".sqlite3": "goose-sqlite"}
 

@@ -63,8 +63,14 @@ __all__ = [  # one import point: the client, what it answers and what it raises
     "ToolRequestEvent", "ToolResponseEvent", "ApprovalRequiredEvent", "NotificationEvent", "DoneEvent",
     "GooseApiError", "ConnectionFailed", "AuthError", "NotFoundError", "ConflictError", "SessionBusyError",
     "ValidationError", "RateLimitError", "UpstreamError", "ProviderError", "ExtensionError", "NotReadyError",
-    "RunInterruptedError", "ServerError",
+    "RunInterruptedError", "ServerError", "IF_BUSY", "EXPORT_FORMATS", "IMPORT_FORMATS",
 ]
+
+# The API's values for a reply's if_busy and the transfer formats. The client imports no server
+# code, so it keeps its own copy; tests/client/test_vocabulary.py checks they are the server's.
+IF_BUSY = ("reject", "enqueue", "interrupt")
+EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
+IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
 
 SESSIONS_PAGE = 200
 BINARY_EXPORTS = frozenset({"goose-sqlite"})

@@ -129,12 +129,17 @@ class ErrorEvent(Event):
     terminal: ClassVar[bool] = True
 
 
-def _tool_call(item: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+# The client reads goose content items here only (it imports no server code, so not through
+# goose_api.conversation, whose accessors read the same shapes on the server side).
+
+def tool_call(item: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """A ``toolRequest`` item's tool name (None if the model's call was unparsable) and arguments."""
     value = (item.get("toolCall") or {}).get("value") or {}
     return value.get("name"), dict(value.get("arguments") or {})
 
 
-def _tool_result(item: Mapping[str, Any]) -> tuple[str, str | None]:
+def tool_result(item: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A ``toolResponse`` item's text (its text parts, one per line) and error (None on success)."""
     result = item.get("toolResult") or {}
     if result.get("status") == "error":
         return "", str(result.get("error") or "error")
@@ -149,10 +154,10 @@ def make_event(event_id: int | None, kind: str, data: Any) -> Event:
     if kind == "message":
         return MessageEvent(**base, text=str(item.get("text", "")))
     if kind == "tool_request":
-        tool, arguments = _tool_call(item)
+        tool, arguments = tool_call(item)
         return ToolRequestEvent(**base, call_id=str(item.get("id", "")), tool=tool, arguments=arguments)
     if kind == "tool_response":
-        text, error = _tool_result(item)
+        text, error = tool_result(item)
         return ToolResponseEvent(**base, call_id=str(item.get("id", "")), text=text, error=error)
     if kind == "approval_required":
         return ApprovalRequiredEvent(**base, call_id=str(item.get("id", "")), tool=item.get("tool"),

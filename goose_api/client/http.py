@@ -23,6 +23,7 @@ from goose_api.client.errors import ConnectionFailed, GooseApiError, NotFoundErr
 from goose_api.client.events import ErrorEvent, Event, SseField, parse_sse
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_RECONNECT_DELAY = 30.0
 QUEUE_LOOK = 0.1  # seconds between looks at a session being handed to its queue's next turn
 ACTIVE_STATES = frozenset({"running", "waiting_approval"})
@@ -94,7 +95,7 @@ class HttpClient:
               headers: Mapping[str, str] | None = None, timeout: Any = None) -> requests.Response:
         """A POST with its Idempotency-Key; with ``idempotent``, sent again with that key after a drop."""
         key = key or (str(uuid.uuid4()) if self.idempotent else None)
-        headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})}
+        headers = {**(headers or {}), **({IDEMPOTENCY_HEADER: key} if key else {})}
         failures = 0
         while True:
             try:

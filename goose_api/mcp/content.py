@@ -13,6 +13,8 @@ from typing import Any
 
 import mcp_types
 
+from goose_api import conversation as conv
+
 KEPT_ANNOTATIONS = ("audience", "priority")
 
 
@@ -20,31 +22,31 @@ def to_goose_content(result: mcp_types.CallToolResult) -> list[dict[str, Any]]:
     """The result's content blocks as goose content dicts (structured content as JSON text if alone)."""
     items = [_item(block) for block in result.content]
     if not items and result.structured_content is not None:
-        items.append({"type": "text", "text": json.dumps(result.structured_content, ensure_ascii=False)})
+        items.append(conv.text(json.dumps(result.structured_content, ensure_ascii=False)))
     return items
 
 
 def error_text(result: mcp_types.CallToolResult) -> str:
     """The readable message of an ``isError`` result."""
-    texts = [item["text"] for item in to_goose_content(result) if item["type"] == "text"]
+    texts = [conv.text_of(item) for item in to_goose_content(result) if conv.is_text(item)]
     return "\n".join(texts) or "The tool reported an error without a message."
 
 
 def _item(block: Any) -> dict[str, Any]:
     if isinstance(block, mcp_types.TextContent):
-        item: dict[str, Any] = {"type": "text", "text": block.text}
+        item = conv.text(block.text)
     elif isinstance(block, mcp_types.ImageContent):
-        item = {"type": "image", "data": block.data, "mimeType": block.mime_type}
+        item = conv.image(block.data, block.mime_type)
     elif isinstance(block, mcp_types.EmbeddedResource):
-        item = {"type": "resource", "resource": _resource(block.resource)}
+        item = conv.resource(_resource(block.resource))
     elif isinstance(block, mcp_types.AudioContent):
-        item = {"type": "text", "text": f"[audio content ({block.mime_type}, {len(block.data)} base64 characters) "
-                                        "was returned but cannot be shown here]"}
+        item = conv.text(f"[audio content ({block.mime_type}, {len(block.data)} base64 characters) "
+                         "was returned but cannot be shown here]")
     elif isinstance(block, mcp_types.ResourceLink):
-        item = {"type": "text", "text": _link_text(block)}
+        item = conv.text(_link_text(block))
     else:
         dumped = block.model_dump(mode="json", by_alias=True, exclude_none=True)
-        item = {"type": "text", "text": f"[{dumped.get('type', 'unknown')} content] {json.dumps(dumped)[:2000]}"}
+        item = conv.text(f"[{dumped.get('type', 'unknown')} content] {json.dumps(dumped)[:2000]}")
     annotations = getattr(block, "annotations", None)
     if annotations is not None:
         kept = annotations.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(KEPT_ANNOTATIONS))

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TextIO
 
+from goose_api.storage.process import parent_pid
+
 STDERR_TAIL_BYTES = 4096
 STDERR_TAIL_LINES = 20
 EOF_WAIT = 0.5  # how long closing waits for the last bytes of an exited server's stderr
@@ -92,14 +94,9 @@ def child_pid_with_stderr(pipe_id: int | None) -> int | None:
         if not entry.name.isdigit():
             continue
         try:
-            if _parent_pid(entry) == me and os.readlink(entry / "fd" / "2") == target:
+            if parent_pid(int(entry.name)) == me and os.readlink(entry / "fd" / "2") == target:
                 return int(entry.name)
         except OSError:
             continue  # exited while we looked, or not ours to read
     return None
 
-
-def _parent_pid(entry: Path) -> int:
-    # The command name in field 2 may contain spaces and parentheses: split after the last ')'.
-    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1])

@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from goose_api.errors import ApiError, NotFound, ToolCallFailed
@@ -66,10 +67,11 @@ class _Extension:
 class ExtensionRegistry:
     """Every extension of this service: add, remove, list, tools, and tool calls."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store_path: Path):
+        """``store_path``: the extensions file every worker shares (``DataDir.extensions``)."""
         self._settings = settings
         self._launcher = Launcher(settings)
-        self._store = ExtensionStore(settings.data_dir, configured_extensions(settings))
+        self._store = ExtensionStore(store_path, configured_extensions(settings))
         self._extensions: dict[str, _Extension] = {}
         self._synced: Signature | None = _NEVER
         self._synced_changes, self._recheck_at = -1, 0.0

@@ -2,7 +2,7 @@
 
 Workers are separate processes, so the set of extensions lives in one file in
 the data dir: writers hold a ``filelock`` lock and replace the file atomically
-(temp file, fsync, ``os.replace``), then bump a shared change counter
+(``storage/atomic.py``), then bump a shared change counter
 (``change_counter.py``); readers compare the counter (a memory read) to notice a
 change, and a cheap stat signature to confirm one or to catch a hand edit. The file holds ``envs`` values, so it is created mode 0600.
 
@@ -18,14 +18,15 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from filelock import FileLock
 
 from goose_api.errors import ConfigurationError
+from goose_api.storage import atomic
 from goose_api.storage.change_counter import ChangeCounter
+from goose_api.storage.data_dir import changes_of, lock_of
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,16 @@ Signature = tuple[int, int, int]
 class ExtensionStore:
     """Reads and writes ``<data_dir>/extensions.json`` under a cross-process lock."""
 
-    def __init__(self, data_dir: str | Path, seed: Configs):
-        self.path = Path(data_dir) / "extensions.json"
-        self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT)
-        self._changes = ChangeCounter(str(self.path) + ".changes")
+    def __init__(self, path: Path, seed: Configs):
+        self.path = path
+        self._lock = FileLock(str(lock_of(path)), timeout=LOCK_TIMEOUT)
+        self._changes = ChangeCounter(changes_of(path))
         self._seed = seed
         self._seed_hash = hashlib.sha256(json.dumps(seed, sort_keys=True).encode()).hexdigest()
 
     def fresh(self) -> "ExtensionStore":
         """The same store with its own lock object (after a fork)."""
-        return ExtensionStore(self.path.parent, self._seed)
+        return ExtensionStore(self.path, self._seed)
 
     def changes(self) -> int:
         """A number that moves whenever any process writes the file (see ``change_counter.py``)."""
@@ -105,17 +106,7 @@ class ExtensionStore:
 
     def _write(self, document: dict[str, Any]) -> None:
         before = self.signature()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".extensions.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
-                json.dump(document, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_text(self.path, json.dumps(document, indent=2, sort_keys=True), mode=0o600)  # it holds envs
         if self.signature() == before and before is not None:
             # Same size, a reused inode and a coarse clock tick: make the change visible anyway.
             os.utime(self.path, ns=(before[0] + 1, before[0] + 1))

@@ -16,12 +16,14 @@ import signal
 from pathlib import Path
 
 from goose_api.settings import Settings
+from goose_api.storage.data_dir import DataDir
 
 __all__ = ["bind", "worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog",
            "on_starting", "child_exit", "post_worker_init", "worker_exit"]
 
 _settings = Settings.load()
-_metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR") or _settings.data_path / "prometheus")
+_metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR")
+                    or DataDir.at(_settings.data_dir, _settings.sessions_dir).prometheus)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 bind = f"{_settings.host}:{_settings.port}"

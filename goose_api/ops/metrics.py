@@ -16,10 +16,8 @@ application/json`` it answers the original goose-api's summary (see
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -148,20 +146,6 @@ class Metrics:
                     name = sample.labels.get("extension", "")
                     pending[name] = pending.get(name, 0) + int(sample.value)
         return pending
-
-
-def message_counts(path_of: Callable[[str], Path], session_ids: list[str]) -> dict[str, int]:
-    """Messages in each session, from the ``message_count`` of its metadata line (no full parse)."""
-    counts: dict[str, int] = {}
-    for sid in session_ids:
-        try:
-            with open(path_of(sid), encoding="utf-8") as fh:
-                meta = json.loads(fh.readline() or "{}")
-        except (OSError, ValueError):
-            continue  # deleted or being replaced meanwhile: not a session right now
-        count = meta.get("message_count") if isinstance(meta, dict) else None
-        counts[sid] = count if isinstance(count, int) else 0
-    return counts
 
 
 def summary(session_messages: dict[str, int], pending: dict[str, int]) -> dict[str, Any]:

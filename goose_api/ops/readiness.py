@@ -49,16 +49,16 @@ def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
     return {"name": name.replace(" ", "_"), "ok": True}
 
 
-def readiness(services: Any) -> dict[str, Any]:
-    """Every check; ``{"status": "ready", "checks": [...]}`` when all pass.
+def readiness(services: Any) -> list[dict[str, Any]]:
+    """Every check, when all pass.
 
     Raises:
         NotReady: one or more checks failed; the message lists every reason.
     """
     checks = [provider_check(services), extensions_check(services),
-              writable_check("data dir", "data_dir", services.settings.data_path),
-              writable_check("sessions dir", "sessions_dir", services.settings.sessions_path)]
+              writable_check("data dir", "data_dir", services.data.root),
+              writable_check("sessions dir", "sessions_dir", services.data.sessions)]
     reasons = [check["reason"] for check in checks if not check["ok"]]
     if reasons:
         raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})
-    return {"status": "ready", "checks": checks}
+    return checks

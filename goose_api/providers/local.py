@@ -107,7 +107,7 @@ class LocalProvider:
         default = self.default_model if not settings.local_model_path else self.path.stem
         self.model = model or configured_model(settings, self.name) or default
         self.n_ctx = settings.context_limit or DEFAULT_CONTEXT
-        self.context_window = self.n_ctx  # read by ContextManager: a custom GGUF is not in its table
+        self.context_window = self.n_ctx  # read by ContextWindow: a custom GGUF is not in its table
         self._loaded: _LoadedModel | None = None
         self._load_lock = threading.Lock()
 

@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class ProviderConfig:
-    def __init__(self, settings: Settings, on_event=None):
+    def __init__(self, settings: Settings, path: Path, on_event=None):
         self.settings = settings
         self.on_event = on_event  # RetryingProvider's observer (metrics)
-        self.path = settings.data_path / "provider.json"
+        self.path = path  # the switched-to choice, shared by every worker (``DataDir.provider``)
         self._lock = threading.Lock()
         self._instances: dict[tuple[str, str], Provider] = {}
         self._stamp: tuple[int, int] | None = None
@@ -90,7 +90,7 @@ class ProviderConfig:
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             try:
-                data = json.loads(Path(self.path).read_text())
+                data = json.loads(self.path.read_text())
             except (OSError, ValueError):
                 data = {}
             self._override = data if isinstance(data, dict) else {}

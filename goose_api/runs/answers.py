@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from goose_api.agent.events import TurnFinished
+from goose_api.conversation import TOKEN_FIELDS, accumulated_field
 from goose_api.errors import ApiError, RunFailed
 from goose_api.runs.state import Record
 from goose_api.sessions.store import SessionStore
@@ -83,8 +84,7 @@ def waiting_payload(store: SessionStore, record: Record) -> dict[str, Any]:
 
 
 def accumulated(metadata: dict[str, Any]) -> dict[str, int]:
-    return {key: int(metadata.get(f"accumulated_{key}") or 0) for key in ("input_tokens", "output_tokens",
-                                                                          "total_tokens")}
+    return {name: int(metadata.get(accumulated_field(name)) or 0) for name in TOKEN_FIELDS}
 
 
 def usage_since(base: dict[str, int], now: dict[str, int]) -> dict[str, int]:

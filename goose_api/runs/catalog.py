@@ -10,38 +10,48 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from goose_api.agent.summarizer import Summarizer
-from goose_api.errors import NoActiveRun, NotFound
+from goose_api.auth import Client
+from goose_api.conversation import TOKEN_FIELDS, accumulated_field
+from goose_api.errors import NoActiveRun, SessionNotFound
 from goose_api.runs.service import RunService
 from goose_api.runs.state import IDLE, RunStateStore, is_active
-from goose_api.sessions.store import SessionStore
+from goose_api.sessions.access import SessionAccess
 
 log = logging.getLogger(__name__)
 
-TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending a session stopped."""
+
+    session_id: str
+    cancelled: str | None   # the step the cancel stopped, if a run was going
+    dropped: int            # queued turns dropped
 
 
 class SessionCatalog:
-    def __init__(self, store: SessionStore, runs: RunService, state: RunStateStore, summarizer: Summarizer):
-        self.store = store
+    def __init__(self, access: SessionAccess, runs: RunService, state: RunStateStore, summarizer: Summarizer):
+        self.access = access
+        self.store = access.store
         self.runs = runs
         self.state = state
         self.summarizer = summarizer
 
-    def list(self, limit: int, offset: int,
-             only: Callable[[list[str]], list[str]] | None = None) -> dict[str, Any]:
-        """One page of sessions, newest first, in goose's listing shape; ``only`` filters ids before paging."""
+    def list(self, client: Client, limit: int, offset: int) -> dict[str, Any]:
+        """One page of the client's sessions, newest first, in goose's listing shape."""
         entries = self.store.list_ids()
-        if only is not None:
-            allowed = set(only([session_id for session_id, _ in entries]))
-            entries = [entry for entry in entries if entry[0] in allowed]
+        allowed = set(self.access.visible([session_id for session_id, _ in entries], client))
+        entries = [entry for entry in entries if entry[0] in allowed]
         page = []
         for session_id, modified in entries[offset:offset + limit]:
             try:
                 metadata = self.store.read_metadata(session_id)
-            except NotFound:
+            except SessionNotFound:
                 continue  # deleted since the directory was read
             page.append({"id": session_id, "path": str(self.store.path(session_id)),
                          "modified": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(modified)),
@@ -52,7 +62,7 @@ class SessionCatalog:
         """The session, its run's state and its messages after the first ``since``.
 
         Raises:
-            NotFound: no such session.
+            SessionNotFound: no such session.
         """
         session = self.store.load(session_id)
         record = self.runs.status(session_id) or {}
@@ -64,7 +74,7 @@ class SessionCatalog:
             "created": session.messages[0].created if session.messages else int(session.path.stat().st_mtime),
             "updated": int(session.path.stat().st_mtime),
             "message_count": len(session.messages),
-            "usage": {key: meta.get(f"accumulated_{key}") for key in TOKEN_KEYS},
+            "usage": {name: meta.get(accumulated_field(name)) for name in TOKEN_FIELDS},
             "state": record.get("state", IDLE),
             "run_id": record.get("run_id"),
             "pending_approvals": record.get("pending_approvals", []) if is_active(record) else [],
@@ -73,38 +83,29 @@ class SessionCatalog:
             "queued_runs": [{"run_id": q["run_id"], "queued": q["queued"]} for q in self.runs.queue.items(session_id)],
         }
 
-    def delete(self, session_id: str) -> dict[str, Any]:
-        """Remove the goose file and the session's run state.
+    def delete(self, session_id: str) -> None:
+        """Remove the goose file, its owner and the session's run state.
 
         Raises:
-            NotFound: no such session. SessionBusy: a run has it.
+            SessionNotFound: no such session. SessionBusy: a run has it.
         """
-        if not self.store.exists(session_id):
-            raise NotFound(f"Session {session_id} not found")
         with self.runs.hold_idle(session_id):
-            self.store.delete(session_id)
+            self.access.delete(session_id)
             self.state.delete(session_id)
         log.info("session deleted id=%s", session_id)
-        return {"status": "success", "message": f"Session {session_id} deleted", "session_id": session_id}
 
     def summarize(self, session_id: str) -> str:
         """Replace the session's history with the model's summary (see ``agent/summarizer.py``).
 
         Raises:
-            NotFound: no such session. SessionBusy: a turn runs on it.
+            SessionNotFound: no such session. SessionBusy: a turn runs on it.
             BadRequest: the session has no messages. ProviderError: the provider failed (nothing changed).
         """
         with self.runs.hold_idle(session_id):
             return self.summarizer.summarize(session_id)
 
-    def end(self, session_id: str) -> dict[str, Any]:
-        """Stop the session's run (if any) and drop what this worker keeps of it; the history stays.
-
-        Raises:
-            NotFound: no such session.
-        """
-        if not self.store.exists(session_id):
-            raise NotFound(f"Session {session_id} not found")
+    def end(self, session_id: str) -> Ended:
+        """Stop the session's run (if any) and drop what this worker keeps of it; the history stays."""
         cancelled = None
         dropped = self.runs.queue.clear(session_id)  # ending a session stops its queued turns too
         try:
@@ -116,6 +117,4 @@ class SessionCatalog:
             self.state.prune_logs(session_id, keep=1)
         self.store.forget(session_id)
         log.info("session ended id=%s", session_id)
-        message = f"Session {session_id} ended" + (f"; cancelled {cancelled}" if cancelled else "") \
-            + (f"; dropped {dropped} queued turn(s)" if dropped else "")
-        return {"status": "success", "message": message, "session_id": session_id, "cancelled": cancelled}
+        return Ended(session_id, cancelled, dropped)

@@ -18,9 +18,10 @@ import json
 import os
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
 TERMINAL_TYPES = frozenset({"done", "error"})
 
@@ -68,6 +69,12 @@ class LogSignal:
             if channel.listeners == 0 and self._channels.get(channel.key) is channel:
                 del self._channels[channel.key]
 
+    def listeners(self, key: str) -> int:
+        """How many readers wait on ``key`` now (diagnostics and tests)."""
+        with self._lock:
+            channel = self._channels.get(key)
+            return channel.listeners if channel is not None else 0
+
     def notify(self, key: str) -> None:
         with self._lock:
             channel = self._channels.get(key)
@@ -97,7 +104,7 @@ class _Channel:
 class EventLog:
     """One run's events in ``<run_id>.events.jsonl``."""
 
-    def __init__(self, path: Path, base: int, lock: Callable[[], ContextManager[Any]], signal: LogSignal):
+    def __init__(self, path: Path, base: int, lock: Callable[[], AbstractContextManager[Any]], signal: LogSignal):
         self.path = Path(path)
         self.base = base          # the id before this run's first event
         self._lock = lock

@@ -31,6 +31,7 @@ from filelock import FileLock
 
 from goose_api.errors import IdempotencyInProgress, IdempotencyKeyReused
 from goose_api.storage import atomic, process
+from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,13 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, data_dir: Path, ttl: float):
-        self.dir = Path(data_dir) / "idempotency"
-        (self.dir / "locks").mkdir(parents=True, exist_ok=True)
+    def __init__(self, data: DataDir, ttl: float):
+        self.data = data
+        data.idempotency_lock(data.idempotency_entry("00")).parent.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl
 
     def _path(self, client: str, key: str) -> Path:
-        return self.dir / (hashlib.sha256(f"{client}\0{key}".encode()).hexdigest()[:40] + ".json")
+        return self.data.idempotency_entry(hashlib.sha256(f"{client}\0{key}".encode()).hexdigest()[:40])
 
     def claim(self, client: str, key: str, print_: str, wait: float = IN_PROGRESS_WAIT) -> Claim:
         """Decide what a request carrying ``key`` gets.
@@ -112,7 +113,7 @@ class IdempotencyStore:
     def sweep(self) -> int:
         """Delete expired entries; returns how many."""
         removed = 0
-        for path in self.dir.glob("*.json"):
+        for path in self.data.idempotency_entries():
             with self._locked(path):
                 if path.exists() and self._read(path) is None:
                     removed += 1
@@ -127,7 +128,7 @@ class IdempotencyStore:
 
     def _locked(self, path: Path) -> FileLock:
         """The lock of an entry: one of 256 lock files by the entry's first hex digits (never deleted)."""
-        return FileLock(str(self.dir / "locks" / f"{path.name[:2]}.lock"), thread_local=False, timeout=LOCK_TIMEOUT)
+        return FileLock(str(self.data.idempotency_lock(path)), thread_local=False, timeout=LOCK_TIMEOUT)
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         """The entry, or None when there is none or it expired (an expired one is deleted)."""

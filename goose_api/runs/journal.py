@@ -31,16 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from goose_api.agent.control import FINISHED, CallState
+from goose_api.storage.data_dir import DataDir
 
 ROTATE_BYTES = 4 * 1024 * 1024  # a new turn starts a fresh journal past this size (one old one is kept)
 
 
 class RunJournal:
-    def __init__(self, runs_dir: Path):
-        self.root = Path(runs_dir)
+    def __init__(self, data: DataDir):
+        self.data = data
 
     def path(self, session_id: str) -> Path:
-        return self.root / session_id / "journal.jsonl"
+        return self.data.journal(session_id)
 
     def write(self, session_id: str, entry: dict[str, Any], sync: bool = True) -> None:
         """Append one entry and fsync it: once this returns, the step is on disk.
@@ -97,6 +98,6 @@ class RunJournal:
         path = self.path(session_id)
         try:
             if path.stat().st_size > ROTATE_BYTES:
-                os.replace(path, path.with_name("journal.1.jsonl"))
+                os.replace(path, self.data.previous_journal(session_id))
         except FileNotFoundError:
             pass  # nothing written yet

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from goose_api.runs.state import RunStateStore
@@ -23,8 +24,8 @@ class TurnQueue:
     def __init__(self, state: RunStateStore):
         self.state = state
 
-    def _path(self, session_id: str):
-        return self.state.dir(session_id) / "queue.json"
+    def _path(self, session_id: str) -> Path:
+        return self.state.data.queue(session_id)
 
     def items(self, session_id: str) -> list[dict[str, Any]]:
         """The queued turns, head first (read without the lock: the file is replaced atomically)."""
@@ -58,7 +59,7 @@ class TurnQueue:
 
     def sessions(self) -> list[str]:
         """Sessions with queued turns."""
-        return [path.parent.name for path in self.state.root.glob("*/queue.json") if self.items(path.parent.name)]
+        return [session_id for session_id in self.state.data.queued_sessions() if self.items(session_id)]
 
     def _save(self, session_id: str, items: list[dict[str, Any]]) -> None:
         if items:

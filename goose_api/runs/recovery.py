@@ -57,12 +57,12 @@ class RunRecovery:
     def sweep(self, resume: bool = False) -> list[str]:
         """Mark runs of dead owners interrupted, start orphaned queues; returns the interrupted sessions."""
         interrupted = []
-        for directory in sorted(self.runs.state.root.iterdir()):
-            if self._closed.is_set() or not (directory / "run.json").is_file():
+        for session_id in self.runs.state.data.run_sessions():
+            if self._closed.is_set():
                 continue
-            record = self.runs.status(directory.name)  # an active run of a dead owner is interrupted here
+            record = self.runs.status(session_id)  # an active run of a dead owner is interrupted here
             if record is not None and record.get("state") == INTERRUPTED:
-                interrupted.append(directory.name)
+                interrupted.append(session_id)
         if resume and interrupted:
             self._resume_all(interrupted)
         for session_id in self.runs.queue.sessions():
@@ -71,7 +71,7 @@ class RunRecovery:
 
     def _resume_all(self, session_ids: list[str]) -> None:
         """Resume interrupted runs: one worker does it (the others find the lock taken)."""
-        lock = FileLock(str(self.runs.state.root / "auto_resume.lock"), thread_local=False)
+        lock = FileLock(str(self.runs.state.data.auto_resume_lock), thread_local=False)
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -23,8 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from contextlib import AbstractContextManager as ContextManager
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -78,7 +77,7 @@ class RunRef:
 
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
-                 journal: RunJournal, track: Callable[[], ContextManager[Any]] = nullcontext,
+                 journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
                  on_final: FinalListener | None = None):
         self.settings = settings
         self.track = track  # held while a run executes: the active-runs gauge
@@ -318,8 +317,7 @@ class RunService:
         if record is None:
             raise NotFound(f"Session {session_id} has not run a turn yet; send one with POST /session/reply")
         if run_id is not None and run_id != record["run_id"]:
-            path = self.state.dir(session_id) / f"{run_id}.events.jsonl"
-            if not path.is_file():
+            if not self.state.has_log(session_id, run_id):
                 raise NotFound(f"Run {run_id} of session {session_id} is unknown or no longer kept")
             return record, self.state.log(session_id, run_id, 0)
         return record, self.state.log_of(record)

@@ -24,12 +24,12 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from goose_api.runs.event_log import EventLog, LogSignal
 from goose_api.storage import atomic, flock, process
 from goose_api.storage.change_counter import ChangeCounter
+from goose_api.storage.data_dir import DataDir
 
 Record = dict[str, Any]
 
@@ -65,25 +65,22 @@ def new_record(session_id: str, run_id: str, owner: dict[str, Any], **fields: An
 class RunStateStore:
     """Run records and event logs, one directory per session."""
 
-    def __init__(self, data_dir: Path, signal: LogSignal, lease_timeout: float):
-        self.root = Path(data_dir) / "runs"
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, data: DataDir, signal: LogSignal, lease_timeout: float):
+        self.data = data
+        data.runs.mkdir(parents=True, exist_ok=True)
         self.signal = signal
         self.lease_timeout = lease_timeout
-        self.steering = ChangeCounter(self.root / "steering.changes")  # bumped by ``steer``
-
-    def dir(self, session_id: str) -> Path:
-        return self.root / session_id
+        self.steering = ChangeCounter(data.steering_changes)  # bumped by ``steer``
 
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
         """Hold the session's state lock (every process, every thread)."""
-        with flock.acquire(self.dir(session_id) / "state.lock", timeout=LOCK_TIMEOUT):
+        with flock.acquire(self.data.run_state_lock(session_id), timeout=LOCK_TIMEOUT):
             yield
 
     def read(self, session_id: str) -> Record | None:
         try:
-            data = json.loads((self.dir(session_id) / "run.json").read_bytes())
+            data = json.loads(self.data.run_record(session_id).read_bytes())
         except FileNotFoundError:
             return None
         except ValueError:  # emptied by a machine crash between its write and the disk flush
@@ -94,7 +91,7 @@ class RunStateStore:
     def stamp(self, session_id: str) -> tuple[int, int] | None:
         """Changes whenever the record is rewritten (cheap to poll)."""
         try:
-            st = os.stat(self.dir(session_id) / "run.json")
+            st = os.stat(self.data.run_record(session_id))
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns)
@@ -109,7 +106,7 @@ class RunStateStore:
         reach the disk first, the journal's tool steps and the goose file, is fsynced.
         """
         record["updated"] = time.time()
-        atomic.write_text(self.dir(record["session_id"]) / "run.json",
+        atomic.write_text(self.data.run_record(record["session_id"]),
                           json.dumps(record, ensure_ascii=False) + "\n", sync=False)
 
     def update(self, session_id: str, run_id: str, change: Callable[[Record], Any]) -> Record | None:
@@ -157,8 +154,12 @@ class RunStateStore:
             return event_id
 
     def log(self, session_id: str, run_id: str, base: int) -> EventLog:
-        return EventLog(self.dir(session_id) / f"{run_id}.events.jsonl", base,
+        return EventLog(self.data.run_events(session_id, run_id), base,
                         lambda: self.lock(session_id), self.signal)
+
+    def has_log(self, session_id: str, run_id: str) -> bool:
+        """Whether the run's event log is still kept."""
+        return self.data.run_events(session_id, run_id).is_file()
 
     def log_of(self, record: Record) -> EventLog:
         return self.log(record["session_id"], record["run_id"], record.get("event_base", 0))
@@ -180,17 +181,16 @@ class RunStateStore:
         With ``slack`` (every run's start) it only lists the directory until
         ``slack`` more logs than ``keep`` piled up, then prunes them at once.
         """
-        directory = self.dir(session_id)
-        names = [name for name in os.listdir(directory) if name.endswith(".events.jsonl")]
-        if len(names) <= keep + slack:
+        logs = self.data.run_event_logs(session_id)
+        if len(logs) <= keep + slack:
             return
-        logs = sorted((directory / name for name in names), key=lambda p: p.stat().st_mtime)
+        logs.sort(key=lambda p: p.stat().st_mtime)
         for path in logs[:-keep] if keep else logs:
             path.unlink(missing_ok=True)
 
     def delete(self, session_id: str) -> None:
         """Forget every run of a session (its file is gone)."""
         try:
-            shutil.rmtree(self.dir(session_id))
+            shutil.rmtree(self.data.run_dir(session_id))
         except FileNotFoundError:
             pass  # it never ran a turn

@@ -1,9 +1,10 @@
 """Turns: starting a session or replying to one.
 
-This is what the session routes call. It picks the session (creating it on
-start, or the most recent one when a reply names none) and hands the turn to
-the run service, which runs it in the background; the route then waits for
-it, streams it, or answers 202 at once.
+This is what the session routes call, with a session id the web layer has
+checked (``sessions/access.py``). A start creates the session for its owner and
+hands the turn to the run service, which runs it in the background; a start
+the run service refuses (busy, stopping) leaves no session behind. The route
+then waits for the turn, streams it, or answers 202 at once.
 
 A reply to a busy session follows its ``if_busy``: ``reject`` (409, the
 default), ``enqueue`` (the turn waits in the session's on-disk queue and runs
@@ -17,15 +18,17 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable
 
-from goose_api.errors import BadRequest, NoActiveRun, NotFound, SessionBusy
+from goose_api.auth import Client
+from goose_api.errors import BadRequest, NoActiveRun, SessionBusy
 from goose_api.runs.service import CANCEL_WAIT, RunRef, RunService
-from goose_api.sessions.store import SessionStore, describe
+from goose_api.sessions.access import SessionAccess
+from goose_api.sessions.store import describe
 
 log = logging.getLogger(__name__)
 
 REJECT, ENQUEUE, INTERRUPT = "reject", "enqueue", "interrupt"
+IF_BUSY = (REJECT, ENQUEUE, INTERRUPT)  # what a reply to a busy session does
 
 
 @dataclass(frozen=True)
@@ -37,42 +40,39 @@ class Queued:
 
 
 class TurnService:
-    def __init__(self, store: SessionStore, runs: RunService, default_working_dir: str,
+    def __init__(self, access: SessionAccess, runs: RunService, default_working_dir: str,
                  allowed_roots: tuple[str, ...] | None = None, private: tuple[str, ...] = ()):
-        self.store = store
+        self.access = access
         self.runs = runs
         self.default_working_dir = default_working_dir
         self.allowed_roots = allowed_roots
         self.private = tuple(os.path.realpath(path) for path in private)  # never a working dir, nor inside one
 
-    def start(self, prompt: str, session_id: str | None = None, working_dir: str | None = None, *,
-              stream: bool = False, webhook: str | None = None, client: str | None = None,
-              confined: bool = False, on_created: Callable[[str], None] | None = None) -> RunRef:
-        """Create a session and start its first turn; ``on_created(id)`` runs first (ownership).
+    def start(self, prompt: str, owner: Client, session_id: str | None = None, working_dir: str | None = None, *,
+              stream: bool = False, webhook: str | None = None) -> RunRef:
+        """Create a session of ``owner``'s and start its first turn (for ``owner``'s key).
 
         Raises:
             BadRequest: bad working_dir. Conflict: the session id is taken.
+            SessionBusy, ServerStopping: the run service refused the turn (the session is discarded).
         """
-        working_dir = self.check_working_dir(working_dir, confined=confined) if working_dir \
+        working_dir = self.check_working_dir(working_dir, confined=not owner.admin) if working_dir \
             else self.default_working_dir
-        session = self.store.create(session_id, working_dir, describe(prompt))
-        if on_created is not None:
-            on_created(session.id)
-        return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, client=client)
+        session = self.access.create(session_id, working_dir, describe(prompt), owner)
+        try:
+            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook,
+                                   client=owner.name)
+        except BaseException:
+            self.access.discard(session)
+            raise
 
-    def reply(self, prompt: str, session_id: str | None = None, *, stream: bool = False,
-              if_busy: str = REJECT, webhook: str | None = None, client: str | None = None) -> RunRef | Queued:
-        """Start a turn on a session, by default the most recently active one (see ``if_busy``).
+    def reply(self, prompt: str, session_id: str, *, stream: bool = False, if_busy: str = REJECT,
+              webhook: str | None = None, client: str | None = None) -> RunRef | Queued:
+        """Start a turn on a session (see ``if_busy``) for the key named ``client``.
 
         Raises:
-            NotFound: no such session, or no session at all. SessionBusy: a turn runs on it (``reject``).
+            SessionNotFound: the session is gone. SessionBusy: a turn runs on it (``reject``).
         """
-        if session_id is None:
-            session_id = self.store.most_recent()
-            if session_id is None:
-                raise NotFound("There is no session to reply to; start one with POST /session/start")
-        elif not self.store.exists(session_id):
-            raise NotFound(f"Session {session_id} not found; start one with POST /session/start")
         try:
             return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, client=client)
         except SessionBusy:

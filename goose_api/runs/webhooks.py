@@ -36,9 +36,10 @@ from typing import Any
 import requests
 from filelock import FileLock, Timeout
 
-from goose_api.auth import stored_secret
 from goose_api.runs.event_log import Event
 from goose_api.storage import atomic
+from goose_api.storage.data_dir import DataDir, lock_of
+from goose_api.storage.secret_file import stored_secret
 from goose_api.version import __version__
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,12 @@ def final_event(session_id: str, run_id: str, event: Event) -> dict[str, Any]:
 
 
 class WebhookOutbox:
-    def __init__(self, data_dir: Path, secret: str | None, *, retries: int, first_wait: float, timeout: float,
+    def __init__(self, data: DataDir, secret: str | None, *, retries: int, first_wait: float, timeout: float,
                  key_secrets: dict[str, str] | None = None):
-        self.dir = Path(data_dir) / "webhooks"
-        self.failed_dir = self.dir / "failed"
-        self.failed_dir.mkdir(parents=True, exist_ok=True)
+        self.data = data
+        data.failed_webhooks.mkdir(parents=True, exist_ok=True)
         self._secret = secret
         self._key_secrets = dict(key_secrets or {})  # the webhook_secret of api_keys entries that set one
-        self._secret_path = Path(data_dir) / "webhook_secret"
         self.retries = retries
         self.first_wait = first_wait
         self.timeout = timeout
@@ -88,7 +87,7 @@ class WebhookOutbox:
     def secret(self) -> str:
         """The signing key: the setting, else one generated on first use and kept in the data dir."""
         if self._secret is None:
-            self._secret = stored_secret(self._secret_path, "webhook secret")
+            self._secret = stored_secret(self.data.webhook_secret, "webhook secret")
         return self._secret
 
     def secret_for(self, key: str | None) -> str:
@@ -111,7 +110,7 @@ class WebhookOutbox:
         """
         delivery_id = "whd_" + uuid.uuid4().hex[:16]
         body = json.dumps({"id": delivery_id, **payload}, ensure_ascii=False, separators=(",", ":"))
-        atomic.write_json(self.dir / f"{delivery_id}.json",
+        atomic.write_json(self.data.webhook_delivery(delivery_id),
                           {"id": delivery_id, "url": url, "body": body, "attempts": 0, "next_at": time.time(),
                            "created": time.time(), "last_error": None, "key": key})
         self.start()
@@ -134,7 +133,7 @@ class WebhookOutbox:
         while not self._closed.is_set():
             self._wake.clear()
             wait = IDLE_LOOK
-            for path in sorted(self.dir.glob("whd_*.json")):
+            for path in self.data.webhook_deliveries():
                 if self._closed.is_set():
                     return
                 due_in = self._attempt(path)
@@ -144,7 +143,7 @@ class WebhookOutbox:
 
     def _attempt(self, path: Path) -> float | None:
         """Deliver ``path`` if it is due; returns the seconds until its next attempt (None: done with it)."""
-        lock = FileLock(str(path) + ".lock", thread_local=False)
+        lock = FileLock(str(lock_of(path)), thread_local=False)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -160,7 +159,7 @@ class WebhookOutbox:
         finally:
             lock.release()
             if not path.exists():
-                Path(str(path) + ".lock").unlink(missing_ok=True)
+                lock_of(path).unlink(missing_ok=True)
 
     def _send(self, path: Path, delivery: dict[str, Any]) -> float | None:
         body = delivery["body"].encode("utf-8")
@@ -181,7 +180,7 @@ class WebhookOutbox:
             return None
         delivery["last_error"] = error
         if delivery["attempts"] > self.retries:
-            atomic.write_json(self.failed_dir / path.name, delivery)
+            atomic.write_json(self.data.failed_webhook(path), delivery)
             path.unlink(missing_ok=True)
             log.warning("webhook given up id=%s attempts=%d error=%s", delivery["id"], delivery["attempts"], error)
             return None
@@ -193,6 +192,6 @@ class WebhookOutbox:
         return wait
 
     def pending(self) -> int:
-        return sum(1 for _ in self.dir.glob("whd_*.json"))
+        return len(self.data.webhook_deliveries())
 
 

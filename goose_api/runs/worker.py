@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
+from goose_api import conversation as conv
 from goose_api.agent.approvals import ACTIONS
 from goose_api.agent.cancellable import TurnCancelled
 from goose_api.agent.control import CallState
@@ -27,7 +28,7 @@ from goose_api.agent.events import (
     ToolAnswered,
     ToolRequested,
     TurnFinished,
-    Warning,
+    TurnWarning,
 )
 from goose_api.agent.loop import Agent
 from goose_api.errors import ApiError
@@ -126,7 +127,7 @@ class LocalRun:
 
     def decision(self, request: dict[str, Any]) -> str:
         """Wait for ``POST /confirm`` (any worker) to decide ``request``; the record carries it."""
-        call_id = request["id"]
+        call_id = conv.call_id(request)
         while True:
             self.wake.clear()
             record = self.state.read(self.session_id) or {}
@@ -140,10 +141,9 @@ class LocalRun:
 
     def journal(self, step: str, request: dict[str, Any] | None = None, **data: Any) -> None:
         """One step of a tool call (or, without ``request``, of the run) into the session's journal."""
-        tool = ((request or {}).get("toolCall") or {}).get("value") or {}
         self.journal_store.write(self.session_id, {
-            "turn": self.spec.turn_id, "run": self.run_id, "call": request["id"] if request else None,
-            "tool": tool.get("name"), "step": step, **data}, sync=request is not None)
+            "turn": self.spec.turn_id, "run": self.run_id, "call": conv.call_id(request) if request else None,
+            "tool": conv.tool_call_name(request) if request else None, "step": step, **data}, sync=request is not None)
 
 
 @dataclass(frozen=True)
@@ -165,9 +165,8 @@ def _resume(record: Record, call_id: str) -> None:
 
 def pending_entry(request: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
     """A tool call waiting for approval, as listed in ``pending_approvals``."""
-    value = request["toolCall"].get("value") or {}
-    entry = {"id": request["id"], "tool": value.get("name"), "arguments": value.get("arguments") or {},
-             "requested": time.time()}
+    entry = {"id": conv.call_id(request), "tool": conv.tool_call_name(request),
+             "arguments": conv.tool_call_arguments(request), "requested": time.time()}
     if reason:
         entry["reason"] = reason
     return entry
@@ -271,7 +270,7 @@ class RunExecutor:
             run.log.append("approval_required", entry)
         elif isinstance(event, Notification):
             run.log.append("notification", event.data)
-        elif isinstance(event, Warning):
+        elif isinstance(event, TurnWarning):
             run.log.append("notification", {"type": "warning", "message": event.message})
 
     def _finish(self, run: LocalRun, finished: TurnFinished | None, error: ApiError | None) -> str:

@@ -32,13 +32,15 @@ import argparse
 import json
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goose_api.sessions.store import new_metadata
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS
+from goose_api.sessions.store import new_metadata, read_jsonl_file, to_jsonl
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -57,8 +59,7 @@ CREATE INDEX idx_messages_session ON messages(session_id);
 CREATE INDEX idx_messages_timestamp ON messages(timestamp);
 CREATE INDEX idx_sessions_updated ON sessions(updated_at DESC);
 """
-TOKEN_COLUMNS = ("total_tokens", "input_tokens", "output_tokens", "accumulated_total_tokens",
-                 "accumulated_input_tokens", "accumulated_output_tokens")
+TOKEN_COLUMNS = TOKEN_FIELDS + ACCUMULATED_FIELDS
 MAX_STEPS = 50_000_000  # SQLite VM steps a read may take: a hostile file cannot keep a request busy
 
 
@@ -181,26 +182,27 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def to_bytes(session: DbSession, scratch: Path) -> bytes:
     """A one-session sessions.db as bytes (built in the ``scratch`` directory)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    path = scratch / f"{session.id}.{time.time_ns()}.db"
-    try:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="export-") as folder:
+        path = Path(folder, "sessions.db")
         write(path, session)
         return path.read_bytes()
-    finally:
-        path.unlink(missing_ok=True)
 
 
-def jsonl_lines(session: DbSession) -> list[dict[str, Any]]:
-    """The session as goose JSONL lines: metadata with goose's keys in goose's order, then the messages."""
+def goose_metadata(session: DbSession) -> dict[str, Any]:
+    """The session's metadata line: goose's keys in goose's order."""
     meta = new_metadata(session.metadata.get("working_dir") or "", session.metadata.get("description") or "")
     meta.update({key: session.metadata.get(key) for key in ("schedule_id", *TOKEN_COLUMNS)},
                 message_count=len(session.messages))
-    return [meta, *session.messages]
+    return meta
 
 
-def _jsonl(path: Path) -> DbSession:
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    stat = path.stat()
-    return DbSession(path.stem, lines[0] if lines else {}, lines[1:], stat.st_mtime, stat.st_mtime)
+def _from_file(path: Path) -> DbSession:
+    """A goose JSONL file as a sessions.db row (read by the session store's parser)."""
+    metadata, messages = read_jsonl_file(path)
+    if not isinstance(metadata, dict):
+        raise GooseDbError(f"{path}: line 1 is not a goose metadata object")
+    modified = path.stat().st_mtime
+    return DbSession(path.stem, metadata, messages, modified, modified)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,11 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "export":
             for path in args.files:
-                write(args.db, _jsonl(path))
+                write(args.db, _from_file(path))
                 print(f"{path.stem} -> {args.db}")
         else:
             session = read(args.db, args.id)
-            args.out.write_text("\n".join(json.dumps(line) for line in jsonl_lines(session)) + "\n")
+            args.out.write_text(to_jsonl(goose_metadata(session), session.messages), encoding="utf-8")
             print(f"{session.id} -> {args.out}")
     except (GooseDbError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

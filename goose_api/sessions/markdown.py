@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from goose_api import conversation as conv
 from goose_api.sessions.store import Session
 
 
@@ -21,22 +22,22 @@ def markdown(session: Session) -> str:
 
 
 def _item(item: dict[str, Any]) -> list[str]:
-    kind = item["type"]
-    if kind == "text":
-        return [item["text"]]
-    if kind == "image":
-        return [f"*(image, {item['mimeType']})*"]
-    if kind == "toolRequest":
-        call = item["toolCall"]
-        if call["status"] != "success":
-            return [f"**Tool call** (id `{item['id']}`) could not be parsed: {call['error']}"]
-        arguments = json.dumps(call["value"].get("arguments") or {}, indent=2, ensure_ascii=False)
-        return [f"**Tool call** `{call['value']['name']}` (id `{item['id']}`)", "", *_block(arguments, "json")]
-    result = item["toolResult"]
-    if result["status"] != "success":
-        return [f"**Tool error** (id `{item['id']}`): {result['error']}"]
-    texts = [c["text"] if c["type"] == "text" else f"({c['type']})" for c in result["value"]]
-    return [f"**Tool result** (id `{item['id']}`)", "", *_block("\n".join(texts))]
+    if conv.is_text(item):
+        return [conv.text_of(item)]
+    if conv.is_image(item):
+        return [f"*(image, {conv.image_mime_type(item)})*"]
+    call_id = conv.call_id(item)
+    if conv.is_tool_request(item):
+        name = conv.tool_call_name(item)
+        if name is None:
+            return [f"**Tool call** (id `{call_id}`) could not be parsed: {conv.tool_call_error(item)}"]
+        arguments = json.dumps(conv.tool_call_arguments(item), indent=2, ensure_ascii=False)
+        return [f"**Tool call** `{name}` (id `{call_id}`)", "", *_block(arguments, "json")]
+    error = conv.tool_result_error(item)
+    if error is not None:
+        return [f"**Tool error** (id `{call_id}`): {error}"]
+    texts = [conv.text_of(c) if conv.is_text(c) else f"({conv.kind(c)})" for c in conv.tool_result_content(item)]
+    return [f"**Tool result** (id `{call_id}`)", "", *_block("\n".join(texts))]
 
 
 def _block(text: str, language: str = "") -> list[str]:

@@ -1,7 +1,9 @@
-"""SessionStore: goose v1.0 JSONL session files.
+"""SessionStore: goose v1.0 JSONL session files, and the one parser of that format.
 
 Line 1 of ``<id>.jsonl`` is the session metadata, every further line one goose
-message. Each save rewrites the file atomically (temp file, fsync,
+message. Nothing else reads or writes the format: fork, export, import, the
+sessions.db tool and the metrics go through the store or the module's
+functions (``parse_jsonl``, ``to_jsonl``, ``read_jsonl_file``). Each save rewrites the file atomically (temp file, fsync,
 ``os.replace``) so goose never sees a half-written line. Parsed sessions are
 cached per process with their messages already encoded (one growing buffer),
 so a save costs one write of ready bytes, with no join or copy of the history,
@@ -22,19 +24,18 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Protocol
 
-from goose_api.conversation import Message, MessageFormatError
-from goose_api.errors import ApiError, BadRequest, Conflict, NotFound, SessionBusy
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, accumulated_field
+from goose_api.errors import ApiError, BadRequest, Conflict, SessionBusy, SessionNotFound
 from goose_api.storage import atomic, flock
+from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
 
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 RESERVED_SESSION_IDS = ("start", "reply", "end", "summarize")  # /session/<name> routes of their own
 I32_MAX = 2**31 - 1
-TOKEN_FIELDS = ("total_tokens", "input_tokens", "output_tokens")
-ACCUMULATED_FIELDS = tuple(f"accumulated_{f}" for f in TOKEN_FIELDS)
 
 
 class SessionCorrupt(ApiError):
@@ -54,8 +55,54 @@ def describe(prompt: str, words: int = 4) -> str:
     return " ".join(prompt.split()[:words])[:100]
 
 
+class SessionFormatError(ValueError):
+    """Text that is not goose JSONL (the message names the line)."""
+
+
+def parse_jsonl(text: str) -> tuple[Any, list[Any]]:
+    """goose JSONL text as (line 1's metadata, the messages' JSON); blank lines are skipped.
+
+    Nothing is validated beyond JSON: ``Message.from_json`` checks each message.
+
+    Raises:
+        SessionFormatError: a line is not JSON, or there is no line at all.
+    """
+    lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                lines.append(json.loads(line))
+            except ValueError as exc:
+                raise SessionFormatError(f"line {number} is not JSON: {exc}") from None
+    if not lines:
+        raise SessionFormatError("the JSONL has no metadata line")
+    return lines[0], lines[1:]
+
+
+def read_jsonl_file(path: Path) -> tuple[Any, list[Any]]:
+    """A goose JSONL file anywhere (e.g. the goose CLI's), as ``parse_jsonl`` reads it.
+
+    Raises:
+        OSError: it cannot be read. SessionFormatError: it is not goose JSONL.
+    """
+    return parse_jsonl(Path(path).read_text(encoding="utf-8"))
+
+
+def to_jsonl(metadata: dict[str, Any], messages: Iterable[dict[str, Any]]) -> str:
+    """goose JSONL: the metadata line, then one line per message's JSON."""
+    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in (metadata, *messages))
+
+
 def _clamp(value: int | None) -> int | None:
     return None if value is None else max(0, min(int(value), I32_MAX))
+
+
+class TokenCounts(Protocol):
+    """A provider call's tokens, named as in ``TOKEN_FIELDS`` (``providers.base.Usage`` is one)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
 
 
 @dataclass
@@ -71,31 +118,28 @@ class Session:
     def working_dir(self) -> str:
         return self.metadata.get("working_dir") or ""
 
-    def record_usage(self, input_tokens: int | None, output_tokens: int | None,
-                     total_tokens: int | None) -> None:
-        """Last call's tokens, and running sums, as goose keeps them."""
-        self.metadata.update(input_tokens=_clamp(input_tokens), output_tokens=_clamp(output_tokens),
-                             total_tokens=_clamp(total_tokens))
-        self.add_accumulated(input_tokens, output_tokens, total_tokens)
+    def record_usage(self, usage: TokenCounts) -> None:
+        """A provider call's tokens (a ``providers.base.Usage``): the last call's, and the running sums."""
+        self.metadata.update({name: _clamp(getattr(usage, name)) for name in TOKEN_FIELDS})
+        self.add_accumulated(usage)
 
-    def add_accumulated(self, input_tokens: int | None, output_tokens: int | None,
-                        total_tokens: int | None) -> None:
+    def add_accumulated(self, usage: TokenCounts) -> None:
         """Add tokens to the running sums only (e.g. a summarizing call's)."""
-        for key, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
-                           ("total_tokens", total_tokens)):
+        for name in TOKEN_FIELDS:
+            value = getattr(usage, name)
             if value is not None:
-                acc = f"accumulated_{key}"
+                acc = accumulated_field(name)
                 self.metadata[acc] = _clamp((self.metadata.get(acc) or 0) + value)
 
 
 class SessionStore:
     """Reads and writes sessions; one instance per process, safe across threads."""
 
-    def __init__(self, sessions_dir: Path, lock_dir: Path, cache_size: int = 128):
-        self.dir = Path(sessions_dir)
-        self.lock_dir = Path(lock_dir)
+    def __init__(self, data: DataDir, cache_size: int = 128):
+        self.data = data
+        self.dir = data.sessions
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        data.session_locks.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, Session] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -166,7 +210,7 @@ class SessionStore:
         """The session, from cache when the file has not changed since.
 
         Raises:
-            NotFound: no such session.
+            SessionNotFound: no such session.
             SessionCorrupt: the file cannot be read as a goose session.
         """
         path = self.path(session_id)
@@ -174,7 +218,7 @@ class SessionStore:
             stamp = _stamp(path)
         except FileNotFoundError:
             self._forget(session_id)
-            raise NotFound(f"Session {session_id} not found; start one with POST /session/start") from None
+            raise SessionNotFound(session_id) from None
         with self._cache_lock:
             cached = self._cache.get(session_id)
             if cached is not None and cached.stamp == stamp:
@@ -190,7 +234,7 @@ class SessionStore:
                 stamp = _stamp_fd(fh.fileno())
                 raw_lines = fh.read().splitlines()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         if not raw_lines or not raw_lines[0].strip():
             return Session(session_id, path, new_metadata(""), stamp=stamp)
         try:
@@ -235,8 +279,20 @@ class SessionStore:
         try:
             path.unlink()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         self._forget(session_id)
+
+    def discard(self, session: Session) -> bool:
+        """Delete a session just created, unless its file changed since (someone else wrote it); True if deleted."""
+        try:
+            if _stamp(session.path) != session.stamp:
+                return False
+            session.path.unlink()
+        except FileNotFoundError:
+            return False
+        self._forget(session.id)
+        log.info("session discarded id=%s", session.id)
+        return True
 
     def backup(self, session: Session) -> Path:
         """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
@@ -252,17 +308,32 @@ class SessionStore:
         """Drop this process's cached copy (the file is untouched)."""
         self._forget(session_id)
 
+    def file_bytes(self, session: Session) -> bytes:
+        """The session's goose file as it is on disk (an export)."""
+        return session.path.read_bytes()
+
+    def message_counts(self, session_ids: Iterable[str]) -> dict[str, int]:
+        """Messages in each session, from its metadata line (no full parse); sessions gone meanwhile are left out."""
+        counts: dict[str, int] = {}
+        for session_id in session_ids:
+            try:
+                count = self.read_metadata(session_id).get("message_count")
+            except (SessionNotFound, SessionCorrupt):
+                continue  # deleted or being replaced meanwhile: not a session right now
+            counts[session_id] = count if isinstance(count, int) else 0
+        return counts
+
     def read_metadata(self, session_id: str) -> dict[str, Any]:
         """Line 1 of the file only: cheap for listings.
 
         Raises:
-            NotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
+            SessionNotFound: no such session. SessionCorrupt: line 1 is not a JSON object.
         """
         try:
             with open(self.path(session_id), encoding="utf-8") as fh:
                 head = fh.readline()
         except FileNotFoundError:
-            raise NotFound(f"Session {session_id} not found") from None
+            raise SessionNotFound(session_id) from None
         if not head.strip():
             return new_metadata("")
         try:
@@ -289,10 +360,6 @@ class SessionStore:
         entries.sort(key=lambda e: e[1], reverse=True)
         return entries
 
-    def most_recent(self) -> str | None:
-        ids = self.list_ids()
-        return ids[0][0] if ids else None
-
     # --- locking -------------------------------------------------------------
 
     @contextmanager
@@ -315,7 +382,7 @@ class SessionStore:
             SessionBusy: another turn holds it.
         """
         try:
-            return flock.acquire(self.lock_dir / f"{self.check_id(session_id)}.lock", timeout=0)
+            return flock.acquire(self.data.session_lock(self.check_id(session_id)), timeout=0)
         except flock.LockTimeout:
             raise SessionBusy(f"Session {session_id} is busy with another turn; retry when it finishes",
                               headers={"Retry-After": "1"}) from None

@@ -21,17 +21,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from goose_api.conversation import Message, MessageFormatError, check_pairs
+from goose_api.auth import Client
+from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, check_pairs
 from goose_api.errors import BadRequest
 from goose_api.sessions import goose_db
+from goose_api.sessions.access import SessionAccess
 from goose_api.sessions.markdown import markdown
-from goose_api.sessions.store import ACCUMULATED_FIELDS, I32_MAX, TOKEN_FIELDS, Session, SessionStore
+from goose_api.sessions.store import I32_MAX, Session, SessionFormatError, parse_jsonl
 
 EXPORT_FORMATS = ("goose-jsonl", "json", "markdown", "goose-sqlite")
 IMPORT_FORMATS = ("goose-jsonl", "json", "goose-sqlite")
@@ -45,18 +47,29 @@ class Export:
     filename: str
 
 
+@dataclass(frozen=True)
+class Created:
+    """A session made by a fork or an import."""
+
+    session_id: str
+    message_count: int
+    working_dir: str
+    source_id: str | None = None    # a fork: the session it copies
+    source_count: int | None = None  # a fork: how many messages that one has
+
+
 class SessionTransfer:
-    def __init__(self, store: SessionStore, check_working_dir: Callable[..., str], default_working_dir: str,
+    def __init__(self, access: SessionAccess, check_working_dir: Callable[..., str], default_working_dir: str,
                  scratch: Path):
-        self.store = store
+        self.access = access
+        self.store = access.store
         self.check_working_dir = check_working_dir
         self.default_working_dir = default_working_dir
         self.scratch = Path(scratch)
 
     # --- fork ------------------------------------------------------------------------
 
-    def fork(self, session_id: str, at_message: int | None, new_id: str | None,
-             on_created: Callable[[str], None]) -> dict[str, Any]:
+    def fork(self, session_id: str, at_message: int | None, new_id: str | None, owner: Client) -> Created:
         """Copy the first ``at_message`` messages (default: all, less an unanswered last tool request).
 
         Raises:
@@ -77,11 +90,8 @@ class SessionTransfer:
                                  f"answer in message {count + 1}; fork at {count - 1}"
                                  + (f" or {count + 1}" if count < len(messages) else ""))
         meta = {"working_dir": source.working_dir, "description": source.metadata.get("description") or ""}
-        copy = self._create(new_id, meta, messages[:count], on_created)
-        return {"status": "success", "message": f"Session {session_id} forked as {copy.id} "
-                                                f"({count} of {len(messages)} messages)",
-                "session_id": copy.id, "source_id": session_id, "message_count": count,
-                "working_dir": copy.working_dir}
+        copy = self._create(new_id, meta, messages[:count], owner)
+        return Created(copy.id, count, copy.working_dir, session_id, len(messages))
 
     # --- export ----------------------------------------------------------------------
 
@@ -89,7 +99,7 @@ class SessionTransfer:
         """Raises: NotFound: no such session."""
         session = self.store.load(session_id)
         if fmt == "goose-jsonl":
-            return Export(session.path.read_bytes(), "application/jsonl", f"{session.id}.jsonl")
+            return Export(self.store.file_bytes(session), "application/jsonl", f"{session.id}.jsonl")
         if fmt == "json":
             body = json.dumps(goose_json(session), ensure_ascii=False, indent=2) + "\n"
             return Export(body.encode(), "application/json", f"{session.id}.json")
@@ -101,9 +111,8 @@ class SessionTransfer:
     # --- import ----------------------------------------------------------------------
 
     def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
-                       source_id: str | None, on_created: Callable[[str], None],
-                       confined: bool = False) -> dict[str, Any]:
-        """Validate and store a session sent in ``fmt`` (``confined``: a key without admin imports it).
+                       source_id: str | None, owner: Client) -> Created:
+        """Validate and store a session sent in ``fmt`` (``owner`` without admin: its working dir is confined).
 
         Raises:
             BadRequest: the data is not a valid session in that format. Conflict: ``session_id`` is taken.
@@ -120,25 +129,18 @@ class SessionTransfer:
         except MessageFormatError as exc:
             raise BadRequest(f"the messages are not a goose history: {exc}") from None
         metadata = _checked_metadata(metadata)
-        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"], confined)
-        session = self._create(session_id, metadata, messages, on_created)
-        return {"status": "success", "message": f"Imported {len(messages)} messages as session {session.id}",
-                "session_id": session.id, "message_count": len(messages), "working_dir": session.working_dir}
+        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"], confined=not owner.admin)
+        session = self._create(session_id, metadata, messages, owner)
+        return Created(session.id, len(messages), session.working_dir)
 
     def _parse(self, fmt: str, data: Any, source_id: str | None) -> tuple[Any, list[Any]]:
         if fmt == "goose-jsonl":
             if not isinstance(data, str):
                 raise BadRequest("data must be the JSONL file's text for format goose-jsonl")
-            lines = []
-            for number, line in enumerate(data.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        lines.append(json.loads(line))
-                    except ValueError as exc:
-                        raise BadRequest(f"line {number} is not JSON: {exc}") from None
-            if not lines:
-                raise BadRequest("the JSONL has no metadata line")
-            return lines[0], lines[1:]
+            try:
+                return parse_jsonl(data)
+            except SessionFormatError as exc:
+                raise BadRequest(str(exc)) from None
         if fmt == "json":
             if not isinstance(data, dict):
                 raise BadRequest("data must be a goose Session JSON object for format json")
@@ -158,19 +160,18 @@ class SessionTransfer:
         if raw is None:
             raise BadRequest("data must be the sessions.db file, base64-encoded, for format goose-sqlite")
         self.scratch.mkdir(parents=True, exist_ok=True)
-        path = self.scratch / f"import-{uuid.uuid4().hex}.db"
-        try:
-            path.write_bytes(raw)
-            found = goose_db.read(path, source_id)
-        except goose_db.GooseDbError as exc:
-            raise BadRequest(f"cannot import the sessions.db: {exc}") from None
-        except ValueError as exc:  # a content_json that is not JSON
-            raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
-        finally:
-            path.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.scratch, prefix="import-", suffix=".db") as file:
+            file.write(raw)
+            file.flush()
+            try:
+                found = goose_db.read(Path(file.name), source_id)
+            except goose_db.GooseDbError as exc:
+                raise BadRequest(f"cannot import the sessions.db: {exc}") from None
+            except ValueError as exc:  # a content_json that is not JSON
+                raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
         return found.metadata, found.messages
 
-    def _working_dir(self, given: str | None, imported: str, confined: bool) -> str:
+    def _working_dir(self, given: str | None, imported: str, *, confined: bool) -> str:
         """The one asked for (checked), else the session's own if usable here, else the default."""
         if given:
             return self.check_working_dir(given, confined=confined)
@@ -180,14 +181,13 @@ class SessionTransfer:
             return self.default_working_dir  # another machine's directory: the answer shows the one used
 
     def _create(self, session_id: str | None, metadata: dict[str, Any], messages: list[Message],
-                on_created: Callable[[str], None]) -> Session:
-        session = self.store.create(session_id, metadata["working_dir"], metadata["description"])
+                owner: Client) -> Session:
+        session = self.access.create(session_id, metadata["working_dir"], metadata["description"], owner)
         try:
-            on_created(session.id)
             session.metadata.update({key: metadata.get(key) for key in ("schedule_id", *TOKEN_KEYS)})
             self.store.replace_messages(session, messages)
         except BaseException:
-            self.store.delete(session.id)
+            self.access.discard(session)
             raise
         return session
 

@@ -42,13 +42,26 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
 
 
-def process_start(pid: int) -> int | None:
-    """When a process started (clock ticks since boot, from /proc), or None where that cannot be read."""
+def _stat_field(pid: int, index: int) -> int | None:
+    """A numeric field of ``/proc/<pid>/stat`` counted after the command name (``index`` 1: the parent pid).
+
+    The command name (field 2) may hold spaces and parentheses: the fields are split after the last ')'.
+    """
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[19])
+            return int(fh.read().rsplit(")", 1)[1].split()[index])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, from /proc), or None where that cannot be read."""
+    return _stat_field(pid, 19)
+
+
+def parent_pid(pid: int) -> int | None:
+    """The pid of the process's parent (from /proc), or None where that cannot be read."""
+    return _stat_field(pid, 1)
 
 
 def identity() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """How a started turn is answered: wait for it, stream it, or 202 at once.
 
-Shared by start, reply and confirm. The request's ``async``/``stream`` fields
-and its ``Prefer`` header (RFC 7240: ``respond-async``, ``wait=N``) choose.
+Shared by start, reply, confirm and resume. The request's ``async``/``stream``
+fields and its ``Prefer`` header (RFC 7240: ``respond-async``, ``wait=N``)
+choose. The caller passes the run service; nothing here looks up the app's.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, jsonify, request
 
 from goose_api.errors import BadRequest
 from goose_api.runs.event_log import EventLog
-from goose_api.runs.service import RunRef
+from goose_api.runs.service import RunRef, RunService
 from goose_api.runs.turns import Queued
 from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
-from goose_api.web.current import services
+from goose_api.web.current import caller
 from goose_api.web.idempotency import remember_run
 from goose_api.web.schemas.sessions import AcceptedSchema
 from goose_api.web.sse import stream_events
@@ -40,8 +41,8 @@ def preference() -> Preference:
     return Preference(respond_async, wait)
 
 
-def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: bool = False,
-                webhook: str | None = None) -> Any:
+def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = False,
+                stream: bool = False, webhook: str | None = None) -> Any:
     """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202).
 
     ``webhook``: the URL the request set up; a JSON answer then says how to verify its deliveries.
@@ -50,10 +51,9 @@ def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: boo
     if isinstance(ref, Queued):
         return accepted(ref, "Queued behind the session's current run", status="queued", webhook=setup)
     remember_run(ref)
-    runs = services().runs
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
-        response = event_stream(log, ref.after, ref.session_id)
+        response = event_stream(runs, log, ref.after, ref.session_id)
         response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
         return response
     prefer = preference()
@@ -72,7 +72,7 @@ def answer_turn(ref: RunRef | Queued, *, asynchronous: bool = False, stream: boo
 
 def webhook_setup(url: str) -> dict[str, str]:
     """How the receiver at ``url`` verifies what it gets: signed with the calling key's webhook secret."""
-    key = g.client.name
+    key = caller().name
     return {"url": url, "key": key, "secret": "GET /webhooks/secret",
             "verify": f"{SIGNATURE_HEADER} is sha256=<hex HMAC-SHA256 of \"{SIGNED_TEXT}\"> keyed with the "
                       f"webhook secret of key {key!r} (GET /webhooks/secret answers it to that key); "
@@ -99,10 +99,9 @@ def cancel_answer(record: dict[str, Any], final: dict[str, Any]) -> dict[str, An
             "run_id": record["run_id"], "state": record["state"], "cancelled": stopped}
 
 
-def event_stream(log: EventLog, after: int, session_id: str) -> Response:
+def event_stream(runs: RunService, log: EventLog, after: int, session_id: str) -> Response:
     """A ``text/event-stream`` of the run's events after ``after``; holds this request's thread until it ends."""
-    settings = services().settings
-    runs = services().runs
+    settings = runs.settings
     body = stream_events(log, after, heartbeat=settings.sse_heartbeat, poll=settings.run_poll_interval,
                          check_owner=lambda: runs.status(session_id), stopping=runs.stopping.is_set)
     return Response(body, mimetype="text/event-stream",

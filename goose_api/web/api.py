@@ -11,6 +11,7 @@ from flask_smorest.arguments import FlaskParser
 from werkzeug.routing import BaseConverter
 
 from goose_api.sessions.store import RESERVED_SESSION_IDS, SESSION_ID_RE
+from goose_api.web.idempotency import HEADER, KEY_MAX_LENGTH, KEY_PATTERN
 from goose_api.web.schemas.common import ErrorSchema
 
 SESSION_ID_PATTERN = SESSION_ID_RE.pattern
@@ -44,11 +45,11 @@ class ThrottleDocs(BasePlugin):
 
 
 IDEMPOTENCY_HEADER = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
+    "in": "header", "name": HEADER, "required": False,
     "description": "Send a request again with the same key and body to get its stored answer instead of a second "
                    "effect (for a turn: the same run); the same key with another request is 422. Keys are per "
                    "client key and kept for idempotency_ttl seconds.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"}}
+    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH, "pattern": KEY_PATTERN}}
 
 
 class IdempotencyDocs(BasePlugin):

@@ -20,11 +20,11 @@ from goose_api.errors import BadRequest
 from goose_api.runs.idempotency import ATTACH, REPLAY, fingerprint
 from goose_api.runs.service import RunRef
 from goose_api.services import Services
-from goose_api.web.current import services
 
 HEADER = "Idempotency-Key"
-KEY_RE = re.compile(r"^[!-~]{1,255}$")
-KEY_PATTERN = KEY_RE.pattern
+KEY_MAX_LENGTH = 255
+KEY_PATTERN = rf"^[!-~]{{1,{KEY_MAX_LENGTH}}}$"  # visible ASCII: what a client may send as a key
+KEY_RE = re.compile(KEY_PATTERN)
 REPLAYED_HEADERS = ("Content-Type", "Location", "Retry-After", "Preference-Applied")
 
 
@@ -37,14 +37,15 @@ def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[
         if key is None or request.method != "POST" or request.endpoint in public_endpoints or g.client is None:
             return None
         if not KEY_RE.match(key):
-            raise BadRequest(f"{HEADER} must be 1-255 visible ASCII characters (a UUID is a good choice)")
+            raise BadRequest(f"{HEADER} must be 1-{KEY_MAX_LENGTH} visible ASCII characters (a UUID is a good choice)")
         target = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
         claim = store.claim(g.client.name, key, fingerprint("POST", target, request.get_data(cache=True)))
         if claim.action == REPLAY and "status" in (claim.entry.get("response") or {}):
             return _replayed(claim.entry["response"])
         if claim.action in (REPLAY, ATTACH):
-            return _attached(claim.entry["run"])
+            return _attached(svc, claim.entry["run"])
         g.idempotency = claim.path
+        g.idempotency_store = store
         return None
 
     @app.after_request
@@ -74,7 +75,7 @@ def remember_run(ref: RunRef) -> None:
     """The request has a run: a repeat of it attaches to this run (call as soon as it exists)."""
     path = g.get("idempotency")
     if path is not None:
-        services().idempotency.attach_run(path, ref.session_id, ref.run_id, ref.after)
+        g.idempotency_store.attach_run(path, ref.session_id, ref.run_id, ref.after)
         g.idempotency_run = ref
 
 
@@ -85,14 +86,14 @@ def _replayed(stored: dict[str, Any]) -> Response:
     return response
 
 
-def _attached(run: dict[str, Any]) -> Response:
+def _attached(svc: Services, run: dict[str, Any]) -> Response:
     """The answer of the run the first request started, as this (identical) request asks for it."""
     from goose_api.web.answers import answer_turn  # the routes import this module
 
     body = request.get_json(silent=True)
     options = body if isinstance(body, dict) else {}
     ref = RunRef(run["session_id"], run["run_id"], int(run["after"]))
-    response = make_response(answer_turn(ref, asynchronous=options.get("async") is True,
+    response = make_response(answer_turn(svc.runs, ref, asynchronous=options.get("async") is True,
                                          stream=options.get("stream") is True))
     response.headers["Idempotent-Replayed"] = "true"
     return response

@@ -28,6 +28,7 @@ from typing import Callable
 
 from goose_api.errors import TooManyRequests
 from goose_api.storage.change_counter import ChangeCounter
+from goose_api.storage.data_dir import changes_of
 
 MAX_REMEMBERED = 10_000  # unthrottled addresses remembered per process before starting over
 SCHEMA = "CREATE TABLE IF NOT EXISTS failures (address TEXT PRIMARY KEY, started REAL NOT NULL, count INTEGER NOT NULL)"
@@ -47,7 +48,7 @@ class AuthThrottle:
         self.clock = clock
         self._lock = threading.Lock()  # one connection per process, one statement at a time
         self._connection: sqlite3.Connection | None = None
-        self._changes = ChangeCounter(self.path.with_name(self.path.name + ".changes"))
+        self._changes = ChangeCounter(changes_of(self.path))
         self._clear: dict[str, int] = {}  # address -> change count when it was last found unthrottled
 
     def check(self, address: str) -> None:

@@ -7,16 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
+from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
 from tests.support.mcp_fixtures import wait_until
 
 
-def start_long(client, fake_openai, session_id: str, delay: float = 3.0) -> str:
-    fake_openai.add(Reply("first", delay=delay))
+def start_long(client, fake_openai, session_id: str) -> tuple[str, Gate]:
+    """A first turn held in its provider call until the test opens the gate."""
+    gate = Gate()
+    fake_openai.add(Reply("first", gate=gate))
     status, body, _ = client.post("/session/start", {"prompt": "first", "session_id": session_id, "async": True})
     assert status == 202, body
-    wait_until(lambda: len(fake_openai.requests) == 1, 10, "the first provider call")
-    return body["run_id"]
+    gate.wait_reached()
+    return body["run_id"], gate
 
 
 def replies(app, session_id: str, prompts: list[str], **fields) -> list[tuple[int, dict]]:
@@ -35,18 +38,19 @@ def prompts_in(client, session_id: str) -> list[str]:
 
 
 def test_reject_is_the_default(app, client, fake_openai):
-    active = start_long(client, fake_openai, "busy", delay=2)
+    active, gate = start_long(client, fake_openai, "busy")
     answers = replies(app, "busy", ["a", "b", "c", "d"])
     assert all(status == 409 and body["error"] == "session_busy" and body["active_run_id"] == active
                for status, body in answers), answers
     answers = replies(app, "busy", ["e"], if_busy="reject")
     assert answers[0][0] == 409
+    gate.open()
     wait_until(lambda: client.get("/session/busy")[1]["state"] == "idle", 10, "the first run to end")
     assert prompts_in(client, "busy") == ["first"]
 
 
 def test_enqueue_runs_every_turn_in_order_after_the_current_one(app, client, fake_openai, dirs):
-    start_long(client, fake_openai, "queue")
+    _, gate = start_long(client, fake_openai, "queue")
     fake_openai.add(*[Reply(f"answer {n}") for n in range(4)])
     answers = replies(app, "queue", ["q0", "q1", "q2", "q3"], if_busy="enqueue")
     assert all(status == 202 and body["status"] == "queued" for status, body in answers), answers
@@ -54,6 +58,7 @@ def test_enqueue_runs_every_turn_in_order_after_the_current_one(app, client, fak
     shown = client.get("/session/queue")[1]
     assert shown["state"] == "running" and sorted(q["run_id"] for q in shown["queued_runs"]) == sorted(run_ids)
     order = [q["run_id"] for q in shown["queued_runs"]]
+    gate.open()
     wait_until(lambda: (s := client.get("/session/queue")[1])["state"] == "idle" and not s["queued_runs"]
                and len(s["messages"]) == 10, 30, "the queue to drain")
     by_run = dict(zip(run_ids, ["q0", "q1", "q2", "q3"]))
@@ -72,18 +77,20 @@ def test_enqueue_on_an_idle_session_just_runs(client, fake_openai):
 
 
 def test_interrupt_cancels_the_current_run_and_runs_this_one(app, client, fake_openai, dirs):
-    fake_openai.add(Reply("too late", delay=20))
+    gate = Gate()
+    fake_openai.add(Reply("too late", gate=gate))
 
     def first():
         return client.post("/session/start", {"prompt": "slow", "session_id": "int"})[:2]
 
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(first)
-        wait_until(lambda: len(fake_openai.requests) == 1, 10, "the slow provider call")
+        gate.wait_reached()
         fake_openai.add(Reply("right away"))
         status, body = replies(app, "int", ["now"], if_busy="interrupt")[0]
         assert (status, body["response"]) == (200, "right away"), body
         cut_status, cut = slow.result(30)
+    gate.open()
     assert (cut_status, cut["status"], cut["cancelled"]) == (200, "cancelled", "the provider call to openai/gpt-4o")
     assert prompts_in(client, "int") == ["slow", "now"]
     assert_goose_session(dirs["sessions"] / "int.jsonl")
@@ -93,10 +100,11 @@ def test_a_queue_left_by_a_stopped_worker_runs_after_a_restart(fake_openai, dirs
     settings = settings_for(fake_openai, dirs)
     first = create_app(settings)
     client = ApiClient(first.test_client())
-    start_long(client, fake_openai, "left", delay=30)
+    _, gate = start_long(client, fake_openai, "left")
     status, body, _ = client.post("/session/reply", {"prompt": "later", "session_id": "left", "if_busy": "enqueue"})
     assert status == 202, body
     first.extensions["goose_api"].close()  # the running turn is interrupted; the queued one stays on disk
+    gate.open()
     fake_openai.add(Reply("ran after the restart"))
     second = create_app(settings)  # its start-up sweep finds the queue
     try:

@@ -8,6 +8,7 @@ import uuid
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
+from tests.support.gates import Gate
 from tests.support.mcp_fixtures import wait_until
 
 
@@ -42,16 +43,23 @@ def test_an_async_repeat_answers_the_same_run_with_its_location(client, fake_ope
 
 
 def test_a_repeat_while_the_turn_runs_attaches_to_it(app, client, fake_openai):
-    fake_openai.add(Reply("slow answer", delay=2))
+    gate = Gate()
+    fake_openai.add(Reply("slow answer", gate=gate))
     key = str(uuid.uuid4())
     answers = []
     body = {"prompt": "wait for me", "session_id": "attach"}
     first = threading.Thread(target=lambda: answers.append(
         ApiClient(app.test_client()).post("/session/start", body, headers=keyed(key))))
     first.start()
-    wait_until(lambda: len(fake_openai.requests) == 1, 10, "the provider call")
+    gate.wait_reached()
+    # The answer is held, so nothing can be stored yet: a repeat attaches to the run (a new run would be a
+    # 409, a replay needs a stored answer). Asked to wait one second, it says the run is still going.
+    status, attached, response = client.post("/session/start", body, headers={**keyed(key), "Prefer": "wait=1"})
+    assert (status, response.headers["Idempotent-Replayed"]) == (202, "true"), attached
+    gate.open()
+    first.join(30)
+    assert attached["run_id"] == answers[0][1]["run_id"] and answers[0][1]["response"] == "slow answer"
     status, again, response = client.post("/session/start", body, headers=keyed(key))
-    first.join(10)
     assert status == 200 and again["response"] == "slow answer", again
     assert again["run_id"] == answers[0][1]["run_id"] and response.headers["Idempotent-Replayed"] == "true"
     assert len(fake_openai.requests) == 1
@@ -82,15 +90,18 @@ def test_busy_answers_are_not_kept_and_keys_expire(fake_openai, dirs):
     app = create_app(settings_for(fake_openai, dirs, idempotency_ttl=0.5))
     client = ApiClient(app.test_client())
     try:
-        fake_openai.add(Reply("long", delay=1), Reply("second"), Reply("third"))
+        gate = Gate()
+        fake_openai.add(Reply("long", gate=gate), Reply("second"), Reply("third"))
         client.post("/session/start", {"prompt": "x", "session_id": "exp", "async": True})
+        gate.wait_reached()
         body = {"prompt": "y", "session_id": "exp"}
         assert client.post("/session/reply", body, headers=keyed("k1"))[0] == 409
+        gate.open()
         wait_until(lambda: client.get("/session/exp")[1]["state"] == "idle", 10, "the first run")
         assert client.post("/session/reply", body, headers=keyed("k1"))[1]["response"] == "second", \
             "a 409 is not replayed: the retry runs"
         store = app.extensions["goose_api"].idempotency
-        wait_until(lambda: store.sweep() or not list(store.dir.glob("*.json")), 10, "the key to expire")
+        wait_until(lambda: store.sweep() or not store.data.idempotency_entries(), 10, "the key to expire")
         assert client.post("/session/reply", body, headers=keyed("k1"))[1]["response"] == "third"
     finally:
         app.extensions["goose_api"].close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +11,7 @@ from goose_api import create_app
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.live import live_env, start_live_server
+from tests.support.mcp_fixtures import wait_until
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -112,9 +112,8 @@ def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path)
     metrics_dir = dirs["data"] / "prometheus"
     health = {"method": "GET", "route": "/health", "status": "200"}
     try:
-        deadline = time.monotonic() + 30  # each worker's live-gauge file appears once its app is built
-        while len(list(metrics_dir.glob("gauge_livesum_*.db"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # each worker's live-gauge file appears once its app is built
+        wait_until(lambda: len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 2, 30, "both workers' gauges")
         sent = value(server.get("/metrics").text, "goose_api_http_requests_total", **health)  # start-up probes
         with ThreadPoolExecutor(8) as pool:  # concurrent connections until both workers answered some
             while len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 400:
@@ -127,10 +126,7 @@ def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path)
             assert value(text, "goose_api_http_requests_total", **health) == sent
         assert len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 2
         server.process.send_signal(signal.SIGTTOU)  # one worker fewer: its live gauges must go
-        deadline = time.monotonic() + 20
-        while len(list(metrics_dir.glob("gauge_livesum_*.db"))) > 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 1
+        wait_until(lambda: len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 1, 20, "the stopped worker's gauges")
         text = server.get("/metrics").text
         assert value(text, "goose_api_http_requests_total", **health) == sent
     finally:

@@ -8,7 +8,6 @@ with kill -9 on a real gunicorn.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -16,8 +15,10 @@ from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
 from goose_api.runs.journal import RunJournal
 from goose_api.runs.state import new_record
+from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
+from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
 from tests.support.mcp_fixtures import wait_until
 
@@ -31,7 +32,7 @@ def lines(path) -> int:
 
 
 def steps(dirs, session_id: str, call_id: str) -> list[str]:
-    return [e["step"] for e in RunJournal(dirs["data"] / "runs").entries(session_id) if e.get("call") == call_id]
+    return [e["step"] for e in RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id) if e.get("call") == call_id]
 
 
 def state(client: ApiClient, session_id: str) -> dict:
@@ -125,19 +126,22 @@ def test_resume_started_tools_ask_holds_the_call_for_approval(fake_openai, dirs,
 
 
 def test_sigterm_stops_at_a_saved_step_answers_waiters_at_once_and_resumes(fake_openai, dirs, restarted):
-    app = create_app(settings_for(fake_openai, dirs, graceful_timeout=20))
+    # A step in flight may take up to the graceful timeout less a margin (here ~10 minutes): the waiter
+    # must be answered as soon as the step is saved, not when that budget runs out.
+    app = create_app(settings_for(fake_openai, dirs, graceful_timeout=600))
     client = ApiClient(app.test_client())
-    fake_openai.add(Reply("Let me run it.", tool_calls=[shell("echo ran >> ran.txt", "c1")], delay=1.5))
+    gate = Gate()
+    fake_openai.add(Reply("Let me run it.", tool_calls=[shell("echo ran >> ran.txt", "c1")], gate=gate))
     answers = []
     waiter = threading.Thread(target=lambda: answers.append(
         client.post("/session/start", {"prompt": "go", "session_id": "term"})))
     waiter.start()
-    wait_until(lambda: len(fake_openai.requests) == 1, 10, "the provider call")
-    began = time.monotonic()
+    gate.wait_reached()
     app.extensions["goose_api"].begin_shutdown()  # what the worker's SIGTERM handler calls
-    waiter.join(15)
+    gate.open()  # the step in flight (the provider call) finishes and is saved
+    waiter.join(120)
+    assert answers, "the waiting request is answered once the step in flight is saved"
     status, body, response = answers[0]
-    assert time.monotonic() - began < 5, "the waiting request is answered once the step in flight is saved"
     assert (status, body["error"], body["reason"]) == (503, "run_interrupted", "shutdown"), body
     assert "POST /session/term/resume" in body["message"] and response.headers["Retry-After"]
     assert not (dirs["work"] / "ran.txt").exists(), "the tool call after the saved step did not start"
@@ -154,10 +158,12 @@ def test_sigterm_stops_at_a_saved_step_answers_waiters_at_once_and_resumes(fake_
 
 def test_auto_resume_at_boot(fake_openai, dirs, restarted):
     first = create_app(settings_for(fake_openai, dirs))
-    fake_openai.add(Reply("never seen", delay=30))
+    gate = Gate()
+    fake_openai.add(Reply("never seen", gate=gate))
     ApiClient(first.test_client()).post("/session/start", {"prompt": "go", "session_id": "auto", "async": True})
-    wait_until(lambda: len(fake_openai.requests) == 1, 10, "the provider call")
+    gate.wait_reached()
     first.extensions["goose_api"].close()
+    gate.open()  # the abandoned call's answer goes nowhere
     fake_openai.add(Reply("resumed by itself"))
     client = restarted(auto_resume=True)
     done = wait_until(lambda: (s := state(client, "auto"))["state"] == "idle" and s, 20, "the automatic resume")

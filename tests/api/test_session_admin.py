@@ -12,8 +12,8 @@ import pytest
 from tests.api.test_errors import assert_error
 from tests.api.test_runs import wait_for_state
 from tests.fakes.core import Fail, Reply
+from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
-from tests.support.mcp_fixtures import wait_until
 
 
 def start(client, fake_openai, session_id, text="ok", **extra):
@@ -90,20 +90,24 @@ def test_delete(client, fake_openai, dirs):
 
 
 def test_delete_while_running_is_409(client, fake_openai, dirs):
-    fake_openai.add(Reply("slow", delay=1.5))
+    gate = Gate()
+    fake_openai.add(Reply("slow", gate=gate))
     _, started, _ = client.post("/session/start", {"prompt": "x", "session_id": "busy", "async": True})
     status, body, response = client.call("DELETE", "/session/busy")
     assert_error(status, body, 409, "session_busy")
     assert body["active_run_id"] == started["run_id"] and response.headers["Retry-After"]
+    gate.open()
     wait_for_state(client, "busy", "idle")
     assert client.call("DELETE", "/session/busy")[0] == 200
 
 
 def test_end_stops_the_run_and_keeps_the_history(client, fake_openai, dirs):
-    fake_openai.add(Reply("never seen", delay=5))
+    gate = Gate()
+    fake_openai.add(Reply("never seen", gate=gate))
     client.post("/session/start", {"prompt": "long job", "session_id": "ending", "async": True})
-    wait_until(lambda: fake_openai.requests, what="the provider call")
+    gate.wait_reached()
     status, body, _ = client.post("/session/end", {"session_id": "ending"})
+    gate.open()
     assert status == 200, body
     assert body["status"] == "success" and body["cancelled"].startswith("the ")
     shown = client.get("/session/ending")[1]

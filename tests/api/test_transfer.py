@@ -131,6 +131,12 @@ def test_the_cli_writes_into_a_sessions_db_and_reads_back(tooled, dirs, tmp_path
     assert done.returncode == 0, done.stderr
     meta, messages = assert_goose_session(out)
     assert messages == tooled["messages"] and meta["description"] == "say hi please"
+    for text, says in (("not json\n", "line 1 is not JSON"), ("[1]\n", "line 1 is not a goose metadata object")):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(text)
+        refused = subprocess.run([*run, "export", "--db", str(db), str(bad)], capture_output=True, text=True,
+                                 cwd=ROOT, timeout=60)
+        assert refused.returncode == 1 and says in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize("fmt, data, says", [

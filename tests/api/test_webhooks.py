@@ -77,7 +77,7 @@ def test_the_final_event_is_signed_and_retried_after_a_500(fake_openai, dirs, re
     app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_retry_wait=0.2))
     client = ApiClient(app.test_client())
     try:
-        fake_openai.add(Reply("hooked", delay=0.5))
+        fake_openai.add(Reply("hooked"))
         status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "hook", "webhook": receiver.url})
         assert status == 200, body
         wait_until(lambda: len(receiver.deliveries) == 2, 10, "the retry after the 500")
@@ -122,7 +122,7 @@ def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
         "/session/start", {"prompt": "x", "session_id": "later", "webhook": f"http://127.0.0.1:{port}/hook"})
     assert status == 200
     outbox = app.extensions["goose_api"].webhooks
-    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.dir.glob("whd_*.json")), 10,
+    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.data.webhook_deliveries()), 10,
                "a failed first attempt")
     app.extensions["goose_api"].close()
     receiver = Receiver(port=port)

@@ -23,6 +23,7 @@ from goose_api.client import GooseClient
 from goose_api.conversation import DECLINED_TEXT
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.support.app import API_KEY, ROOT
+from tests.support.gates import Gate
 from tests.support.live import LiveServer, free_port, live_env
 from tests.support.mcp_fixtures import wait_until
 from tests.support.shared_server import (  # noqa: F401
@@ -129,10 +130,12 @@ def test_sessions_show_and_rm(server, fake):
 # --- durable runs and moving sessions ------------------------------------------------
 
 def test_resume_continues_an_interrupted_run(server, fake):
-    fake.add(Reply("never delivered", delay=3))
+    gate = Gate()
+    fake.add(Reply("never delivered", gate=gate))
     GooseClient(server.url, API_KEY).start("hello", "cli_resume", background=True)
-    wait_until(lambda: fake.requests, what="the provider call")
+    gate.wait_reached()
     kill_worker_of(server, "cli_resume")
+    gate.open()  # its answer goes to a dead worker
     fake.add(Reply("Picked up where it stopped.", chunk_size=5))
     done = run(server, "resume", "cli_resume")
     assert (done.returncode, done.stdout) == (0, "Picked up where it stopped.\n"), done.stderr
@@ -324,5 +327,5 @@ def test_serve_runs_the_server_from_any_directory(fake_openai, dirs, tmp_path):
 def _answers(url: str) -> bool:
     try:
         return requests.get(url + "/health", timeout=2).status_code == 200
-    except requests.RequestException:  # not listening yet, or a worker still booting (slow under load)
+    except (requests.ConnectionError, requests.Timeout):  # not up yet, or booting slowly under load
         return False

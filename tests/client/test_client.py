@@ -27,6 +27,7 @@ from goose_api.conversation import DECLINED_TEXT
 from tests.fakes.core import Reply
 from tests.support.app import API_KEY
 from tests.support.cutting_proxy import CuttingProxy
+from tests.support.gates import Gate
 from tests.support.live import LiveServer, live_env, start_live_server
 from tests.support.mcp_fixtures import wait_until
 from tests.support.shared_server import fake, module_server, shared_fake, shell  # noqa: F401  (fixtures)
@@ -117,7 +118,7 @@ def test_events_after_an_id_and_of_an_earlier_run(client, fake):
 
 
 def test_a_lost_stream_ends_in_connection_failed_after_bounded_reconnects(server, client, fake):
-    fake.add(Reply(LONG_TEXT, chunk_size=2, delay=0.5))
+    fake.add(Reply(LONG_TEXT, chunk_size=2))
     with CuttingProxy(int(server.url.rsplit(":", 1)[1]), cut_after=[400], refuse_later=True) as proxy:
         lost = GooseClient(proxy.url, API_KEY, timeout=20, max_reconnects=2, reconnect_delay=0.01)
         stream = lost.stream("a story nobody hears", "c_lost", new=True)
@@ -128,20 +129,24 @@ def test_a_lost_stream_ends_in_connection_failed_after_bounded_reconnects(server
 
 
 def test_background_start_then_wait(client, fake):
-    fake.add(Reply("done in the background", delay=0.3))
+    gate = Gate()
+    fake.add(Reply("done in the background", gate=gate))
     accepted = client.start("work quietly", "c_background", background=True)
+    gate.open()
     assert isinstance(accepted, Accepted) and accepted.session_id == "c_background" and accepted.run_id
     turn = client.wait("c_background", accepted.run_id)
     assert (turn.status, turn.response, turn.run_id) == ("success", "done in the background", accepted.run_id)
 
 
 def test_a_capped_wait_answers_accepted_and_wait_times_out(client, fake):
-    fake.add(Reply("slow answer", delay=2.5))
+    gate = Gate()
+    fake.add(Reply("slow answer", gate=gate))
     started = time.monotonic()
     accepted = client.start("take your time", "c_capped", wait=1)
-    assert isinstance(accepted, Accepted) and 0.9 < time.monotonic() - started < 2.4
+    assert isinstance(accepted, Accepted) and time.monotonic() - started >= 1.0, "it waited the second asked for"
     with pytest.raises(TimeoutError):
         client.wait("c_capped", accepted.run_id, timeout=0.3)
+    gate.open()
     assert client.wait("c_capped", accepted.run_id).response == "slow answer"
 
 

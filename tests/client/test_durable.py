@@ -30,6 +30,7 @@ from tests.api.test_webhooks import SECRET, Receiver
 from tests.fakes.core import Reply
 from tests.support.app import API_KEY
 from tests.support.cutting_proxy import CuttingProxy
+from tests.support.gates import Gate
 from tests.support.live import LiveServer
 from tests.support.mcp_fixtures import wait_until
 from tests.support.shared_server import (  # noqa: F401
@@ -72,10 +73,12 @@ def conversation(messages: list[dict]) -> list[tuple]:
 # --- resume --------------------------------------------------------------------------
 
 def test_resume_drives_on_a_run_whose_worker_died(server, client, fake):
-    fake.add(Reply("never delivered", delay=3))
+    gate = Gate()
+    fake.add(Reply("never delivered", gate=gate))
     first = client.start("hi", "cd_resume", background=True)
-    wait_until(lambda: fake.requests, what="the provider call")  # in flight when the worker dies
+    gate.wait_reached()  # in flight when the worker dies
     kill_worker_of(server, "cd_resume")
+    gate.open()  # its answer goes to a dead worker
     with pytest.raises(RunInterruptedError) as caught:
         client.wait("cd_resume", first.run_id, timeout=20)
     assert caught.value.reason == "owner_gone"

@@ -26,8 +26,8 @@ from goose_api.client.errors import (
 )
 from tests.fakes.core import Fail, Reply
 from tests.support.app import API_KEY
+from tests.support.gates import Gate
 from tests.support.live import LiveServer, free_port, live_env, start_live_server
-from tests.support.mcp_fixtures import wait_until
 from tests.support.shared_server import fake, kill_worker_of, module_server, shared_fake  # noqa: F401  (fixtures)
 
 
@@ -76,13 +76,15 @@ def test_bad_requests_are_validation_errors(client):
 
 
 def test_a_busy_session_and_nothing_to_cancel_are_conflicts(client, fake):
-    fake.add(Reply("finally", delay=1.5))
+    gate = Gate()
+    fake.add(Reply("finally", gate=gate))
     accepted = client.start("slow", "c_busy", background=True)
     with pytest.raises(SessionBusyError) as caught:
         client.reply("are you done?", "c_busy")
     busy = caught.value
     assert (busy.status, busy.code, busy.active_run_id) == (409, "session_busy", accepted.run_id)
     assert busy.retry_after is not None and busy.retry_after > 0
+    gate.open()
     client.wait("c_busy", accepted.run_id)
     with pytest.raises(ConflictError) as caught:
         client.cancel("c_busy")
@@ -136,17 +138,19 @@ def test_not_ready_and_key_throttling(fake_openai, dirs, tmp_path):
 
 
 def test_a_run_whose_worker_died_is_interrupted(fake_openai, dirs, tmp_path):
-    fake_openai.add(Reply("never delivered", delay=3))
+    gate = Gate()
+    fake_openai.add(Reply("never delivered", gate=gate))
     live = start_live_server(live_env(fake_openai, dirs), tmp_path, tmp_path / "gunicorn.log")
     try:
         goose = GooseClient(live.url, API_KEY)
         accepted = goose.start("hi", "c_killed", background=True)
-        wait_until(lambda: fake_openai.requests, what="the provider call")  # in flight when the worker dies
+        gate.wait_reached()  # in flight when the worker dies
         kill_worker_of(live, "c_killed")
         with pytest.raises(RunInterruptedError) as caught:
             goose.wait("c_killed", accepted.run_id, timeout=20)
         assert (caught.value.status, caught.value.code, caught.value.reason) == (503, "run_interrupted", "owner_gone")
     finally:
+        gate.open()
         live.stop()
 
 

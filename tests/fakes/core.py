@@ -11,7 +11,8 @@ steps, consumed one per request:
 
 ``Reply`` answers in the API's real shape (streamed when the request asks for
 it), ``Fail`` answers with the API's real error body, both after an optional
-``delay``. Every request is recorded (``fake.requests``); one that breaks the
+``delay``, or once the test opens the step's ``gate`` (``tests/support/gates.py``:
+the way to keep a call in flight for as long as a test needs, with no sleep). Every request is recorded (``fake.requests``); one that breaks the
 API's documented format gets HTTP 400 with the reason and is recorded in
 ``fake.violations``; ``assert_done()`` fails on those and on unconsumed steps.
 A request with no step left is a violation too.
@@ -29,6 +30,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from goose_api.settings import Settings
+from tests.support.gates import Gate
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Reply:
     usage: tuple[int, int] = (10, 5)          # (input tokens, output tokens)
     model: str | None = None                  # default: the model the request named
     delay: float = 0.0
+    gate: Gate | None = None                  # held here until the test opens it
     stream: bool | None = None
     chunk_size: int = 3                       # characters per streamed text/argument piece
     drop_after: int | None = None             # streamed frames before the connection is cut
@@ -63,6 +66,7 @@ class Fail:
     retry_after: float | str | None = None
     code: str | None = None
     delay: float = 0.0
+    gate: Gate | None = None
     in_stream: bool = False                   # a streamed request gets 200 and the API's in-stream error
 
 
@@ -220,6 +224,8 @@ class ScriptedAPI:
             return self._violation("unexpected request: no scripted step left", 400)
         if step.delay:
             self._stopping.wait(step.delay)
+        if step.gate is not None:
+            step.gate.hold(self._stopping)
         if isinstance(step, Fail) and step.in_stream and self.wants_stream(request):
             return 200, {"Content-Type": self.stream_content_type}, iter([self.stream_error(step)])
         if isinstance(step, Fail):

@@ -3,7 +3,8 @@
 Run as ``python tests/fakes/misbehaving_server.py [MODE]``. MODE is one of:
 
 - ``ok`` (default): a well-behaved server with tools ``echo``, ``crash``,
-  ``hang``, ``garbage``, ``report`` and ``fail``; ``crash`` kills the process mid-call.
+  ``hang``, ``wait``, ``garbage``, ``report`` and ``fail``; ``crash`` kills the process mid-call,
+  ``wait`` says it started (a progress notification) and never returns.
 - ``garbage``: prints non-JSON lines to stdout and never speaks MCP.
 - ``fail-start``: writes a reason to stderr and exits 3 before the handshake.
 - ``hang-start``: never answers the handshake.
@@ -15,6 +16,7 @@ import os
 import sys
 import time
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -42,6 +44,14 @@ def hang() -> str:
     """Never return (until the process is killed)."""
     while True:
         time.sleep(60)
+
+
+@server.tool(structured_output=False)
+async def wait(ctx: Context) -> str:
+    """Report that the call started, then never return: a call in flight a test can see."""
+    await ctx.report_progress(0, 1, "waiting")
+    await anyio.sleep_forever()
+    return "never"
 
 
 @server.tool(structured_output=False)

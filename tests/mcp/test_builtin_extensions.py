@@ -10,14 +10,21 @@ import pytest
 
 from goose_api.errors import ToolCallFailed
 from goose_api.mcp.registry import ExtensionRegistry
-from tests.support.mcp_fixtures import ROOT, make_registry, make_settings, processes_named, wait_until  # noqa: F401
+from tests.support.mcp_fixtures import (  # noqa: F401
+    ROOT,
+    make_registry,
+    make_settings,
+    processes_named,
+    registry_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def builtins(tmp_path_factory) -> ExtensionRegistry:
-    registry = ExtensionRegistry(make_settings(tmp_path_factory.mktemp("data"), extensions={}))
+    registry = registry_for(make_settings(tmp_path_factory.mktemp("data"), extensions={}))
     registry.add({"type": "builtin", "name": "memory"})
     registry.add({"type": "builtin", "name": "mcp_say", "display_name": "Say"})
     yield registry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from goose_api.mcp.config import ExtensionConfigSchema, load_extension_config, load_extension_name
+from goose_api.mcp.config import ExtensionConfigSchema, load_extension_config
 
 
 def messages(data) -> dict:
@@ -59,10 +59,3 @@ def test_field_rules():
     assert messages({"type": "stdio", "name": "x", "cmd": "c", "envs": {"A": 1}}) == {
         "envs": {"A": {"value": ["Not a valid string."]}}}
 
-
-def test_remove_accepts_a_bare_string_or_an_object():
-    assert load_extension_name("mcp_say") == "mcp_say"
-    assert load_extension_name({"name": "mcp_say"}) == "mcp_say"
-    for bad in ("", {"name": ""}, {"nome": "x"}, 3, None, ["x"]):
-        with pytest.raises(ValidationError):
-            load_extension_name(bad)

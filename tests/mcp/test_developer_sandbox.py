@@ -20,7 +20,7 @@ import pytest
 from goose_api.errors import ConfigurationError, ToolCallFailed
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.mcp.sandbox import developer_sandbox, probe
-from tests.support.mcp_fixtures import make_settings, processes_named, wait_until
+from tests.support.mcp_fixtures import make_settings, processes_named, registry_for, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 API_KEY = "sandbox-test-key-8d1f"
@@ -47,24 +47,24 @@ def place(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def registry_for(place: dict[str, Path], mode: str) -> ExtensionRegistry:
+def developer_registry(place: dict[str, Path], mode: str) -> ExtensionRegistry:
     settings = make_settings(place["data"], sessions_dir=str(place["sessions"]), extensions={},
                              developer_sandbox=mode, allowed_roots=(str(place["roots"]),),
                              files=(str(place["config"]), str(place["dotenv"])))
-    return ExtensionRegistry(settings)
+    return registry_for(settings)
 
 
 @pytest.fixture(scope="module")
 def sandboxed(place) -> ExtensionRegistry:
     assert probe(shutil.which("bwrap")) is None, "bubblewrap must work here (make installs it)"
-    registry = registry_for(place, "bwrap")
+    registry = developer_registry(place, "bwrap")
     yield registry
     registry.close()
 
 
 @pytest.fixture(scope="module")
 def unsandboxed(place) -> ExtensionRegistry:
-    registry = registry_for(place, "off")
+    registry = developer_registry(place, "off")
     yield registry
     registry.close()
 
@@ -130,7 +130,7 @@ def test_private_paths_inside_the_working_dir_stay_hidden(place, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "api_key").write_text(API_KEY)
-    registry = ExtensionRegistry(make_settings(data, extensions={}, developer_sandbox="bwrap"))
+    registry = registry_for(make_settings(data, extensions={}, developer_sandbox="bwrap"))
     try:
         out = shell(registry, "cat data/api_key; echo x > data/planted; ls data", tmp_path)
         assert API_KEY not in out
@@ -150,7 +150,7 @@ def test_background_children_end_with_the_command(request, place, fixture):
 
 @pytest.mark.parametrize("mode", ["bwrap", "off"])
 def test_what_a_command_started_dies_with_the_extension(place, mode):
-    registry = registry_for(place, mode)
+    registry = developer_registry(place, mode)
     marker = f"goose-die-{mode}-{uuid.uuid4()}"
     calling = threading.Thread(target=shell, args=(registry, f"(exec -a {marker} sleep 300) & wait", place["work"]),
                                daemon=True)
@@ -206,7 +206,7 @@ def test_the_editor_does_not_list_or_open_private_paths_inside_the_working_dir(t
     data = tmp_path / "data"
     data.mkdir()
     (data / "api_key").write_text(API_KEY)
-    registry = ExtensionRegistry(make_settings(data, extensions={}, developer_sandbox="off"))
+    registry = registry_for(make_settings(data, extensions={}, developer_sandbox="off"))
     try:
         assert "data" not in edit(registry, tmp_path, "view", tmp_path).split("\n", 1)[1].split()
         with pytest.raises(ToolCallFailed, match="private files"):
@@ -240,7 +240,7 @@ def test_bwrap_required_but_broken_refuses_to_start(tmp_path):
     broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
     broken.chmod(0o755)
     with pytest.raises(ConfigurationError, match="developer_sandbox is bwrap, but .*cannot create its namespaces"):
-        ExtensionRegistry(make_settings(tmp_path / "data", developer_sandbox="bwrap", env={"PATH": str(tmp_path)}))
+        registry_for(make_settings(tmp_path / "data", developer_sandbox="bwrap", env={"PATH": str(tmp_path)}))
 
 
 def test_off_says_so_at_start(tmp_path, caplog):

@@ -27,6 +27,7 @@ from tests.support.mcp_fixtures import (  # noqa: F401
     make_settings,
     misbehaving,
     python_server,
+    registry_for,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -213,7 +214,7 @@ def test_configured_extensions_are_held_to_the_policy_too(tmp_path, marker):
     settings = make_settings(tmp_path / "data", extension_commands=("npx",), env={"PATH": SYSTEM_PATH},
                              extensions={**NO_DEVELOPER, "evil": {"type": "stdio", "name": "evil", "cmd": "npx",
                                                                   "args": ["-c", f"touch {marker}"], "enabled": True}})
-    registry = ExtensionRegistry(settings)
+    registry = registry_for(settings)
     try:
         [detail] = registry.details()
         assert detail["status"] == "failed" and "not with these arguments" in detail["last_error"]
@@ -226,7 +227,7 @@ def test_configured_extensions_are_held_to_the_policy_too(tmp_path, marker):
                                      "args_prefix": "-y"}], [{"cmd": "npx", "allow_code_options": "yes"}], [3]])
 def test_a_malformed_allow_list_stops_the_start(tmp_path, entries):
     with pytest.raises(ConfigurationError, match="extension_commands"):
-        ExtensionRegistry(make_settings(tmp_path / "data", extension_commands=tuple(entries)))
+        registry_for(make_settings(tmp_path / "data", extension_commands=tuple(entries)))
 
 
 def test_node_servers_still_start_from_their_script(make_registry):

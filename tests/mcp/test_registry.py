@@ -7,7 +7,6 @@ import multiprocessing
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ def test_add_lists_tools_and_calls_them(make_registry):
     assert registry.names() == ["Fake Server!"]
     names = [tool.name for tool in registry.tools()]
     assert names == ["fake_server___echo", "fake_server___crash", "fake_server___hang",
-                     "fake_server___garbage", "fake_server___report", "fake_server___fail"]
+                     "fake_server___wait", "fake_server___garbage", "fake_server___report", "fake_server___fail"]
     assert registry.call_tool("fake_server___echo", {"text": "hi"}) == [{"type": "text", "text": "hi"}]
     assert registry.instructions() == {"fake_server_": "A test server that fails on purpose."}
     [detail] = registry.details()
@@ -69,9 +68,7 @@ def test_close_leaves_no_child_process(make_registry):
     assert set(pids) == {"developer", "a", "time"}
     with pytest.raises(ToolCallFailed, match="timed out"):
         registry.call_tool("a__hang", {}, timeout=0.5)  # a call still running in the server
-    started = time.monotonic()
     registry.close()
-    assert time.monotonic() - started < 12
     assert_all_gone(pids.values(), timeout=1)
 
 
@@ -101,34 +98,27 @@ def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_pa
 
 def test_a_server_that_never_answers_costs_its_timeout(make_registry):
     registry = make_registry()
-    started = time.monotonic()
-    with pytest.raises(ExtensionError, match="no answer within 1 s"):
+    with pytest.raises(ExtensionError, match="no answer within 1 s"):  # its own timeout, not a longer one
         registry.add(misbehaving("slow", "hang-start", timeout=1))
-    assert time.monotonic() - started < 1 + 8  # the timeout, plus the SDK's bounded shutdown
     assert registry.names() == []
 
 
 def test_garbage_on_stdout_is_an_error_not_a_hang(make_registry):
     registry = make_registry()
-    started = time.monotonic()
+    # The errors name the garbage: had they waited for the 60 s timeout, they would say so instead.
     with pytest.raises(ExtensionError, match="(?s)not an MCP message.*forgot the protocol"):
         registry.add(misbehaving("noisy", "garbage", timeout=60))
-    assert time.monotonic() - started < 10
     registry.add(misbehaving("fake", timeout=60))
-    started = time.monotonic()
     with pytest.raises(ToolCallFailed, match="(?s)not an MCP message.*this is not json"):
         registry.call_tool("fake__garbage", {})
-    assert time.monotonic() - started < 5
     assert registry.details()[0]["status"] == "failed"
 
 
 def test_hanging_tool_times_out_and_the_server_stays_usable(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake", timeout=30))
-    started = time.monotonic()
-    with pytest.raises(ToolCallFailed, match="timed out after 0.5 s"):
+    with pytest.raises(ToolCallFailed, match="timed out after 0.5 s"):  # the call's timeout, not the server's 30
         registry.call_tool("fake__hang", {}, timeout=0.5)
-    assert time.monotonic() - started < 2
     assert registry.call_tool("fake__echo", {"text": "ok"}) == [{"type": "text", "text": "ok"}]
 
 
@@ -184,12 +174,21 @@ def test_error_result_and_unknown_tool_become_tool_call_failed(make_registry):
 def test_cancel_event_abandons_the_call(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
-    cancel = threading.Event()
-    threading.Timer(0.3, cancel.set).start()
-    started = time.monotonic()
-    with pytest.raises(ToolCallFailed, match="^cancelled$"):
-        registry.call_tool("fake__hang", {}, timeout=30, cancel_event=cancel)
-    assert time.monotonic() - started < 3
+    cancel, running = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            registry.call_tool("fake__wait", {}, timeout=30, cancel_event=cancel,
+                               on_notification=lambda data: running.set())
+        except ToolCallFailed as exc:
+            outcome.append(exc)
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert running.wait(30), "the call to start"
+    cancel.set()
+    caller.join(30)
+    assert [str(e) for e in outcome] == ["cancelled"]  # not the 30 s timeout
     assert registry.call_tool("fake__echo", {"text": "after"}) == [{"type": "text", "text": "after"}]
 
 
@@ -333,9 +332,8 @@ def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
     script = tmp_path / "forgetful.py"
     script.write_text(
         "import sys\nsys.path.insert(0, sys.argv[1])\n"
-        "from tests.support.mcp_fixtures import make_settings, misbehaving, pids_of\n"
-        "from goose_api.mcp.registry import ExtensionRegistry\n"
-        "registry = ExtensionRegistry(make_settings(__import__('pathlib').Path(sys.argv[2])))\n"
+        "from tests.support.mcp_fixtures import make_settings, misbehaving, pids_of, registry_for\n"
+        "registry = registry_for(make_settings(__import__('pathlib').Path(sys.argv[2])))\n"
         "registry.add(misbehaving('fake'))\nprint(pids_of(registry)['fake'], flush=True)\n")
     done = subprocess.run([sys.executable, str(script), str(ROOT), str(tmp_path / "data")],
                           capture_output=True, text=True, timeout=60)

@@ -17,7 +17,7 @@ CLOCK = {"enabled": True, "type": "stdio", "name": "clock", "cmd": sys.executabl
 
 
 def store_for(tmp_path, extensions) -> ExtensionStore:
-    return ExtensionStore(tmp_path, configured_extensions(make_settings(tmp_path, extensions=extensions)))
+    return ExtensionStore(tmp_path / "extensions.json", configured_extensions(make_settings(tmp_path, extensions=extensions)))
 
 
 def test_seed_from_goose_config_format(tmp_path):

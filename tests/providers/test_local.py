@@ -11,7 +11,7 @@ from types import MappingProxyType
 import pytest
 
 from goose_api import conversation as conv
-from goose_api.agent.context_window import ContextManager
+from goose_api.agent.context_window import ContextWindow
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers import configuration_problem
@@ -113,7 +113,7 @@ def test_long_session_is_summarized_by_the_real_model_and_then_answered(model_fi
         history += [Message.user(f"Tell me fact number {n} about the sea. " + "Waves are big. " * 20),
                     Message.assistant(f"Fact {n}: the sea is deep. " + "It is salty. " * 20)]
     history.append(Message.user("What did we talk about?"))
-    manager = ContextManager(settings)
+    manager = ContextWindow(settings)
     assert manager.limit(provider) == 1024
     result = manager.fit(provider, "You are helpful.", history, [])
     assert result.changed and [m.role for m in result.messages] == ["user", "assistant", "user"]

@@ -19,6 +19,7 @@ from goose_api.providers.http import encode_json
 from goose_api.providers.openai import OpenAIProvider
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
+from tests.support.gates import Gate
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL = ToolSpec("developer__shell", "Run a shell command", {
@@ -182,9 +183,11 @@ def test_unreachable_host_and_read_timeout_are_unavailable(fake):
     with pytest.raises(ProviderError) as caught:
         OpenAIProvider(settings).complete("", [Message.user("hi")], [])
     assert caught.value.kind == ProviderError.UNAVAILABLE
-    fake.add(Reply("late", delay=1.0))
+    held = Gate()
+    fake.add(Reply("late", gate=held))
     with pytest.raises(ProviderError) as caught:
         OpenAIProvider(fake.settings(read_timeout=0.2)).complete("", [Message.user("hi")], [])
+    held.open()  # the answer comes after the client gave up
     assert caught.value.kind == ProviderError.UNAVAILABLE and "Timeout" in caught.value.detail
 
 

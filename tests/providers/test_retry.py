@@ -82,11 +82,10 @@ def test_retry_after_is_waited(fake):
 
 def test_retry_after_longer_than_max_wait_gives_up_at_once(fake):
     fake.add(Fail(429, retry_after=30))
-    started = time.monotonic()
     with pytest.raises(ProviderError) as caught:
         wrapped(fake.settings(provider_retry_max_wait=1.0), []).complete("", HI, [])
-    assert caught.value.retry_after == 30 and time.monotonic() - started < 5
-    assert len(fake.requests) == 1
+    assert caught.value.retry_after == 30
+    assert len(fake.requests) == 1, "no retry (after waiting, it would have called again)"
 
 
 def test_stream_failure_before_first_event_is_retried(fake):

@@ -10,12 +10,13 @@ import time
 
 from goose_api.runs.event_log import LogSignal
 from goose_api.runs.state import RUNNING, RunStateStore, is_active, new_record
+from goose_api.storage.data_dir import DataDir
 from goose_api.storage.process import HOST
 from tests.support.mcp_fixtures import wait_until
 
 
 def store(tmp_path, lease_timeout: float = 30.0) -> RunStateStore:
-    return RunStateStore(tmp_path / "data", LogSignal(), lease_timeout)
+    return RunStateStore(DataDir.at(tmp_path / "data", tmp_path / "sessions"), LogSignal(), lease_timeout)
 
 
 def test_two_writers_never_reuse_an_id(tmp_path):
@@ -55,11 +56,14 @@ def test_a_waiting_reader_wakes_when_this_process_appends(tmp_path):
     state = store(tmp_path)
     log = state.log("s", "run_c", base=0)
     reader = log.follow(0)
-    threading.Timer(0.2, lambda: log.append("done", {"status": "success"})).start()
-    started = time.monotonic()
-    events = reader.wait(timeout=10, poll=5)  # a slow poll: only the in-process signal can wake it this soon
-    assert [e.type for e in events] == ["done"] and events[0].terminal
-    assert time.monotonic() - started < 2
+    got: list = []
+    # It polls the file every 10 minutes: only the in-process signal can wake it before the join gives up.
+    waiting = threading.Thread(target=lambda: got.extend(reader.wait(timeout=600, poll=600)), daemon=True)
+    waiting.start()
+    wait_until(lambda: state.signal.listeners(str(log.path)), 10, "the reader to wait")
+    log.append("done", {"status": "success"})
+    waiting.join(60)
+    assert [e.type for e in got] == ["done"] and got[0].terminal
 
 
 def test_update_applies_only_to_the_same_run(tmp_path):
@@ -94,12 +98,12 @@ def test_old_logs_are_pruned(tmp_path):
         log.append("done", {"status": "success"})
         os.utime(log.path, (n, n))
     state.prune_logs("s", slack=5)
-    assert len(list(state.dir("s").glob("*.events.jsonl"))) == 25, "within the slack: nothing pruned yet"
+    assert len(list(state.data.run_dir("s").glob("*.events.jsonl"))) == 25, "within the slack: nothing pruned yet"
     state.prune_logs("s", slack=4)
-    kept = sorted(p.name for p in state.dir("s").glob("*.events.jsonl"))
+    kept = sorted(p.name for p in state.data.run_dir("s").glob("*.events.jsonl"))
     assert kept == [f"run_{n:02d}.events.jsonl" for n in range(5, 25)]
     state.delete("s")
-    assert not state.dir("s").exists()
+    assert not state.data.run_dir("s").exists()
     state.delete("s")
 
 
@@ -109,9 +113,9 @@ def test_an_emptied_record_reads_as_no_run(tmp_path):
     with state.lock("s"):
         state.write(new_record("s", "r", {"pid": os.getpid(), "host": HOST}))
     assert state.read("s")["run_id"] == "r"
-    (state.dir("s") / "run.json").write_bytes(b"")
+    state.data.run_record("s").write_bytes(b"")
     assert state.read("s") is None
-    (state.dir("s") / "run.json").write_bytes(b'{"run_id": "r", "sta')
+    state.data.run_record("s").write_bytes(b'{"run_id": "r", "sta')
     assert state.read("s") is None
 
 

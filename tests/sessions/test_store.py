@@ -11,13 +11,15 @@ import pytest
 
 from goose_api.conversation import Message, tool_request, tool_response
 from goose_api.errors import BadRequest, Conflict, NotFound, SessionBusy
+from goose_api.providers.base import Usage
 from goose_api.sessions.store import SessionCorrupt, SessionStore, new_metadata
+from goose_api.storage.data_dir import DataDir
 from tests.support.goose_format import assert_goose_session
 
 
 @pytest.fixture
 def store(tmp_path):
-    return SessionStore(tmp_path / "sessions", tmp_path / "locks")
+    return SessionStore(DataDir.at(tmp_path / "data", tmp_path / "sessions"))
 
 
 def test_create_writes_goose_metadata_line(store, tmp_path):
@@ -36,7 +38,7 @@ def test_generated_ids_are_goose_style_and_unique(store, tmp_path):
 
 
 def test_a_burst_of_sessions_takes_one_try_each_and_skips_ids_another_worker_took(store, tmp_path, monkeypatch):
-    other = SessionStore(store.dir, store.lock_dir)  # another worker process: its own counter
+    other = SessionStore(store.data)  # another worker process: its own counter
     taken = {other.create(None, str(tmp_path)).id for _ in range(3)}
     exclusive_creates = []
     real_open = os.open
@@ -69,19 +71,19 @@ def test_append_and_reload_round_trip(store, tmp_path):
     store.append(session, Message.user("hi"))
     store.append(session, Message.assistant(tool_request("c1", "dev__shell", {"command": "ls"})))
     store.append(session, Message("user", [tool_response("c1", [{"type": "text", "text": "a.txt"}])]))
-    session.record_usage(10, 5, 15)
-    session.record_usage(20, 5, 25)
+    session.record_usage(Usage(10, 5, 15))
+    session.record_usage(Usage(20, 5, 25))
     store.append(session, Message.assistant("done"))
     meta, messages = assert_goose_session(session.path)
     assert meta["message_count"] == 4
     assert (meta["input_tokens"], meta["accumulated_input_tokens"], meta["accumulated_total_tokens"]) == (20, 30, 40)
-    fresh = SessionStore(store.dir, store.lock_dir).load("s1")
+    fresh = SessionStore(store.data).load("s1")
     assert [m.to_json() for m in fresh.messages] == messages
 
 
 def test_usage_clamped_to_i32(store, tmp_path):
     session = store.create("big", str(tmp_path))
-    session.record_usage(2**40, 1, None)
+    session.record_usage(Usage(2**40, 1, 2**40 + 1))
     store.append(session, Message.user("x"))
     meta, _ = assert_goose_session(session.path)
     assert meta["input_tokens"] == 2**31 - 1
@@ -90,7 +92,7 @@ def test_usage_clamped_to_i32(store, tmp_path):
 def test_load_sees_other_process_write(store, tmp_path):
     session = store.create("shared", str(tmp_path))
     store.append(session, Message.user("one"))
-    other = SessionStore(store.dir, store.lock_dir)
+    other = SessionStore(store.data)
     theirs = other.load("shared")
     other.append(theirs, Message.assistant("two"))
     assert [m.text() for m in store.load("shared").messages] == ["one", "two"]
@@ -126,12 +128,12 @@ def test_missing_and_delete(store, tmp_path):
         store.load("gone")
 
 
-def test_most_recent_follows_modification(store, tmp_path):
+def test_the_listing_is_newest_first_by_modification(store, tmp_path):
     a = store.create("a", str(tmp_path))
     store.create("b", str(tmp_path))
     os.utime(store.path("b"), (1, 1))
     store.append(a, Message.user("newer"))
-    assert store.most_recent() == "a"
+    assert [session_id for session_id, _ in store.list_ids()] == ["a", "b"]
 
 
 def test_no_temp_files_left(store, tmp_path):
@@ -141,8 +143,8 @@ def test_no_temp_files_left(store, tmp_path):
     assert sorted(p.name for p in store.dir.iterdir()) == ["t.jsonl"]
 
 
-def _hold_lock(lock_dir, sessions_dir, ready, release):
-    store = SessionStore(sessions_dir, lock_dir)
+def _hold_lock(data, ready, release):
+    store = SessionStore(data)
     with store.lock("x"):
         ready.set()
         release.wait(10)
@@ -155,7 +157,7 @@ def test_lock_is_exclusive_across_threads_and_processes(store):
                 pass
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold_lock, args=(store.lock_dir, store.dir, ready, release))
+    proc = ctx.Process(target=_hold_lock, args=(store.data, ready, release))
     proc.start()
     try:
         assert ready.wait(20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from goose_api.storage import flock
+from tests.support.mcp_fixtures import wait_until
 
 
 def test_two_threads_exclude_each_other_and_timeout_zero_tries_once(tmp_path):
@@ -32,17 +34,24 @@ def test_two_threads_exclude_each_other_and_timeout_zero_tries_once(tmp_path):
     held.release()  # a second release is harmless
 
 
+def _blocked_on(path) -> bool:
+    """Whether the kernel lists a process or thread blocked on the flock of ``path`` (``->`` in /proc/locks)."""
+    inode = os.stat(path).st_ino
+    with open("/proc/locks", encoding="ascii") as locks:
+        return any("->" in line and f":{inode} " in line for line in locks)
+
+
 def test_a_waiting_acquire_gets_the_lock_once_it_is_released(tmp_path):
     path = tmp_path / "s.lock"
     held = flock.acquire(path)
     order: list[str] = []
 
     def waiter() -> None:
-        with flock.acquire(path, timeout=10):
+        with flock.acquire(path):  # no timeout: it blocks in the kernel until the holder lets go
             order.append("waiter")
     thread = threading.Thread(target=waiter)
     thread.start()
-    time.sleep(0.1)
+    wait_until(lambda: _blocked_on(path), 10, "the waiter to block on the lock")
     order.append("holder")
     held.release()
     thread.join(10)

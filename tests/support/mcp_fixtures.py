@@ -21,6 +21,7 @@ import pytest
 
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.settings import Settings
+from goose_api.storage.data_dir import DataDir
 from goose_api.storage.process import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,13 +49,18 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def registry_for(settings: Settings) -> ExtensionRegistry:
+    """A registry on the settings' data dir, as ``Services.build`` makes it."""
+    return ExtensionRegistry(settings, DataDir.at(settings.data_dir, settings.sessions_dir).extensions)
+
+
 @pytest.fixture
 def make_registry(tmp_path: Path) -> Iterator[Callable[..., ExtensionRegistry]]:
     """Build registries on one temp data dir (like workers of one service); all closed at the end."""
     made: list[ExtensionRegistry] = []
 
     def build(**overrides: Any) -> ExtensionRegistry:
-        registry = ExtensionRegistry(make_settings(tmp_path / "data", **overrides))
+        registry = registry_for(make_settings(tmp_path / "data", **overrides))
         made.append(registry)
         return registry
 

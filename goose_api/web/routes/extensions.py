@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from goose_api.mcp.config import (
-    VARIANTS,
-    ExtensionDetailsSchema,
-    ExtensionErrorSchema,
-    ExtensionNamesSchema,
-    ExtensionResultSchema,
-    load_extension_config,
-    load_extension_name,
-)
+from goose_api.mcp.config import VARIANTS, load_extension_config
 from goose_api.web.api import ApiBlueprint
 from goose_api.web.current import services
 from goose_api.web.errors import seed_error_shape
 from goose_api.web.request_body import json_body
+from goose_api.web.schemas.extensions import (
+    ExtensionDetailsSchema,
+    ExtensionErrorSchema,
+    ExtensionNameSchema,
+    ExtensionNamesSchema,
+    ExtensionResultSchema,
+    load_extension_name,
+)
 
 blp = ApiBlueprint("extensions", __name__, description="MCP extensions: the agent's tools")
 
@@ -31,7 +31,6 @@ NAME_BODY = {"required": True, "content": {"application/json": {"schema": {"oneO
 
 def register_schemas(spec) -> None:
     """The ExtensionConfig variants as named components, for the add route's oneOf."""
-    from goose_api.mcp.config import ExtensionNameSchema
     for schema in VARIANTS.values():
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
     spec.components.schema("ExtensionName", schema=ExtensionNameSchema)

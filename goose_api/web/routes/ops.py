@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify, request
+from flask import Response, jsonify, request
 
-from goose_api.ops.metrics import CONTENT_TYPE, message_counts, summary
+from goose_api.ops.metrics import CONTENT_TYPE, summary
 from goose_api.ops.readiness import readiness
 from goose_api.web.api import ApiBlueprint
-from goose_api.web.current import services
+from goose_api.web.current import caller, services
 from goose_api.web.schemas.ops import HealthSchema, MetricsSummarySchema, ReadySchema
 
 blp = ApiBlueprint("ops", __name__, description="Health, readiness and metrics")
@@ -36,7 +36,7 @@ def health():
 @blp.errors(401, 503)
 def ready():
     """Readiness: provider configured, extensions running, data and sessions dirs writable (503 says why not)."""
-    return readiness(services())
+    return {"status": "ready", "checks": readiness(services())}
 
 
 @blp.route("/metrics", methods=["GET"])
@@ -46,7 +46,7 @@ def metrics():
     """Prometheus metrics of every worker; with Accept: application/json, the original goose-api summary."""
     svc = services()
     if request.accept_mimetypes.best_match([CONTENT_TYPE.split(";")[0], "application/json"]) == "application/json":
-        ids = svc.owners.visible([sid for sid, _ in svc.store.list_ids()], g.client)
-        body = summary(message_counts(svc.store.path, ids), svc.metrics.pending_tool_calls())
+        ids = svc.access.visible([sid for sid, _ in svc.store.list_ids()], caller())
+        body = summary(svc.store.message_counts(ids), svc.metrics.pending_tool_calls())
         return jsonify(MetricsSummarySchema().dump(body))
     return Response(svc.metrics.text(), content_type=CONTENT_TYPE)

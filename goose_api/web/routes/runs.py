@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from flask import g
-
 from goose_api.runs.service import RunRef
 from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
 from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema, WebhookSecretSchema
 
@@ -24,9 +21,10 @@ EVENTS_DOC = {"responses": {"200": event_stream_doc("the run's events")}}
 @blp.doc(**EVENTS_DOC)
 def events(query, session_id):
     """Follow the current or last run as Server-Sent Events; resume with Last-Event-ID or ?after=."""
-    _, log = services().runs.log_of(owned(session_id), query.get("run_id"))
+    runs = services().runs
+    _, log = runs.log_of(owned(session_id), query.get("run_id"))
     given = [value for value in (query.get("after"), last_event_id()) if value is not None]
-    return event_stream(log, max(given) if given else log.base, session_id)
+    return event_stream(runs, log, max(given) if given else log.base, session_id)
 
 
 @blp.route("/session/<session_id:session_id>/cancel", methods=["POST"])
@@ -48,8 +46,9 @@ def cancel(session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def confirm(body, session_id):
     """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
-    ref = services().runs.confirm(owned(session_id), body["id"], body["action"])
-    return answer_turn(ref, asynchronous=body["asynchronous"])
+    runs = services().runs
+    ref = runs.confirm(owned(session_id), body["id"], body["action"])
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"])
 
 
 @blp.route("/session/<session_id:session_id>/resume", methods=["POST"])
@@ -59,9 +58,10 @@ def confirm(body, session_id):
 @blp.errors(400, 401, 404, 409, 413, 415, 500, 502, 503)
 def resume(body, session_id):
     """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
-    ref = services().runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"),
-                                 client=g.client.name)
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
+    runs = services().runs
+    ref = runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"), client=caller().name)
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
 
 
 @blp.route("/webhooks/secret", methods=["GET"])
@@ -69,6 +69,6 @@ def resume(body, session_id):
 @blp.errors(401)
 def webhook_secret():
     """The calling key's webhook secret: the HMAC-SHA256 key of the webhooks its turns set up."""
-    key = g.client.name
+    key = caller().name
     return {"key": key, "secret": services().webhooks.secret_for(key), "signature_header": SIGNATURE_HEADER,
             "timestamp_header": TIMESTAMP_HEADER, "signed": SIGNED_TEXT, "format": "sha256=<hex digest>"}

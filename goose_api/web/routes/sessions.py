@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from flask import g
-
-from goose_api.errors import NotFound
 from goose_api.web.answers import answer_turn
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import services
+from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.sessions import (
     AcceptedSchema,
     ReplySchema,
@@ -34,19 +29,6 @@ TURN_DOC = {"responses": {"200": {"description": "the turn's answer; with \"stre
                          "schema": {"type": "string"}}}}}}
 
 
-def owned(session_id: str) -> str:
-    """A well-formed id of a session the calling key may use (others do not exist for it: 404).
-
-    Raises:
-        BadRequest: a malformed id. NotFound: no such session, or another key's.
-    """
-    svc = services()
-    svc.owners.check(svc.store.check_id(session_id), g.client)
-    if not svc.store.exists(session_id):
-        raise NotFound(f"Session {session_id} not found; start one with POST /session/start")
-    return session_id
-
-
 @blp.route("/session/start", methods=["POST"])
 @blp.arguments(StartSchema)
 @blp.response(200, TurnSchema)
@@ -56,10 +38,10 @@ def owned(session_id: str) -> str:
 def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
-    ref = svc.turns.start(body["prompt"], body.get("session_id"), body.get("working_dir"), stream=body["stream"],
-                          webhook=body.get("webhook"), client=g.client.name, confined=not g.client.admin,
-                          on_created=partial(svc.owners.claim, client=g.client))
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
+    ref = svc.turns.start(body["prompt"], caller(), body.get("session_id"), body.get("working_dir"),
+                          stream=body["stream"], webhook=body.get("webhook"))
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
 
 
 @blp.route("/session/reply", methods=["POST"])
@@ -72,10 +54,11 @@ def start(body):
 def reply(body):
     """Send a prompt to a session (the most recently active one when no id is given)."""
     svc = services()
-    session_id = svc.owners.resolve(body.get("session_id"), g.client, lambda: (i for i, _ in svc.store.list_ids()))
+    session_id = svc.access.resolve(body.get("session_id"), caller())
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
-                          webhook=body.get("webhook"), client=g.client.name)
-    return answer_turn(ref, asynchronous=body["asynchronous"], stream=body["stream"], webhook=body.get("webhook"))
+                          webhook=body.get("webhook"), client=caller().name)
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
 
 
 @blp.route("/sessions", methods=["GET"])
@@ -84,8 +67,7 @@ def reply(body):
 @blp.errors(400, 401)
 def list_sessions(query):
     """Sessions, newest first, shaped like `goose session list --format json` (paginated)."""
-    svc = services()
-    return svc.catalog.list(query["limit"], query["offset"], only=partial(svc.owners.visible, client=g.client))
+    return services().catalog.list(caller(), query["limit"], query["offset"])
 
 
 @blp.route("/session/<session_id:session_id>", methods=["GET"])
@@ -102,9 +84,8 @@ def show(query, session_id):
 @blp.errors(400, 401, 404, 409)
 def delete(session_id):
     """Delete a session's file and run state (409 while a turn runs on it)."""
-    answer = services().catalog.delete(owned(session_id))
-    services().owners.forget(session_id)
-    return answer
+    services().catalog.delete(owned(session_id))
+    return {"status": "success", "message": f"Session {session_id} deleted", "session_id": session_id}
 
 
 @blp.route("/session/end", methods=["POST"])
@@ -113,7 +94,10 @@ def delete(session_id):
 @blp.errors(400, 401, 404, 413, 415)
 def end(body):
     """End a session: stop its run, free what the server holds for it; the history is kept."""
-    return services().catalog.end(owned(body["session_id"]))
+    ended = services().catalog.end(owned(body["session_id"]))
+    message = f"Session {ended.session_id} ended" + (f"; cancelled {ended.cancelled}" if ended.cancelled else "") \
+        + (f"; dropped {ended.dropped} queued turn(s)" if ended.dropped else "")
+    return {"status": "success", "message": message, "session_id": ended.session_id, "cancelled": ended.cancelled}
 
 
 @blp.route("/session/summarize", methods=["POST"])

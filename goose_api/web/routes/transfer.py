@@ -1,14 +1,11 @@
-"""Moving sessions: fork one, export one, import one (see ``session_transfer.py``)."""
+"""Moving sessions: fork one, export one, import one (see ``sessions/transfer.py``)."""
 
 from __future__ import annotations
 
-from functools import partial
-
-from flask import Response, g
+from flask import Response
 
 from goose_api.web.api import ApiBlueprint
-from goose_api.web.current import services
-from goose_api.web.routes.sessions import owned
+from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.transfer import (
     ExportQuerySchema,
     ForkResultSchema,
@@ -32,9 +29,11 @@ EXPORT_DOC = {"responses": {"200": {"description": "the session file in the aske
 @blp.errors(400, 401, 404, 409, 413, 415)
 def fork(body, session_id):
     """Copy a session (its first at_message messages) to a new session of the caller's."""
-    svc = services()
-    return svc.transfer.fork(owned(session_id), body.get("at_message"), body.get("session_id"),
-                             partial(svc.owners.claim, client=g.client))
+    copy = services().transfer.fork(owned(session_id), body.get("at_message"), body.get("session_id"), caller())
+    return {"status": "success", "message": f"Session {session_id} forked as {copy.session_id} "
+                                            f"({copy.message_count} of {copy.source_count} messages)",
+            "session_id": copy.session_id, "source_id": session_id, "message_count": copy.message_count,
+            "working_dir": copy.working_dir}
 
 
 @blp.route("/session/<session_id:session_id>/export", methods=["GET"])
@@ -55,8 +54,8 @@ def export(query, session_id):
 @blp.errors(400, 401, 409, 413, 415)
 def import_session(body):
     """Store a session sent as goose-jsonl, json or goose-sqlite; every message is validated as goose's."""
-    svc = services()
-    return svc.transfer.import_session(body["format"], body["data"], session_id=body.get("session_id"),
-                                       working_dir=body.get("working_dir"), source_id=body.get("source_id"),
-                                       on_created=partial(svc.owners.claim, client=g.client),
-                                       confined=not g.client.admin)
+    made = services().transfer.import_session(body["format"], body["data"], session_id=body.get("session_id"),
+                                              working_dir=body.get("working_dir"), source_id=body.get("source_id"),
+                                              owner=caller())
+    return {"status": "success", "message": f"Imported {made.message_count} messages as session {made.session_id}",
+            "session_id": made.session_id, "message_count": made.message_count, "working_dir": made.working_dir}

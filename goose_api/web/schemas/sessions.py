@@ -3,12 +3,12 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from goose_api.runs.state import STATES
+from goose_api.runs.turns import IF_BUSY, REJECT
 from goose_api.sessions.store import RESERVED_SESSION_IDS, SESSION_ID_RE
 from goose_api.web.schemas.common import MessageList, StrictBoolean, UsageSchema
 
 PROMPT = validate.Length(min=1, error="must not be empty")
 WEBHOOK_RE = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
-IF_BUSY = ("reject", "enqueue", "interrupt")
 
 
 def session_id_field(*, new: bool = False, **kwargs):
@@ -45,7 +45,7 @@ class StartSchema(_TurnOptions):
 class ReplySchema(_TurnOptions):
     prompt = fields.String(required=True, validate=PROMPT)
     session_id = session_id_field(metadata={"description": "omit to reply to the most recently active session"})
-    if_busy = fields.String(load_default="reject", validate=validate.OneOf(IF_BUSY), metadata={
+    if_busy = fields.String(load_default=REJECT, validate=validate.OneOf(IF_BUSY), metadata={
         "description": "when a turn runs on the session: reject (409), enqueue (202, runs after it) or "
                        "interrupt (cancel it, then run this one)"})
 
