@@ -65,6 +65,8 @@ class Settings:
     context_limit: int | None = None
     context_strategy: str = "summarize"
     local_model_path: str | None = None
+    reasoning_models: tuple[str, ...] = ()  # globs of model names sent as OpenAI reasoning models
+    model_capabilities: Mapping[str, Any] = field(default_factory=dict)  # glob -> {images, context_limit}
     # agent
     working_dir: str | None = None
     max_turns: int = 50
@@ -188,6 +190,18 @@ class Settings:
                                                   and entry["webhook_secret"]):
                 raise ConfigurationError(f"api_keys entry {entry['name']!r}: webhook_secret must be a non-empty "
                                          "string (or left out: then it is derived from the server's)")
+        self._validate_model_capabilities()
+
+    def _validate_model_capabilities(self) -> None:
+        for pattern, values in self.model_capabilities.items():
+            if not isinstance(values, Mapping) or set(values) - {"images", "context_limit"}:
+                raise ConfigurationError(f"model_capabilities[{pattern!r}] must be a mapping with 'images' "
+                                         "(true or false) and/or 'context_limit' (tokens)")
+            if not isinstance(values.get("images", False), bool):
+                raise ConfigurationError(f"model_capabilities[{pattern!r}].images must be true or false")
+            limit = values.get("context_limit", 1)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ConfigurationError(f"model_capabilities[{pattern!r}].context_limit must be a positive integer")
 
 
 def _prefixed(source: Mapping[str, str]) -> dict[str, str]:

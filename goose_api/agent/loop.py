@@ -46,7 +46,7 @@ from goose_api.agent.events import (
 )
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
-from goose_api.providers.base import Provider, ProviderReply, TextDelta, ToolSpec, Usage
+from goose_api.providers.base import USAGE_FIELDS, Provider, ProviderReply, TextDelta, ToolSpec, Usage
 from goose_api.sessions.store import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ class Agent:
             _check(control)
             control.step(f"the provider call to {provider.name}/{provider.model}")
             reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
+            warnings.extend(reply.warnings)  # an answer cut at the output limit, a prompt the provider cut
             _accumulate(usage, reply.usage)
             session.record_usage(reply.usage)
             requests = reply.message.tool_requests()
@@ -346,7 +347,7 @@ def _check(control: TurnControl) -> None:
 
 
 def _accumulate(total: Usage, part: Usage) -> None:
-    for name in conv.TOKEN_FIELDS:
+    for name in USAGE_FIELDS:
         value = getattr(part, name)
         if value is not None:
             setattr(total, name, (getattr(total, name) or 0) + value)
