@@ -18,8 +18,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
+from goose_api.agent.options import TurnOptions
 from goose_api.auth import Client
+from goose_api.conversation import Message
 from goose_api.errors import BadRequest, NoActiveRun, SessionBusy
 from goose_api.runs.service import CANCEL_WAIT, RunRef, RunService
 from goose_api.sessions.access import SessionAccess
@@ -49,8 +52,12 @@ class TurnService:
         self.private = tuple(os.path.realpath(path) for path in private)  # never a working dir, nor inside one
 
     def start(self, prompt: str, owner: Client, session_id: str | None = None, working_dir: str | None = None, *,
-              stream: bool = False, webhook: str | None = None) -> RunRef:
+              stream: bool = False, webhook: str | None = None, history: Sequence[Message] = (),
+              options: TurnOptions | None = None) -> RunRef:
         """Create a session of ``owner``'s and start its first turn (for ``owner``'s key).
+
+        ``history``: earlier messages the session starts with (a conversation
+        that began elsewhere: the dialects seed a session with it).
 
         Raises:
             BadRequest: bad working_dir. Conflict: the session id is taken.
@@ -60,28 +67,33 @@ class TurnService:
             else self.default_working_dir
         session = self.access.create(session_id, working_dir, describe(prompt), owner)
         try:
-            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook,
+            if history:
+                self.access.store.append(session, *history)
+            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, options=options,
                                    client=owner.name)
         except BaseException:
             self.access.discard(session)
             raise
 
     def reply(self, prompt: str, session_id: str, *, stream: bool = False, if_busy: str = REJECT,
-              webhook: str | None = None, client: str | None = None) -> RunRef | Queued:
+              webhook: str | None = None, options: TurnOptions | None = None,
+              client: str | None) -> RunRef | Queued:
         """Start a turn on a session (see ``if_busy``) for the key named ``client``.
 
         Raises:
             SessionNotFound: the session is gone. SessionBusy: a turn runs on it (``reject``).
         """
         try:
-            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, client=client)
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, options=options,
+                                   client=client)
         except SessionBusy:
             if if_busy == REJECT:
                 raise
         if if_busy == ENQUEUE:
             return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook,
-                                                        client=client))
-        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, client=client)
+                                                        options=options, client=client))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, options=options,
+                                   client=client)
         try:
             self.runs.cancel(session_id, reason="interrupt")
         except NoActiveRun:

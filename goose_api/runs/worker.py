@@ -10,7 +10,6 @@ one terminal event: ``done`` (the blocking answer's payload) or ``error``.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -31,6 +30,7 @@ from goose_api.agent.events import (
     TurnWarning,
 )
 from goose_api.agent.loop import Agent
+from goose_api.agent.options import TurnOptions
 from goose_api.errors import ApiError
 from goose_api.runs.answers import done_payload, error_data, interrupted_data
 from goose_api.runs.event_log import Event, EventLog
@@ -57,6 +57,7 @@ class RunSpec:
     turn: str | None = None        # the run that received the prompt (a resume keeps it); None: this run
     resumed_from: str | None = None
     turn_start: int | None = None  # a resume: how many messages the session had when the turn began
+    options: dict[str, Any] | None = None  # the turn's own model and instructions (``TurnOptions.to_json``)
     client: str | None = None      # the name of the key the turn runs for (its always_allow choices)
     webhook_key: str | None = None  # whose secret signs the webhook: that key's; None: the server's
 
@@ -172,32 +173,6 @@ def pending_entry(request: dict[str, Any], reason: str | None = None) -> dict[st
     return entry
 
 
-class RunPool:
-    """``size`` daemon threads: a run blocked on an approval never keeps a stopping worker alive."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if len(self._threads) < self.size:
-                thread = threading.Thread(target=self._work, name=f"run-{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
-
-
 class RunExecutor:
     """Runs one ``LocalRun`` to its end on the calling (pool) thread.
 
@@ -242,13 +217,14 @@ class RunExecutor:
 
     def _events(self, run: LocalRun) -> Iterator[Any]:
         session = self.store.load(run.session_id)
+        options = TurnOptions.from_json(run.spec.options)
         if run.kind == "resume":
             recovery = JournalRecovery(self.journal.calls(run.session_id, run.spec.turn_id), self.ask_started)
             since = session.messages[run.spec.turn_start or 0:]
             saved = any(m.role == "user" and m.text() == run.prompt for m in since)
             return self.agent.resume(session, run, recovery, stream=run.stream,
-                                     prompt=None if saved or not run.prompt else run.prompt)
-        return self.agent.reply(session, run.prompt or "", run, stream=run.stream)
+                                     prompt=None if saved or not run.prompt else run.prompt, options=options)
+        return self.agent.reply(session, run.prompt or "", run, stream=run.stream, options=options)
 
     def _record(self, run: LocalRun, event: Any) -> None:
         """One agent event into the event log (and, for approvals, the record first)."""
