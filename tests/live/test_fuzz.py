@@ -91,8 +91,11 @@ def test_bad_input_never_gets_a_5xx(fuzzed, method, path, headers, body):
     if headers.get("x-api-key") == USER_KEY:
         if method == "POST" and path in ADMIN_ONLY:
             assert answer.status_code == 403, (answer.status_code, answer.text[:300])
-        if KEEPER in path and "%2f" not in path and method != "OPTIONS":
-            assert answer.status_code in (404, 405), "the admin's session is not the fuzzer's"
+        if KEEPER in path and "%2f" not in path and method != "OPTIONS" and answer.status_code not in (404, 405):
+            # refused before the session was looked up (a bad body, a content type): then a session that
+            # does not exist gets the same refusal, so the answer says nothing about the admin's session
+            unknown = _send(server, method, path.replace(KEEPER, "no_such_session"), headers, body)
+            assert answer.status_code == unknown.status_code, "the admin's session is not the fuzzer's"
     if method != "HEAD" and answer.status_code >= 400:
         assert answer.headers["Content-Type"].startswith("application/json"), answer.text[:200]
         assert answer.json()["status"] == "error"
