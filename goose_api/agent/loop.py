@@ -44,6 +44,7 @@ from goose_api.agent.events import (
     TurnFinished,
     TurnWarning,
 )
+from goose_api.agent.tool_output import limit_content, limit_text
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
 from goose_api.providers.base import Provider, ProviderReply, TextDelta, ToolSpec, Usage
@@ -83,13 +84,15 @@ class ContextPolicy(Protocol):
 
 class Agent:
     def __init__(self, store: SessionStore, provider: Callable[[], Provider], registry: ToolRegistry,
-                 context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50):
+                 context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50,
+                 max_tool_output: int = 200_000):
         self.store = store
         self.provider = provider
         self.registry = registry
         self.context = context
         self.policy = policy
         self.max_turns = max_turns
+        self.max_tool_output = max_tool_output  # characters of one tool result kept (``tool_output.py``)
 
     def reply(self, session: Session, prompt: str, control: TurnControl, *, stream: bool = False) -> Iterator[Any]:
         """Run one turn; yields events and ends with ``TurnFinished`` (cancelled or not).
@@ -328,9 +331,12 @@ class Agent:
         except ExtensionError as exc:
             if control.cancel_event.is_set():  # cut by the cancel, not finished: answered as the cancel says
                 raise TurnCancelled(f"tool-{name}") from None
-            log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started, exc.message)
-            return _answered(control, request, conv.tool_error(call_id, exc.message), ran=True)
+            log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started,
+                     exc.message[:500])
+            error = limit_text(exc.message, self.max_tool_output)
+            return _answered(control, request, conv.tool_error(call_id, error), ran=True)
         log.info("tool call tool=%s seconds=%.3f", name, time.monotonic() - started)
+        content = limit_content(content, self.max_tool_output)
         return _answered(control, request, conv.tool_response(call_id, content), ran=True)
 
 

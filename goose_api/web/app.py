@@ -14,6 +14,7 @@ from goose_api.web.api import GooseApi
 from goose_api.web.errors import register_error_handlers
 from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
 from goose_api.web.idempotency import register_idempotency
+from goose_api.web.request_body import BoundedJSONProvider
 from goose_api.web.routes import docs_ui, extensions, ops, provider, runs, sessions, transfer
 from goose_api.web.throttle import AuthThrottle
 
@@ -35,7 +36,7 @@ def build_app(settings: Settings) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    app.json.sort_keys = False
+    app.json = BoundedJSONProvider(app)
     services = Services.build(settings)
     app.extensions["goose_api"] = services
     problem = services.providers.problem()

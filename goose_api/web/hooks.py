@@ -37,7 +37,7 @@ def register_request_hooks(app: Flask, services: Services, throttle: AuthThrottl
         req, state = request._get_current_object(), g._get_current_object()
         state.started = time.monotonic()
         given = req.headers.get("X-Request-ID", "")
-        state.request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
+        state.request_id = given if given and REQUEST_ID_RE.fullmatch(given) else new_request_id()
         state.client = None
         preflight = cors.preflight(req)
         if preflight is not None:
@@ -123,7 +123,7 @@ class ChunkedBodyLimit:
         payload = json.dumps({"status": "error", "error": "payload_too_large",
                               "message": f"The request body is larger than {self.limit} bytes"}).encode()
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
+        request_id = given if given and REQUEST_ID_RE.fullmatch(given) else new_request_id()
         start_response("413 Request Entity Too Large",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                         ("Connection", "close"), ("X-Request-ID", request_id), *BASE_HEADERS.items(),
