@@ -11,8 +11,9 @@ from goose_api.services import Services
 from goose_api.settings import Settings
 from goose_api.version import __version__
 from goose_api.web.api import GooseApi
+from goose_api.web.body_limit import BodyLimit
 from goose_api.web.errors import register_error_handlers
-from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
+from goose_api.web.hooks import register_request_hooks
 from goose_api.web.idempotency import register_idempotency
 from goose_api.web.request_body import BoundedJSONProvider
 from goose_api.web.routes import docs_ui, extensions, ops, provider, runs, sessions, transfer
@@ -54,5 +55,5 @@ def build_app(settings: Settings) -> Flask:
     for module in (sessions, runs, transfer, extensions, provider, ops):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs_ui.blp)
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)
     return app
