@@ -22,7 +22,8 @@ from typing import Any, Iterable, Literal
 Role = Literal["user", "assistant"]
 ROLES = ("user", "assistant")
 TEXT, IMAGE, TOOL_REQUEST, TOOL_RESPONSE = "text", "image", "toolRequest", "toolResponse"
-CONTENT_TYPES = (TEXT, IMAGE, TOOL_REQUEST, TOOL_RESPONSE)
+THINKING, REDACTED_THINKING = "thinking", "redactedThinking"  # reasoning a provider wants back (DeepSeek)
+CONTENT_TYPES = (TEXT, IMAGE, TOOL_REQUEST, TOOL_RESPONSE, THINKING, REDACTED_THINKING)
 MCP_CONTENT_TYPES = ("text", "image", "resource")
 # goose's token counters in a session's metadata, in the order goose writes them: the last
 # provider call's, then the running sums (``accumulated_<name>``).
@@ -69,12 +70,22 @@ def resource(contents: dict[str, Any]) -> dict[str, Any]:
     return {"type": "resource", "resource": contents}
 
 
-def tool_request(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return {
+def thinking(value: str, signature: str = "") -> dict[str, Any]:
+    """A model's reasoning, kept because its provider wants it back (goose's ``thinking`` content)."""
+    return {"type": THINKING, "thinking": value, "signature": signature}
+
+
+def tool_request(call_id: str, name: str, arguments: dict[str, Any],
+                 thought_signature: str | None = None) -> dict[str, Any]:
+    """``thought_signature``: Gemini's opaque signature of the call, sent back with it (goose's field)."""
+    item = {
         "type": "toolRequest",
         "id": call_id,
         "toolCall": {"status": "success", "value": {"name": name, "arguments": arguments}},
     }
+    if thought_signature:
+        item["thoughtSignature"] = thought_signature
+    return item
 
 
 def tool_request_error(call_id: str, error: str) -> dict[str, Any]:
@@ -96,7 +107,8 @@ def tool_error(call_id: str, error: str) -> dict[str, Any]:
 # ones read a ``toolRequest``, the tool_result_* ones a ``toolResponse``.
 
 def kind(item: dict[str, Any]) -> str:
-    """The item's type: ``text``, ``image``, ``toolRequest`` or ``toolResponse`` (MCP content: ``resource`` too)."""
+    """The item's type: ``text``, ``image``, ``toolRequest``, ``toolResponse``, ``thinking`` or
+    ``redactedThinking`` (MCP content: ``resource`` too)."""
     return item["type"]
 
 
@@ -124,6 +136,11 @@ def text_of(item: dict[str, Any]) -> str:
 
 def image_mime_type(item: dict[str, Any]) -> str:
     return item.get("mimeType") or ""
+
+
+def image_data(item: dict[str, Any]) -> str:
+    """An image's base64 data."""
+    return item.get("data") or ""
 
 
 def call_id(item: dict[str, Any]) -> str:
@@ -157,6 +174,20 @@ def tool_call_error(item: dict[str, Any]) -> str | None:
 def tool_call_json(item: dict[str, Any]) -> dict[str, Any]:
     """The whole call as goose stores it (its size is what a model reads)."""
     return item.get("toolCall") or {}
+
+
+def tool_call_signature(item: dict[str, Any]) -> str | None:
+    """Gemini's ``thoughtSignature`` of a tool request, which must go back with the call (None: not signed)."""
+    return item.get("thoughtSignature") or None
+
+
+def is_thinking(item: dict[str, Any]) -> bool:
+    return item.get("type") in (THINKING, REDACTED_THINKING)
+
+
+def thinking_text(item: dict[str, Any]) -> str:
+    """A ``thinking`` item's reasoning ("" for any other item, a redacted one included)."""
+    return (item.get("thinking") or "") if item.get("type") == THINKING else ""
 
 
 def tool_result_ok(item: dict[str, Any]) -> bool:
@@ -287,6 +318,12 @@ def validate_content(item: Any) -> None:
     elif kind == "toolRequest":
         _require(isinstance(item.get("id"), str), "toolRequest needs a string 'id'")
         _validate_result(item.get("toolCall"), "toolCall", _check_call)
+        _require(isinstance(item.get("thoughtSignature", ""), str), "toolRequest thoughtSignature must be a string")
+    elif kind == "thinking":
+        _require(isinstance(item.get("thinking"), str) and isinstance(item.get("signature"), str),
+                 "thinking content needs string 'thinking' and 'signature'")
+    elif kind == "redactedThinking":
+        _require(isinstance(item.get("data"), str), "redactedThinking content needs a string 'data'")
     else:
         _require(isinstance(item.get("id"), str), "toolResponse needs a string 'id'")
         _validate_result(item.get("toolResult"), "toolResult", _check_result_value)

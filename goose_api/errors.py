@@ -143,7 +143,13 @@ class ProviderError(ApiError):
     CONTEXT_LENGTH = "context_length_exceeded"
     UNAVAILABLE = "server_unavailable"
     BAD_REQUEST = "bad_request"
-    KINDS = (AUTH, RATE_LIMIT, CONTEXT_LENGTH, UNAVAILABLE, BAD_REQUEST)
+    QUOTA = "quota_exceeded"            # a spend limit or a daily quota: waiting minutes does not help
+    CONTENT_FILTER = "content_filtered"  # the service refused to answer: safety, recitation, a blocked prompt
+    INVALID_ANSWER = "invalid_answer"    # the model produced something unusable (a malformed tool call)
+    KINDS = (AUTH, RATE_LIMIT, CONTEXT_LENGTH, UNAVAILABLE, BAD_REQUEST, QUOTA, CONTENT_FILTER, INVALID_ANSWER)
+    # Retries each retryable kind allows at most (the settings may allow fewer); one for a bad answer, as
+    # the services advise: the same request usually succeeds, but a model that keeps failing will not stop.
+    MAX_RETRIES = {INVALID_ANSWER: 1}
 
     status = 502
     code = "provider_error"
@@ -164,7 +170,12 @@ class ProviderError(ApiError):
 
     @property
     def retryable(self) -> bool:
-        return self.kind in (self.RATE_LIMIT, self.UNAVAILABLE)
+        return self.kind in (self.RATE_LIMIT, self.UNAVAILABLE, self.INVALID_ANSWER)
+
+    @property
+    def max_retries(self) -> int | None:
+        """The most retries this error allows, or None when only the settings limit them."""
+        return self.MAX_RETRIES.get(self.kind)
 
 
 class ExtensionError(ApiError):

@@ -65,6 +65,8 @@ class Settings:
     context_limit: int | None = None
     context_strategy: str = "summarize"
     local_model_path: str | None = None
+    reasoning_models: tuple[str, ...] = ()  # globs of model names sent as OpenAI reasoning models
+    model_capabilities: Mapping[str, Any] = field(default_factory=dict)  # glob -> {images, context_limit}
     # agent
     working_dir: str | None = None
     max_turns: int = 50
@@ -179,6 +181,18 @@ class Settings:
                                      "import_max_messages must be at least 1, approval_timeout and "
                                      "max_extension_timeout positive")
         _check_api_keys(self.api_keys, self.api_key)
+        self._validate_model_capabilities()
+
+    def _validate_model_capabilities(self) -> None:
+        for pattern, values in self.model_capabilities.items():
+            if not isinstance(values, Mapping) or set(values) - {"images", "context_limit"}:
+                raise ConfigurationError(f"model_capabilities[{pattern!r}] must be a mapping with 'images' "
+                                         "(true or false) and/or 'context_limit' (tokens)")
+            if not isinstance(values.get("images", False), bool):
+                raise ConfigurationError(f"model_capabilities[{pattern!r}].images must be true or false")
+            limit = values.get("context_limit", 1)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ConfigurationError(f"model_capabilities[{pattern!r}].context_limit must be a positive integer")
 
 
 def _check_api_keys(entries: tuple[Any, ...], api_key: str | None) -> None:

@@ -33,19 +33,11 @@ from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ProviderError
 from goose_api.providers.base import Provider, ToolSpec, Usage
+from goose_api.providers.capabilities import context_limit
 from goose_api.settings import Settings
 
 log = logging.getLogger("goose_api.agent.context_window")
 
-DEFAULT_LIMIT = 128_000
-# (fragment of a model name, context window in tokens); the longest matching fragment wins.
-MODEL_LIMITS: tuple[tuple[str, int], ...] = (
-    ("gpt-4o", 128_000), ("gpt-4-turbo", 128_000), ("gpt-4.1", 1_000_000), ("gpt-5", 400_000),
-    ("o1", 200_000), ("o3", 200_000), ("o4", 200_000), ("claude", 200_000),
-    ("gemini-1.5", 1_000_000), ("gemini-1", 128_000), ("gemini-2", 1_000_000), ("gemini-3", 1_000_000),
-    ("llama3.2", 128_000), ("llama3.3", 128_000), ("llama-3", 128_000), ("qwen2.5", 32_768), ("qwen3", 128_000),
-    ("deepseek", 128_000), ("grok", 131_072), ("mistral-large", 128_000), ("smollm2", 8_192),
-)
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4      # role and framing tokens per message
 IMAGE_TOKENS = 800        # a typical image, whatever its base64 size
@@ -75,15 +67,6 @@ class FitResult:
 
 # --- estimates ----------------------------------------------------------------------
 
-def context_limit(model: str, settings: Settings | None = None) -> int:
-    """The model's window: ``settings.context_limit`` if set, else the table, else 128k."""
-    if settings is not None and settings.context_limit:
-        return settings.context_limit
-    name = model.lower()
-    matches = [(len(fragment), limit) for fragment, limit in MODEL_LIMITS if fragment in name]
-    return max(matches)[1] if matches else DEFAULT_LIMIT
-
-
 def text_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
@@ -96,6 +79,8 @@ def _item_chars(item: dict[str, Any]) -> tuple[int, int]:
         return 0, 1
     if conv.is_tool_request(item):
         return len(json.dumps(conv.tool_call_json(item), ensure_ascii=False)), 0
+    if conv.is_thinking(item):  # reasoning some providers are sent back
+        return len(conv.thinking_text(item)), 0
     error = conv.tool_result_error(item)
     if error is not None:
         return len(error), 0
@@ -270,6 +255,8 @@ def _describe(item: dict[str, Any]) -> str:
         if name is None:
             return "tool_request: [unparseable]"
         return f"tool_request({name}): {json.dumps(conv.tool_call_arguments(item))}"
+    if conv.is_thinking(item):
+        return "[the model's reasoning]"
     error = conv.tool_result_error(item)
     if error is not None:
         return f"tool_response: error: {error}"

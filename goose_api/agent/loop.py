@@ -44,10 +44,11 @@ from goose_api.agent.events import (
     TurnFinished,
     TurnWarning,
 )
+from goose_api.agent.options import TurnOptions
 from goose_api.agent.tool_output import limit_content, limit_text
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
-from goose_api.providers.base import Provider, ProviderReply, TextDelta, ToolSpec, Usage
+from goose_api.providers.base import USAGE_FIELDS, Provider, ProviderReply, TextDelta, ToolSpec, Usage
 from goose_api.sessions.store import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class ContextPolicy(Protocol):
 
 
 class Agent:
-    def __init__(self, store: SessionStore, provider: Callable[[], Provider], registry: ToolRegistry,
+    def __init__(self, store: SessionStore, provider: Callable[..., Provider], registry: ToolRegistry,
                  context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50,
                  max_tool_output: int = 200_000):
         self.store = store
@@ -94,26 +95,28 @@ class Agent:
         self.max_turns = max_turns
         self.max_tool_output = max_tool_output  # characters of one tool result kept (``tool_output.py``)
 
-    def reply(self, session: Session, prompt: str, control: TurnControl, *, stream: bool = False) -> Iterator[Any]:
+    def reply(self, session: Session, prompt: str, control: TurnControl, *, stream: bool = False,
+              options: TurnOptions | None = None) -> Iterator[Any]:
         """Run one turn; yields events and ends with ``TurnFinished`` (cancelled or not).
 
         The caller holds the session's lock. A ``ProviderError`` propagates after
-        the prompt (and any finished steps) are saved.
+        the prompt (and any finished steps) are saved. ``options``: this turn's
+        own model and instructions.
         """
         def begin(added: list[Message]) -> Iterator[Any]:
             yield from self._answer_dangling(session, added)
             yield from self._add(session, added, Message.user(prompt))
             return True
-        return self._turn(session, control, stream, begin)
+        return self._turn(session, control, stream, begin, options=options)
 
     def resume(self, session: Session, control: TurnControl, recovery: Recovery, *, stream: bool = False,
-               prompt: str | None = None) -> Iterator[Any]:
+               prompt: str | None = None, options: TurnOptions | None = None) -> Iterator[Any]:
         """Drive an interrupted turn on from the session's last saved step (see the module's doc).
 
         ``prompt``: the turn's prompt, when the interruption came before it was saved (the turn starts over).
         """
         if prompt is not None:
-            return self.reply(session, prompt, control, stream=stream)
+            return self.reply(session, prompt, control, stream=stream, options=options)
 
         def begin(added: list[Message]) -> Iterator[Any]:
             last = session.messages[-1] if session.messages else None
@@ -124,17 +127,19 @@ class Agent:
                 answer = partial(self._resume_tool, recovery=recovery)
                 yield from self._answer_tools(session, added, last.tool_requests(), tools, control, answer)
             return True
-        return self._turn(session, control, stream, begin, fallback=conv.final_text(session.messages))
+        return self._turn(session, control, stream, begin, fallback=conv.final_text(session.messages),
+                          options=options)
 
     def _turn(self, session: Session, control: TurnControl, stream: bool,
-              begin: Callable[[list[Message]], Iterator[Any]], fallback: str = "") -> Iterator[Any]:
+              begin: Callable[[list[Message]], Iterator[Any]], fallback: str = "",
+              options: TurnOptions | None = None) -> Iterator[Any]:
         added: list[Message] = []
         warnings: list[str] = []
         usage = Usage(0, 0, 0)
         cancelled = None
         try:
             if (yield from begin(added)):
-                yield from self._loop(session, added, control, stream, warnings, usage)
+                yield from self._loop(session, added, control, stream, warnings, usage, options or TurnOptions())
         except TurnCancelled:
             cancelled = control.cancelled_step()
             log.info("turn cancelled session=%s during=%s", session.id, cancelled)
@@ -143,15 +148,18 @@ class Agent:
         yield TurnFinished(conv.final_text(added) or fallback, added, usage, warnings, cancelled)
 
     def _loop(self, session: Session, added: list[Message], control: TurnControl, stream: bool,
-              warnings: list[str], usage: Usage) -> Iterator[Any]:
+              warnings: list[str], usage: Usage, options: TurnOptions) -> Iterator[Any]:
         """Provider call, tools, provider call... until an answer without tool calls (or ``max_turns``)."""
-        provider = self.provider()
+        provider = self.provider(options.choice) if options.choice else self.provider()
         tools = self.policy.offered(self.registry.tools())
         system = self.system_prompt(session, tools)
+        if options.instructions:
+            system += "\n\n# Instructions for this turn\n" + options.instructions
         for _ in range(self.max_turns):
             _check(control)
             control.step(f"the provider call to {provider.name}/{provider.model}")
             reply = yield from self._call(provider, system, session, tools, stream, warnings, usage, control)
+            warnings.extend(reply.warnings)  # an answer cut at the output limit, a prompt the provider cut
             _accumulate(usage, reply.usage)
             session.record_usage(reply.usage)
             requests = reply.message.tool_requests()
@@ -352,7 +360,7 @@ def _check(control: TurnControl) -> None:
 
 
 def _accumulate(total: Usage, part: Usage) -> None:
-    for name in conv.TOKEN_FIELDS:
+    for name in USAGE_FIELDS:
         value = getattr(part, name)
         if value is not None:
             setattr(total, name, (getattr(total, name) or 0) + value)

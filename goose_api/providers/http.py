@@ -20,7 +20,9 @@ import requests
 from goose_api.client.sse import sse_frames
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
+from goose_api.providers import failures
 from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
+from goose_api.providers.tool_names import ToolNames
 from goose_api.settings import Settings
 
 log = logging.getLogger("goose_api.providers")
@@ -28,12 +30,16 @@ log = logging.getLogger("goose_api.providers")
 
 @dataclass
 class WireRequest:
-    """One HTTP request to a provider API (``body`` is sent as JSON)."""
+    """One HTTP request to a provider API (``body`` is sent as JSON).
+
+    ``names`` maps the tool names sent back to goose's, for reading the answer.
+    """
 
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
+    names: ToolNames = field(default_factory=lambda: ToolNames(()))
 
 
 class EncodedList(list):
@@ -127,19 +133,25 @@ def error_detail(text: str) -> str:
 
 
 def classify_http(provider: str, status: int, text: str, headers: Mapping[str, str], *,
-                  context_markers: tuple[str, ...] = (), auth_markers: tuple[str, ...] = (),
-                  rate_markers: tuple[str, ...] = ()) -> ProviderError:
-    """Map an HTTP error answer onto one of ProviderError's five kinds.
+                  auth_markers: tuple[str, ...] = (), rate_markers: tuple[str, ...] = (),
+                  retry_after: float | None = None, quota: bool = False) -> ProviderError:
+    """Map an HTTP error answer onto one of ProviderError's kinds.
 
-    Status codes decide first; the ``*_markers`` (lower-case substrings of the
-    body) catch what APIs put in a 400 body: a too-long prompt, a bad key.
+    Status codes decide first; lower-case substrings of the body catch what APIs
+    put in a 400 or a 429: a bad key (``auth_markers``), a too-long prompt
+    (``failures.CONTEXT_OVERFLOW``, for every provider), a spend limit
+    (``failures.QUOTA``, or ``quota`` when the provider knows better).
+    ``retry_after`` overrides the headers' wait (a wait the body gives).
     """
     lowered = text.lower()
     detail = error_detail(text)
-    retry_after = retry_after_seconds(headers)
+    if retry_after is None:
+        retry_after = retry_after_seconds(headers)
     if status in (401, 403) or any(m in lowered for m in auth_markers):
         kind = ProviderError.AUTH
-    elif status == 413 or any(m in lowered for m in context_markers):
+    elif quota or failures.matches(failures.QUOTA, text):
+        kind = ProviderError.QUOTA
+    elif status == 413 or failures.matches(failures.CONTEXT_OVERFLOW, text):
         kind = ProviderError.CONTEXT_LENGTH
     elif status == 429 or any(m in lowered for m in rate_markers):
         kind = ProviderError.RATE_LIMIT
@@ -147,8 +159,7 @@ def classify_http(provider: str, status: int, text: str, headers: Mapping[str, s
         kind = ProviderError.UNAVAILABLE
     else:
         kind = ProviderError.BAD_REQUEST
-    return ProviderError(provider, kind, f"HTTP {status}: {detail}", http_status=status,
-                         retry_after=retry_after)
+    return ProviderError(provider, kind, f"HTTP {status}: {detail}", http_status=status, retry_after=retry_after)
 
 
 # --- the provider base ----------------------------------------------------------
@@ -177,8 +188,9 @@ class HttpProvider:
     """Base for providers reached over HTTP; subclasses fill in the four hooks.
 
     ``request`` builds the call, ``parse`` reads a JSON reply, ``parse_stream``
-    turns decoded lines into stream events ending with one ``ProviderReply``,
-    ``classify`` maps an error answer to a ``ProviderError``.
+    turns decoded lines into stream events ending with one ``ProviderReply``
+    (both are given the request they answer), ``classify`` maps an error answer
+    to a ``ProviderError``.
     """
 
     name = "http"
@@ -201,10 +213,10 @@ class HttpProvider:
                 stream: bool) -> WireRequest:
         raise NotImplementedError
 
-    def parse(self, body: dict[str, Any]) -> ProviderReply:
+    def parse(self, body: dict[str, Any], wire: WireRequest) -> ProviderReply:
         raise NotImplementedError
 
-    def parse_stream(self, lines: Iterator[str]) -> Iterator[StreamEvent]:
+    def parse_stream(self, lines: Iterator[str], wire: WireRequest) -> Iterator[StreamEvent]:
         raise NotImplementedError
 
     def classify(self, status: int, text: str, headers: Mapping[str, str]) -> ProviderError:
@@ -214,9 +226,12 @@ class HttpProvider:
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> ProviderReply:
         """Raises: ProviderError."""
         started = time.monotonic()
-        response = self._post(self.request(system, messages, tools, stream=False), stream=False, started=started)
+        wire = self.request(system, messages, tools, stream=False)
+        response = self._post(wire, stream=False, started=started)
         try:
-            reply = self.parse(response.json())
+            reply = self.parse(response.json(), wire)
+        except ProviderError as error:  # an answer the service refused to give (a safety stop, ...)
+            raise self._failed(error, response.status_code, started) from None
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise self._bad_answer(exc, started) from exc
         self._log(response.status_code, started, reply.usage)
@@ -225,11 +240,12 @@ class HttpProvider:
     def stream(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Iterator[StreamEvent]:
         """Yield deltas and tool calls as they arrive, then one ProviderReply. Raises: ProviderError."""
         started = time.monotonic()
-        response = self._post(self.request(system, messages, tools, stream=True), stream=True, started=started)
+        wire = self.request(system, messages, tools, stream=True)
+        response = self._post(wire, stream=True, started=started)
         with response:
             lines = (line.decode("utf-8") for line in response.iter_lines(chunk_size=None))
             try:
-                for event in self.parse_stream(self._network_guard(lines)):
+                for event in self.parse_stream(self._network_guard(lines), wire):
                     if isinstance(event, ProviderReply):
                         self._log(response.status_code, started, event.usage)
                     yield event

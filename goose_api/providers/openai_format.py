@@ -1,58 +1,86 @@
-"""Goose messages <-> OpenAI chat-completions JSON, as pure functions.
+"""Goose messages -> OpenAI chat-completions requests, as pure functions.
 
 Shared by every OpenAI-style API: OpenAI itself, Azure OpenAI, the named
 compatible hosts (OpenRouter, Groq, DeepSeek, xAI, Mistral), any
-``openai_compatible`` server, and llama-cpp's in-process chat API.
-Tool results become ``role: "tool"`` messages that directly follow the
-assistant message holding the calls; images in tool results (which a tool
-message cannot carry) follow in a user message.
+``openai_compatible`` server, and llama-cpp's in-process chat API. What the
+hosts disagree on is a ``Dialect``: the system role, whether images may be
+sent, DeepSeek's ``reasoning_content``, Mistral's tool call ids and its refusal
+of a user message right after a tool message. Tool results become ``role:
+"tool"`` messages that directly follow the assistant message holding the
+calls; images in tool results (which a tool message cannot carry) follow in a
+user message. The answer side is ``openai_reply``.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
+from goose_api import conversation as conv
 from goose_api.conversation import Message
-from goose_api.errors import ProviderError
 from goose_api.providers import tool_calls as tc
-from goose_api.providers.base import ProviderReply, ReplyBuilder, StreamEvent, ToolSpec, Usage
-from goose_api.providers.http import EncodedList, encode_item, sse_events
+from goose_api.providers.base import ToolSpec
+from goose_api.providers.capabilities import image_note
+from goose_api.providers.http import EncodedList, encode_item
+from goose_api.providers.openai_reply import (  # noqa: F401 - the answer side, re-exported for callers
+    ChatStreamAssembler,
+    from_response,
+    parse_chat_stream,
+    to_usage,
+)
+from goose_api.providers.tool_names import ToolNames
+from goose_api.providers.wire_cache import WireCache
 
-O_SERIES = re.compile(r"^o\d")
-EFFORTS = ("low", "medium", "high")
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+BRIDGE = {"role": "assistant", "content": "I have the results of those tool calls."}
+NO_NAMES = ToolNames(())
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one OpenAI-style API wants its messages (the defaults: OpenAI's own chat models)."""
+
+    system_role: str = "system"
+    images: bool = True                          # False: images become a short note (text-only models)
+    model: str = ""                              # named in that note
+    reasoning_content: bool = False              # DeepSeek: an answer's reasoning goes back with it
+    call_id: Callable[[str], str] | None = None  # Mistral: tool call ids in its own format
+    bridge_tool_to_user: bool = False            # Mistral: no user message right after a tool message
+
+
+DEFAULT = Dialect()
 
 
 # --- request ----------------------------------------------------------------------
 
-def reasoning_model(model: str) -> tuple[str, str] | None:
-    """``(model, effort)`` for o-series models; an effort suffix ("o3-mini-high") is split off."""
-    if not O_SERIES.match(model):
-        return None
+def split_effort(model: str) -> tuple[str, str | None]:
+    """``(model, effort)``: a reasoning effort suffix ("o3-mini-high") is split off goose-style."""
     base, _, suffix = model.rpartition("-")
-    if base and suffix in EFFORTS:
-        return base, suffix
-    return model, "medium"
+    return (base, suffix) if base and suffix in EFFORTS else (model, None)
 
 
 def chat_body(model: str, system: str, messages: list[Message], tools: list[ToolSpec], *,
-              temperature: float | None, max_tokens: int | None, stream: bool,
-              stream_usage: bool = True) -> dict[str, Any]:
+              temperature: float | None, max_tokens: int | None, stream: bool, stream_usage: bool = True,
+              reasoning: bool = False, dialect: Dialect = DEFAULT, names: ToolNames = NO_NAMES,
+              cache: WireCache | None = None) -> dict[str, Any]:
     """The JSON body of a chat-completions request.
 
-    o-series models take ``developer`` instead of ``system``,
-    ``max_completion_tokens`` instead of ``max_tokens``, a ``reasoning_effort``
-    and no temperature (the API rejects one).
+    Reasoning models (OpenAI's o-series and GPT-5) take ``max_completion_tokens``
+    instead of ``max_tokens``, no temperature (the API rejects one), the
+    ``developer`` role and a ``reasoning_effort`` when the model name ends in one.
     """
-    reasoning = reasoning_model(model)
-    body: dict[str, Any] = {"model": reasoning[0] if reasoning else model,
-                            "messages": to_messages(system, messages,
-                                                    system_role="developer" if reasoning else "system")}
-    if tools:
-        body["tools"] = to_tools(tools)
+    effort = None
     if reasoning:
-        body["reasoning_effort"] = reasoning[1]
+        model, effort = split_effort(model)
+        dialect = replace(dialect, system_role="developer")
+    body: dict[str, Any] = {"model": model,
+                            "messages": to_messages(system, messages, dialect=dialect, names=names, cache=cache)}
+    if tools:
+        body["tools"] = to_tools(tools, names)
+    if reasoning:
+        if effort:
+            body["reasoning_effort"] = effort
         if max_tokens is not None:
             body["max_completion_tokens"] = max_tokens
     else:
@@ -67,60 +95,72 @@ def chat_body(model: str, system: str, messages: list[Message], tools: list[Tool
     return body
 
 
-def to_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+def to_tools(tools: list[ToolSpec], names: ToolNames = NO_NAMES) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {"name": names.wire(t.name), "description": t.description,
                                               "parameters": t.input_schema}} for t in tools]
 
 
-def to_messages(system: str, messages: list[Message], *, system_role: str = "system") -> EncodedList:
+def to_messages(system: str, messages: list[Message], *, system_role: str | None = None,
+                dialect: Dialect = DEFAULT, names: ToolNames = NO_NAMES, cache: WireCache | None = None) -> EncodedList:
     """The wire messages, each with its JSON text (``EncodedList``), for ``HttpProvider`` to send as is.
 
     A session's whole history is converted on every call but only grows at its
-    end, so each message's conversion and JSON text are cached on the message
-    (like the context's token estimate), keyed by its content list's identity and
-    length and by the unparseable call ids before it (a tool request always comes
-    before its response). The wire dicts are shared between calls: read them, never
+    end, so a provider keeps each message's conversion in its ``WireCache``;
+    a conversion depends on the dialect, the renamed tools and the unparseable
+    call ids before the message (a tool request always comes before its
+    response). The cached wire dicts are shared between calls: read them, never
     change them.
     """
+    if system_role is not None:
+        dialect = replace(dialect, system_role=system_role)
     out = EncodedList()
     if system:
-        out.append_encoded({"role": system_role, "content": system})
+        out.append_encoded({"role": dialect.system_role, "content": system})
     invalid: frozenset[str] = frozenset()
+    context = (dialect, names.key)
+    last_role = None
     for message in messages:
-        cached = message.__dict__.get("_openai_wire")
-        if cached is None or cached[:3] != (id(message.content), len(message.content), invalid):
-            cached = _convert(message, invalid)
-            message.__dict__["_openai_wire"] = cached
-        wire, text, own = cached[3:]
-        if type(wire) is dict:  # noqa: E721 - one wire message (the usual case), kept without a list
-            out.append(wire)
-            out.texts.append(text)
+        entry = cache.get(message, (context, invalid)) if cache is not None else None
+        if entry is None:
+            entry = _convert(message, dialect, names, invalid)
+            if cache is not None:
+                cache.put(message, (context, invalid), entry)
+        wires, texts, own = entry
+        if dialect.bridge_tool_to_user:
+            last_role = _append_bridged(out, wires, texts, last_role)
         else:
-            out.extend(wire)
-            out.texts.extend(text)
+            out.extend(wires)
+            out.texts.extend(texts)
         if own:
             invalid = invalid | own
     return out
 
 
-def _convert(message: Message, invalid: frozenset[str]) -> tuple:
-    """The cache entry: (content id, content length, invalid ids before, wire, JSON, own invalid ids).
+def _append_bridged(out: EncodedList, wires: tuple, texts: tuple, last_role: str | None) -> str | None:
+    for wire, text in zip(wires, texts):
+        if wire["role"] == "user" and last_role == "tool":
+            out.append_encoded(BRIDGE)
+        out.append(wire)
+        out.texts.append(text)
+        last_role = wire["role"]
+    return last_role
 
-    One flat tuple, and a lone wire message without a list: the cyclic garbage
-    collector walks every cached object, so a full collection with many long
-    sessions in memory costs in proportion to how many there are.
-    """
+
+def _convert(message: Message, dialect: Dialect, names: ToolNames, invalid: frozenset[str]) -> tuple:
+    """The cache entry: (wire messages, their JSON texts, this message's unparseable call ids)."""
     own = frozenset(tc.invalid_call_ids([message])) or None
     convert = _assistant if message.role == "assistant" else _user
-    wire = convert(message, invalid | own if own else invalid)
-    if len(wire) == 1:
-        return id(message.content), len(message.content), invalid, wire[0], encode_item(wire[0]), own
-    return (id(message.content), len(message.content), invalid, tuple(wire),
-            tuple(encode_item(w) for w in wire), own)
+    wires = tuple(convert(message, dialect, names, invalid | own if own else invalid))
+    return wires, tuple(encode_item(w) for w in wires), own
 
 
 def image_part(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": f"data:{item['mimeType']};base64,{item['data']}"}}
+
+
+def _image(item: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    return image_part(item) if dialect.images else {"type": "text", "text": image_note(conv.image_mime_type(item),
+                                                                                        dialect.model)}
 
 
 def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
@@ -130,123 +170,49 @@ def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _user(message: Message, invalid: frozenset[str]) -> list[dict[str, Any]]:
+def _call_id(call_id: str, dialect: Dialect) -> str:
+    return dialect.call_id(call_id) if dialect.call_id is not None else call_id
+
+
+def _tool_message(item: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    text = tc.result_text(item)
+    if not dialect.images:  # a text-only model reads a note in the result instead of a user message after it
+        text = "\n".join([text, *(image_note(conv.image_mime_type(i), dialect.model) for i in tc.result_images(item))])
+    return {"role": "tool", "tool_call_id": _call_id(conv.call_id(item), dialect), "content": text}
+
+
+def _user(message: Message, dialect: Dialect, names: ToolNames, invalid: frozenset[str]) -> list[dict[str, Any]]:
     tool_messages, parts = [], []
     for item in message.content:
-        kind = item["type"]
-        if kind == "toolResponse" and item["id"] in invalid:
+        kind = conv.kind(item)
+        if kind == "toolResponse" and conv.call_id(item) in invalid:
             parts.append({"type": "text", "text": tc.invalid_call_text(item)})
         elif kind == "toolResponse":
-            tool_messages.append({"role": "tool", "tool_call_id": item["id"], "content": tc.result_text(item)})
-            parts.extend(image_part(img) for img in tc.result_images(item))
-        elif kind == "text" and item["text"]:
-            parts.append({"type": "text", "text": item["text"]})
+            tool_messages.append(_tool_message(item, dialect))
+            if dialect.images:
+                parts.extend(image_part(img) for img in tc.result_images(item))
+        elif kind == "text" and conv.text_of(item):
+            parts.append({"type": "text", "text": conv.text_of(item)})
         elif kind == "image":
-            parts.append(image_part(item))
+            parts.append(_image(item, dialect))
     if parts:
         tool_messages.append({"role": "user", "content": _user_content(parts)})
     return tool_messages
 
 
-def _assistant(message: Message, invalid: frozenset[str]) -> list[dict[str, Any]]:
-    text = "".join(i["text"] for i in message.content if i["type"] == "text")
-    calls = [{"id": i["id"], "type": "function",
-              "function": {"name": i["toolCall"]["value"]["name"],
-                           "arguments": json.dumps(tc.call_arguments(i))}}
-             for i in message.tool_requests() if i["id"] not in invalid]
+def _assistant(message: Message, dialect: Dialect, names: ToolNames,
+               invalid: frozenset[str]) -> list[dict[str, Any]]:
+    text = message.text()
+    calls = [{"id": _call_id(conv.call_id(i), dialect), "type": "function",
+              "function": {"name": names.wire(tc.call_name(i)), "arguments": json.dumps(tc.call_arguments(i))}}
+             for i in message.tool_requests() if conv.call_id(i) not in invalid]
     if not text and not calls:
         return []
     wire: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if dialect.reasoning_content:
+        reasoning = "".join(map(conv.thinking_text, message.content))
+        if reasoning:
+            wire["reasoning_content"] = reasoning
     if calls:
         wire["tool_calls"] = calls
     return [wire]
-
-
-# --- response ---------------------------------------------------------------------
-
-def to_usage(raw: dict[str, Any] | None) -> Usage:
-    raw = raw or {}
-    return Usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), raw.get("total_tokens"))
-
-
-def from_response(body: dict[str, Any], fallback_model: str) -> ProviderReply:
-    """A ProviderReply from a chat-completions JSON answer."""
-    wire = body["choices"][0]["message"]
-    builder = ReplyBuilder()
-    if wire.get("content"):
-        builder.text(wire["content"])
-    for call in wire.get("tool_calls") or []:
-        function = call["function"]
-        builder.call(tc.parse_arguments(call.get("id") or tc.new_call_id(), function["name"],
-                                        function.get("arguments")))
-    return builder.reply(to_usage(body.get("usage")), body.get("model") or fallback_model)
-
-
-class ChatStreamAssembler:
-    """Folds chat-completion chunks into events and, at the end, one ProviderReply.
-
-    Tool-call fragments arrive keyed by ``index``: the id and name first, then
-    pieces of the JSON arguments. A call is complete when a later index starts
-    or the stream ends.
-    """
-
-    def __init__(self, fallback_model: str):
-        self.model = fallback_model
-        self.builder = ReplyBuilder()
-        self.calls: dict[int, dict[str, Any]] = {}
-        self.usage = Usage()
-
-    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
-        self.model = chunk.get("model") or self.model
-        if chunk.get("usage"):
-            self.usage = to_usage(chunk["usage"])
-        events: list[StreamEvent] = []
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                events.append(self.builder.text(delta["content"]))
-            for fragment in delta.get("tool_calls") or []:
-                events.extend(self._fragment(fragment))
-        return events
-
-    def _fragment(self, fragment: dict[str, Any]) -> list[StreamEvent]:
-        index = fragment.get("index", len(self.calls))
-        events = [] if index in self.calls else self._flush(below=index)
-        call = self.calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
-        function = fragment.get("function") or {}
-        call["id"] = fragment.get("id") or call["id"]
-        call["name"] += function.get("name") or ""
-        call["arguments"] += function.get("arguments") or ""
-        return events
-
-    def _flush(self, below: int | None = None) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for index in sorted(self.calls):
-            call = self.calls[index]
-            if call.get("done") or (below is not None and index >= below):
-                continue
-            call["done"] = True
-            item = tc.parse_arguments(call["id"] or tc.new_call_id(), call["name"], call["arguments"])
-            events.append(self.builder.call(item))
-        return events
-
-    def finish(self) -> list[StreamEvent]:
-        return [*self._flush(), self.builder.reply(self.usage, self.model)]
-
-
-def parse_chat_stream(lines: Iterator[str], fallback_model: str,
-                      on_error: Callable[[int, str], ProviderError]) -> Iterator[StreamEvent]:
-    """Events from a chat-completions SSE stream (``data: {...}`` ... ``data: [DONE]``).
-
-    An ``{"error": ...}`` chunk mid-stream is raised through ``on_error``.
-    """
-    assembler = ChatStreamAssembler(fallback_model)
-    for _event, data in sse_events(lines):
-        if data.strip() == "[DONE]":
-            break
-        chunk = json.loads(data)
-        if chunk.get("error"):
-            code = chunk["error"].get("code") if isinstance(chunk["error"], dict) else None
-            raise on_error(code if isinstance(code, int) else 500, data)
-        yield from assembler.feed(chunk)
-    yield from assembler.finish()

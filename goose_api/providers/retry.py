@@ -1,12 +1,13 @@
 """Retries for transient provider failures, and the hook metrics count them by.
 
 ``RetryingProvider`` wraps any provider. RATE_LIMIT and UNAVAILABLE are
-retried up to ``settings.provider_retries`` times with exponential backoff and
-full jitter (a random wait in ``[0, base * 2**attempt]``), never longer than
-``settings.provider_retry_max_wait``; a ``Retry-After`` the provider sent is
+retried up to ``settings.provider_retries`` times (INVALID_ANSWER once at
+most) with exponential backoff and full jitter (a random wait in
+``[0, base * 2**attempt]``), never longer than ``settings.provider_retry_max_wait``; a ``Retry-After`` the provider sent is
 waited exactly, and one longer than the max wait ends the retries at once
-(waiting less would only be refused again). AUTH, BAD_REQUEST and
-CONTEXT_LENGTH are raised at once: repeating the call cannot fix them.
+(waiting less would only be refused again). AUTH, BAD_REQUEST, QUOTA,
+CONTENT_FILTER and CONTEXT_LENGTH are raised at once: repeating the call
+cannot fix them.
 A stream is retried only before its first event: after that the caller has
 shown text to someone and a silent restart would duplicate it.
 
@@ -101,7 +102,8 @@ class RetryingProvider:
 
     def wait_for(self, error: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before try ``attempt + 1``, or None to give up."""
-        if not error.retryable or attempt >= self.retries:
+        allowed = self.retries if error.max_retries is None else min(self.retries, error.max_retries)
+        if not error.retryable or attempt >= allowed:
             return None
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= self.max_wait else None

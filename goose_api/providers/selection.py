@@ -45,13 +45,13 @@ class ProviderConfig:
         name = override.get("provider") or self.settings.provider or DEFAULT_PROVIDER
         return name, override.get("model") or configured_model(self.settings, name) or default_model(name)
 
-    def provider(self) -> Provider:
-        """The provider instance for the current choice, built once per process.
+    def provider(self, choice: tuple[str, str] | None = None) -> Provider:
+        """The provider instance for the current choice (or for ``choice``: one turn's own), built once per process.
 
         Raises:
             NotReady: the provider cannot be built (a credential or the model file is missing).
         """
-        key = self.current()
+        key = choice or self.current()
         evicted: list[Provider] = []
         with self._lock:
             instance = self._instances.get(key)
@@ -82,8 +82,8 @@ class ProviderConfig:
         name, model = self.current()
         return {"provider": name, "model": model, "configured": self.problem() is None}
 
-    def switch(self, name: str, model: str | None) -> dict[str, Any]:
-        """Switch provider/model for every worker.
+    def choose(self, name: str, model: str | None) -> tuple[str, str]:
+        """A (provider, model) choice that can work, written nowhere (one turn's own, or a switch's).
 
         Raises:
             BadRequest: unknown provider, or its credentials are not set.
@@ -93,7 +93,15 @@ class ProviderConfig:
         problem = configuration_problem(self.settings, name)
         if problem:
             raise BadRequest(f"Provider {name} is not ready: {problem}")
-        model = model or default_model(name)
+        return name, model or default_model(name)
+
+    def switch(self, name: str, model: str | None) -> dict[str, Any]:
+        """Switch provider/model for every worker.
+
+        Raises:
+            BadRequest: unknown provider, or its credentials are not set.
+        """
+        name, model = self.choose(name, model)
         atomic.write_json(self.path, {"provider": name, "model": model})
         log.info("provider switched provider=%s model=%s", name, model)
         return self.describe()

@@ -22,12 +22,12 @@ def new_call_id(prefix: str = "call") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def parse_arguments(call_id: str, name: str, raw: Any) -> dict[str, Any]:
+def parse_arguments(call_id: str, name: str, raw: Any, thought_signature: str | None = None) -> dict[str, Any]:
     """A toolRequest item from wire arguments; unusable JSON becomes a tool_request_error."""
     if isinstance(raw, dict):
-        return conv.tool_request(call_id, name, raw)
+        return conv.tool_request(call_id, name, raw, thought_signature)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return conv.tool_request(call_id, name, {})
+        return conv.tool_request(call_id, name, {}, thought_signature)
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError as exc:
@@ -36,13 +36,12 @@ def parse_arguments(call_id: str, name: str, raw: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return conv.tool_request_error(
             call_id, f"The arguments of tool '{name}' must be a JSON object, got: {str(raw)[:200]}")
-    return conv.tool_request(call_id, name, value)
+    return conv.tool_request(call_id, name, value, thought_signature)
 
 
 def invalid_call_ids(messages: Iterable[Message]) -> set[str]:
     """Ids of tool requests whose call could not be parsed."""
-    return {item["id"] for m in messages for item in m.content
-            if item["type"] == "toolRequest" and item["toolCall"]["status"] == "error"}
+    return {conv.call_id(item) for m in messages for item in m.tool_requests() if not conv.tool_call_parsed(item)}
 
 
 def invalid_call_text(response: dict[str, Any]) -> str:
@@ -52,24 +51,29 @@ def invalid_call_text(response: dict[str, Any]) -> str:
 
 def tool_names(messages: Iterable[Message]) -> dict[str, str]:
     """Tool call id -> tool name (Google and Ollama name the tool in a result)."""
-    return {item["id"]: item["toolCall"]["value"]["name"] for m in messages for item in m.content
-            if item["type"] == "toolRequest" and item["toolCall"]["status"] == "success"}
+    return {conv.call_id(item): conv.tool_call_name(item) for m in messages for item in m.tool_requests()
+            if conv.tool_call_parsed(item)}
 
 
 def is_error(response: dict[str, Any]) -> bool:
-    return response["toolResult"]["status"] == "error"
+    return not conv.tool_result_ok(response)
+
+
+def error_text(response: dict[str, Any]) -> str:
+    """A failed toolResponse's error ("" for a success)."""
+    return conv.tool_result_error(response) or ""
 
 
 def result_text(response: dict[str, Any]) -> str:
     """The text of a toolResponse: its text and resource contents, or its error."""
-    result = response["toolResult"]
-    if result["status"] == "error":
-        return f"Error: {result['error']}"
+    error = conv.tool_result_error(response)
+    if error is not None:
+        return f"Error: {error}"
     parts = []
-    for item in result["value"]:
-        if item["type"] == "text":
-            parts.append(item["text"])
-        elif item["type"] == "resource":
+    for item in conv.tool_result_content(response):
+        if conv.is_text(item):
+            parts.append(conv.text_of(item))
+        elif conv.kind(item) == "resource":
             resource = item["resource"]
             parts.append(resource.get("text") or f"[binary resource {resource['uri']}]")
     return "\n".join(parts)
@@ -77,11 +81,13 @@ def result_text(response: dict[str, Any]) -> str:
 
 def result_images(response: dict[str, Any]) -> list[dict[str, Any]]:
     """The image items of a successful toolResponse (MCP image content)."""
-    result = response["toolResult"]
-    if result["status"] != "success":
-        return []
-    return [item for item in result["value"] if item["type"] == "image"]
+    return [item for item in conv.tool_result_content(response) if conv.is_image(item)]
 
 
 def call_arguments(request: dict[str, Any]) -> dict[str, Any]:
-    return request["toolCall"]["value"].get("arguments") or {}
+    return conv.tool_call_arguments(request)
+
+
+def call_name(request: dict[str, Any]) -> str:
+    """The goose name (``extension__tool``) of a successfully parsed toolRequest."""
+    return conv.tool_call_name(request) or ""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from goose_api.agent.loop import Agent
+from goose_api.agent.options import TurnOptions
 from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
 from goose_api.runs.answers import accumulated, failure, interrupted_data, waiting_payload
 from goose_api.runs.event_log import Event, EventLog
@@ -101,14 +102,15 @@ class RunService:
     # --- starting -------------------------------------------------------------------
 
     def start(self, session_id: str, prompt: str, *, kind: str, stream: bool = False,
-              webhook: str | None = None) -> RunRef:
+              webhook: str | None = None, options: TurnOptions | None = None) -> RunRef:
         """Take the session and hand the turn to the pool.
 
         Raises:
             SessionBusy: a run (or another holder) has the session; carries ``active_run_id``.
             ServerStopping: this worker is shutting down.
         """
-        spec = RunSpec(new_run_id(), kind, prompt, stream, webhook or self.settings.webhook_url)
+        spec = RunSpec(new_run_id(), kind, prompt, stream, webhook or self.settings.webhook_url,
+                       options=_options_json(options))
         return self._launch(session_id, self._acquire(session_id), spec)
 
     def resume(self, session_id: str, *, stream: bool = False, webhook: str | None = None) -> RunRef:
@@ -129,16 +131,17 @@ class RunService:
                                    details={"session_id": session_id})
             spec = RunSpec(new_run_id(), "resume", record.get("prompt"), stream, webhook or record.get("webhook"),
                            record.get("turn") or record["run_id"], record["run_id"],
-                           int(record.get("turn_start", record.get("first_message")) or 0))
+                           int(record.get("turn_start", record.get("first_message")) or 0), record.get("options"))
         except BaseException:
             lock.release()
             raise
         return self._launch(session_id, lock, spec)
 
     def enqueue(self, session_id: str, prompt: str, *, front: bool = False, stream: bool = False,
-                webhook: str | None = None) -> str:
+                webhook: str | None = None, options: TurnOptions | None = None) -> str:
         """Queue a turn behind the session's run (``front``: next in line); returns its run id."""
-        spec = RunSpec(new_run_id(), "reply", prompt, stream, webhook or self.settings.webhook_url)
+        spec = RunSpec(new_run_id(), "reply", prompt, stream, webhook or self.settings.webhook_url,
+                       options=_options_json(options))
         self.queue.push(session_id, spec, front=front)
         log.info("turn queued session=%s run=%s front=%s", session_id, spec.run_id, front)
         self.drain(session_id)
@@ -181,7 +184,7 @@ class RunService:
                                             stream=spec.stream, event_base=base, turn=spec.turn_id,
                                             resumed_from=spec.resumed_from, webhook=spec.webhook,
                                             prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
-                                            **marks))
+                                            options=spec.options, **marks))
                 self.state.prune_logs(session_id, slack=PRUNE_SLACK)
         except BaseException:
             self._local.forget(spec.run_id)
@@ -425,3 +428,7 @@ class RunService:
 def _first(turn_start: int | None, marks: dict[str, Any]) -> int:
     """Where the run's turn began in the session: before this run, unless it resumes an earlier one."""
     return marks["first_message"] if turn_start is None else turn_start
+
+
+def _options_json(options: TurnOptions | None) -> dict[str, Any] | None:
+    return (options.to_json() or None) if options is not None else None

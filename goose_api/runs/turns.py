@@ -18,8 +18,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
+from goose_api.agent.options import TurnOptions
 from goose_api.auth import Client
+from goose_api.conversation import Message
 from goose_api.errors import BadRequest, NoActiveRun, SessionBusy
 from goose_api.runs.service import CANCEL_WAIT, RunRef, RunService
 from goose_api.sessions.access import SessionAccess
@@ -48,8 +51,12 @@ class TurnService:
         self.allowed_roots = allowed_roots
 
     def start(self, prompt: str, owner: Client, session_id: str | None = None, working_dir: str | None = None, *,
-              stream: bool = False, webhook: str | None = None) -> RunRef:
+              stream: bool = False, webhook: str | None = None, history: Sequence[Message] = (),
+              options: TurnOptions | None = None) -> RunRef:
         """Create a session of ``owner``'s and start its first turn.
+
+        ``history``: earlier messages the session starts with (a conversation
+        that began elsewhere: the dialects seed a session with it).
 
         Raises:
             BadRequest: bad working_dir. Conflict: the session id is taken.
@@ -58,26 +65,29 @@ class TurnService:
         working_dir = self.check_working_dir(working_dir) if working_dir else self.default_working_dir
         session = self.access.create(session_id, working_dir, describe(prompt), owner)
         try:
-            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook)
+            if history:
+                self.access.store.append(session, *history)
+            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, options=options)
         except BaseException:
             self.access.discard(session)
             raise
 
     def reply(self, prompt: str, session_id: str, *, stream: bool = False,
-              if_busy: str = REJECT, webhook: str | None = None) -> RunRef | Queued:
+              if_busy: str = REJECT, webhook: str | None = None, options: TurnOptions | None = None) -> RunRef | Queued:
         """Start a turn on a session (see ``if_busy``).
 
         Raises:
             SessionNotFound: the session is gone. SessionBusy: a turn runs on it (``reject``).
         """
         try:
-            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook)
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, options=options)
         except SessionBusy:
             if if_busy == REJECT:
                 raise
         if if_busy == ENQUEUE:
-            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook))
-        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook)
+            return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook,
+                                                        options=options))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, options=options)
         try:
             self.runs.cancel(session_id, reason="interrupt")
         except NoActiveRun:

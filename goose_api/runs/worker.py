@@ -31,6 +31,7 @@ from goose_api.agent.events import (
     TurnWarning,
 )
 from goose_api.agent.loop import Agent
+from goose_api.agent.options import TurnOptions
 from goose_api.errors import ApiError
 from goose_api.runs.answers import done_payload, error_data, interrupted_data
 from goose_api.runs.event_log import Event, EventLog
@@ -57,6 +58,7 @@ class RunSpec:
     turn: str | None = None        # the run that received the prompt (a resume keeps it); None: this run
     resumed_from: str | None = None
     turn_start: int | None = None  # a resume: how many messages the session had when the turn began
+    options: dict[str, Any] | None = None  # the turn's own model and instructions (``TurnOptions.to_json``)
 
     @property
     def turn_id(self) -> str:
@@ -266,13 +268,14 @@ class RunExecutor:
 
     def _events(self, run: LocalRun) -> Iterator[Any]:
         session = self.store.load(run.session_id)
+        options = TurnOptions.from_json(run.spec.options)
         if run.kind == "resume":
             recovery = JournalRecovery(self.journal.calls(run.session_id, run.spec.turn_id), self.ask_started)
             since = session.messages[run.spec.turn_start or 0:]
             saved = any(m.role == "user" and m.text() == run.prompt for m in since)
             return self.agent.resume(session, run, recovery, stream=run.stream,
-                                     prompt=None if saved or not run.prompt else run.prompt)
-        return self.agent.reply(session, run.prompt or "", run, stream=run.stream)
+                                     prompt=None if saved or not run.prompt else run.prompt, options=options)
+        return self.agent.reply(session, run.prompt or "", run, stream=run.stream, options=options)
 
     def _record(self, run: LocalRun, event: Any) -> None:
         """One agent event into the event log (and, for approvals, the record first)."""

@@ -26,6 +26,9 @@ def _item(item: dict[str, Any]) -> list[str]:
         return [conv.text_of(item)]
     if conv.is_image(item):
         return [f"*(image, {conv.image_mime_type(item)})*"]
+    if conv.is_thinking(item):
+        return ["*(the model's reasoning)*", "", *_block(conv.thinking_text(item))] if conv.thinking_text(item) \
+            else ["*(the model's reasoning, redacted)*"]
     call_id = conv.call_id(item)
     if conv.is_tool_request(item):
         name = conv.tool_call_name(item)

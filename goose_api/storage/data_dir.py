@@ -22,6 +22,7 @@ owns; no other module joins a path under the data dir. The layout::
         <session>/queue.jsonl      turns waiting for the session (queue.json: its older form)
       idempotency/<hash>.json    one entry per Idempotency-Key (locks/<xx>.lock: 256 shared locks)
       webhooks/whd_<id>.json     deliveries waiting (+ .lock while one is sent); failed/: given up
+      responses/<resp_id>.json   the OpenAI Responses API's responses (each names its session)
       tmp/                       scratch files of exports and imports (sessions.db)
       prometheus/                metrics of every gunicorn worker (unless PROMETHEUS_MULTIPROC_DIR)
       memory/                    the builtin memory extension's notes
@@ -202,6 +203,16 @@ class DataDir:
     def idempotency_lock(self, entry: Path) -> Path:
         """One of 256 lock files, by the entry's first two hex digits (never deleted)."""
         return self.idempotency / "locks" / f"{entry.name[:2]}.lock"
+
+    # --- responses/ ---------------------------------------------------------------------
+
+    @property
+    def responses(self) -> Path:
+        return self.root / "responses"
+
+    def response(self, response_id: str) -> Path:
+        """A stored response (the caller checked the id's pattern: it is a file name)."""
+        return self.responses / f"{response_id}.json"
 
     # --- webhooks/ ----------------------------------------------------------------------
 

@@ -72,10 +72,32 @@ def seed_error_shape(view: Any) -> Any:
     return view
 
 
+OPENAI_PREFIX = "/v1/"  # the OpenAI dialects' routes: errors in OpenAI's shape
+OPENAI_TYPES = {401: "invalid_request_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def openai_error(payload: dict[str, Any], status: int) -> dict[str, Any]:
+    """Our error as OpenAI's ``{"error": {"message", "type", "param", "code"}}`` (what its SDKs parse).
+
+    ``type`` follows OpenAI's use: ``invalid_request_error`` for the caller's
+    mistakes (401 too, with code ``invalid_api_key``), ``server_error`` for ours
+    and the provider's; ``param`` names the offending field when one does.
+    """
+    kind = OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    code = "invalid_api_key" if status == 401 else payload.get("error")
+    param = payload.get("param")
+    if param is None and isinstance(payload.get("errors"), dict) and payload["errors"]:
+        param = next(iter(payload["errors"]))
+    return {"error": {"message": payload.get("message") or "Request failed", "type": kind,
+                      "param": param, "code": code}}
+
+
 def register_error_handlers(app: Any) -> None:
     def respond(payload: dict[str, Any], status: int, headers: dict[str, str]):
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
-        if getattr(view, "seed_error_shape", False):
+        if request.path.startswith(OPENAI_PREFIX):
+            payload = openai_error(payload, status)
+        elif getattr(view, "seed_error_shape", False):
             payload = {**payload, "error": True, "code": payload["error"]}
         response = jsonify(payload)
         response.status_code = status

@@ -28,13 +28,16 @@ KEY_RE = re.compile(KEY_PATTERN)
 REPLAYED_HEADERS = ("Content-Type", "Location", "Retry-After", "Preference-Applied")
 
 
-def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[str]) -> None:
+def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[str],
+                         exempt_prefixes: tuple[str, ...] = ()) -> None:
+    """``exempt_prefixes``: paths whose protocols have no such header (the OpenAI and MCP dialects)."""
     store = svc.idempotency
 
     @app.before_request
     def _claim():
         key = request.headers.get(HEADER)
-        if key is None or request.method != "POST" or request.endpoint in public_endpoints or g.client is None:
+        if key is None or request.method != "POST" or request.endpoint in public_endpoints or g.client is None \
+                or request.path.startswith(exempt_prefixes):
             return None
         if not KEY_RE.fullmatch(key):
             raise BadRequest(f"{HEADER} must be 1-{KEY_MAX_LENGTH} visible ASCII characters (a UUID is a good choice)")

@@ -34,6 +34,8 @@ def named_by(data: DataDir, path: Path) -> bool:
                         data.run_events(session, path.name.removesuffix(EVENTS_SUFFIX))}
     if rel[0] == "idempotency":
         return path in {data.idempotency_entry(path.stem), data.idempotency_lock(path)}
+    if rel[0] == "responses":
+        return path in {data.responses, data.response(path.stem)}
     if rel[0] == "webhooks":
         delivery = data.webhook_delivery(path.name.split(".")[0])
         return path in {delivery, lock_of(delivery), data.failed_webhook(delivery)}
@@ -59,11 +61,15 @@ def test_a_busy_server_keeps_only_files_the_data_dir_names(fake_openai, dirs):
         assert client.post("/provider/config", {"provider": "openai", "model": "gpt-4o-mini"})[0] == 200
         assert stranger.get("/sessions")[0] == 401
         assert client.call("DELETE", "/session/s2")[0] == 200
+        fake_openai.add(Reply("A response."))
+        status, body, _ = client.post("/v1/responses", {"model": "goose", "input": "one more", "conversation": "s1"})
+        assert (status, body["status"]) == (200, "completed"), body
     finally:
         app.extensions["goose_api"].close()
     data = app.extensions["goose_api"].data
     kept = sorted(data.root.rglob("*"))
-    assert {data.permissions, data.provider, data.auth_failures, data.run_record("s1")} <= set(kept)
+    assert {data.permissions, data.provider, data.auth_failures, data.run_record("s1"),
+            data.response(body["id"])} <= set(kept)
     assert data.webhook_deliveries() or list(data.failed_webhooks.iterdir()), "the webhook is still owed"
     assert [p for p in kept if not named_by(data, p)] == []
     assert not named_by(data, data.root / "stray.json") and not named_by(data, data.run_dir("s1") / "other.json")

@@ -30,7 +30,7 @@ from tests.support.cutting_proxy import CuttingProxy
 from tests.support.gates import Gate
 from tests.support.live import LiveServer, live_env, start_live_server
 from tests.support.mcp_fixtures import wait_until
-from tests.support.shared_server import fake, module_server, shared_fake, shell  # noqa: F401  (fixtures)
+from tests.support.shared_server import fake, module_server, shared_fake, shell, work_dir  # noqa: F401  (fixtures)
 
 LONG_TEXT = "A long streamed answer, sent two characters at a time, so the stream has many events to cut. " * 2
 
@@ -150,10 +150,11 @@ def test_a_capped_wait_answers_accepted_and_wait_times_out(client, fake):
     assert client.wait("c_capped", accepted.run_id).response == "slow answer"
 
 
-def test_cancel_a_running_tool_call(client, fake):
-    fake.add(Reply(tool_calls=[shell("sleep 30", "call_nap")]))
+def test_cancel_a_running_tool_call(client, fake, server):
+    started = work_dir(server) / "c_cancel.started"
+    fake.add(Reply(tool_calls=[shell(f"touch {started} && sleep 30", "call_nap")]))
     accepted = client.start("nap", "c_cancel", background=True)
-    wait_until(lambda: client.session("c_cancel")["message_count"] >= 2, what="the tool call to start")
+    wait_until(started.exists, what="the tool call to start")
     answer = client.cancel("c_cancel")
     assert answer["cancelled"] == "the tool call developer__shell" and answer["state"] == "idle"
     assert client.wait("c_cancel", accepted.run_id).status == "cancelled"

@@ -6,10 +6,11 @@ See ``tests.fakes.core`` for how a test scripts a fake.
 """
 
 from tests.fakes.anthropic import AnthropicFake
+from tests.fakes.compatible import DeepSeekFake, GroqFake, MistralFake, compatible_fake
 from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, ToolCall
 from tests.fakes.google import GoogleFake
 from tests.fakes.ollama import OllamaFake
 from tests.fakes.openai import AzureOpenAIFake, CompatibleFake, OpenAIFake
 
-__all__ = ["AnthropicFake", "AzureOpenAIFake", "CompatibleFake", "Fail", "GoogleFake", "OllamaFake", "OpenAIFake",
-           "Recorded", "Reply", "ScriptedAPI", "ToolCall"]
+__all__ = ["AnthropicFake", "AzureOpenAIFake", "CompatibleFake", "DeepSeekFake", "Fail", "GoogleFake", "GroqFake",
+           "MistralFake", "OllamaFake", "OpenAIFake", "Recorded", "Reply", "ScriptedAPI", "ToolCall", "compatible_fake"]

@@ -1,11 +1,14 @@
 """A fake Anthropic Messages API (``POST /v1/messages``).
 
-Checks what the real API rejects: a wrong ``x-api-key`` (401), a missing
-``anthropic-version`` header, a missing ``max_tokens``, a ``system`` role in
-messages, a first message that is not the user's, roles that do not strictly
-alternate, empty text blocks, ``tool_use`` input that is not an object,
-``tool_use`` ids not answered by ``tool_result`` blocks at the start of the
-next user message, results for unknown ids, and malformed tool declarations.
+Every request is validated against the official ``anthropic`` SDK's
+``MessageCreateParams*`` (unknown fields refused, as the API does) and answers
+are built through its ``Message`` and stream event models. On top, what the
+types cannot say and the API refuses: a wrong ``x-api-key`` (401), a missing
+``anthropic-version`` header, a first message that is not the user's, roles
+that do not strictly alternate, empty text blocks, ``tool_use`` ids not
+answered by ``tool_result`` blocks at the start of the next user message,
+tool names outside ``^[a-zA-Z0-9_-]{1,64}$``, and more than four
+``cache_control`` breakpoints.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import re
 from typing import Any, Iterator
 
+from tests.fakes import sdk
 from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, call_arguments_object, chunks, sse, with_drop
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -24,6 +28,13 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 CODES = {"context_length_exceeded": (400, "prompt is too long: 208310 tokens > 200000 maximum"),
          "auth": (401, "invalid x-api-key"),
          "overloaded": (529, "Overloaded")}
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def cache_breakpoints(body: dict[str, Any]) -> int:
+    blocks = [*(body.get("system") if isinstance(body.get("system"), list) else []), *(body.get("tools") or [])]
+    blocks += [b for m in body.get("messages") or [] if isinstance(m.get("content"), list) for b in m["content"]]
+    return sum(1 for b in blocks if isinstance(b, dict) and b.get("cache_control"))
 
 
 def _block_problems(n: int, role: str, blocks: Any) -> list[str]:
@@ -104,10 +115,10 @@ class AnthropicFake(ScriptedAPI):
     def validate(self, request: Recorded) -> list[str]:
         body = request.body
         problems = [] if request.headers.get("anthropic-version") else ["anthropic-version: header is required"]
-        if not isinstance(body.get("max_tokens"), int):
-            problems.append("max_tokens: Field required")
-        if not isinstance(body.get("system", ""), (str, list)):
-            problems.append("system: must be a string or an array of text blocks")
+        problems += sdk.typed_dict_problems("anthropic-stream" if body.get("stream") else "anthropic", body)
+        if cache_breakpoints(body) > MAX_CACHE_BREAKPOINTS:
+            problems.append(f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+                            f"Found {cache_breakpoints(body)}.")
         problems += check_messages(body.get("messages"))
         for tool in body.get("tools", []):
             if not TOOL_NAME.match(str(tool.get("name"))) or \
@@ -122,20 +133,29 @@ class AnthropicFake(ScriptedAPI):
                     "input": call_arguments_object(c)} for n, c in enumerate(reply.tool_calls)]
         return blocks
 
-    def _usage(self, reply: Reply) -> dict[str, int]:
+    def _usage(self, reply: Reply) -> dict[str, Any]:
         return {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1],
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, **reply.usage_details}
+
+    def _stop(self, reply: Reply) -> str:
+        return reply.finish or ("tool_use" if reply.tool_calls else "end_turn")
 
     def render_json(self, reply: Reply, request: Recorded) -> dict[str, Any]:
-        return {"id": "msg_fake", "type": "message", "role": "assistant",
-                "model": reply.model or request.body["model"], "content": self._blocks(reply),
-                "stop_reason": "tool_use" if reply.tool_calls else "end_turn", "stop_sequence": None,
-                "usage": self._usage(reply)}
+        from anthropic.types import Message
+        return sdk.dump(Message, {"id": "msg_fake", "type": "message", "role": "assistant",
+                                  "model": reply.model or request.body["model"], "content": self._blocks(reply),
+                                  "stop_reason": self._stop(reply), "stop_sequence": None,
+                                  "usage": self._usage(reply)})
+
+    @staticmethod
+    def _event(data: dict[str, Any]) -> bytes:
+        from anthropic.types import RawMessageStreamEvent
+        return sse(sdk.dump_union(RawMessageStreamEvent, data), data["type"])
 
     def _frames(self, reply: Reply, request: Recorded) -> Iterator[bytes]:
         start = {**self.render_json(reply, request), "content": [], "stop_reason": None,
                  "usage": {**self._usage(reply), "output_tokens": 1}}
-        yield sse({"type": "message_start", "message": start}, "message_start")
+        yield self._event({"type": "message_start", "message": start})
         yield sse({"type": "ping"}, "ping")
         for index, block in enumerate(self._blocks(reply)):
             if block["type"] == "text":
@@ -145,14 +165,13 @@ class AnthropicFake(ScriptedAPI):
                 raw = block["input"] if isinstance(block["input"], str) else json.dumps(block["input"])
                 head = {**block, "input": {}}
                 deltas = [{"type": "input_json_delta", "partial_json": p} for p in chunks(raw, reply.chunk_size)]
-            yield sse({"type": "content_block_start", "index": index, "content_block": head}, "content_block_start")
+            yield self._event({"type": "content_block_start", "index": index, "content_block": head})
             for delta in deltas:
-                yield sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
-            yield sse({"type": "content_block_stop", "index": index}, "content_block_stop")
-        yield sse({"type": "message_delta", "delta": {"stop_reason": "tool_use" if reply.tool_calls else "end_turn",
-                                                      "stop_sequence": None},
-                   "usage": {"output_tokens": reply.usage[1]}}, "message_delta")
-        yield sse({"type": "message_stop"}, "message_stop")
+                yield self._event({"type": "content_block_delta", "index": index, "delta": delta})
+            yield self._event({"type": "content_block_stop", "index": index})
+        yield self._event({"type": "message_delta", "delta": {"stop_reason": self._stop(reply), "stop_sequence": None},
+                           "usage": {"output_tokens": reply.usage[1]}})
+        yield self._event({"type": "message_stop"})
 
     def render_stream(self, reply: Reply, request: Recorded) -> Iterator[bytes | None]:
         return with_drop(self._frames(reply, request), reply)

@@ -12,10 +12,13 @@ steps, consumed one per request:
 ``Reply`` answers in the API's real shape (streamed when the request asks for
 it), ``Fail`` answers with the API's real error body, both after an optional
 ``delay``, or once the test opens the step's ``gate`` (``tests/support/gates.py``:
-the way to keep a call in flight for as long as a test needs, with no sleep). Every request is recorded (``fake.requests``); one that breaks the
-API's documented format gets HTTP 400 with the reason and is recorded in
-``fake.violations``; ``assert_done()`` fails on those and on unconsumed steps.
-A request with no step left is a violation too.
+the way to keep a call in flight for as long as a test needs, with no sleep).
+Every request is recorded (``fake.requests``); one that breaks the API's
+documented format (checked against the official SDK's request types where
+there is one: ``tests.fakes.sdk``) gets the status the service refuses it with
+(400, or Mistral's 422) and is recorded in ``fake.violations``;
+``assert_done()`` fails on those and on unconsumed steps. A request with no
+step left is a violation too.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class Reply:
     stream: bool | None = None
     chunk_size: int = 3                       # characters per streamed text/argument piece
     drop_after: int | None = None             # streamed frames before the connection is cut
+    finish: str | None = None                 # the service's own stop reason ("length", "MAX_TOKENS", ...)
+    reasoning: str = ""                       # reasoning the model shows (DeepSeek's reasoning_content)
+    usage_details: dict[str, Any] = field(default_factory=dict)  # more usage fields, in the service's names
+    blocked: str | None = None                # Gemini: the prompt's blockReason (no candidates)
+    index_zero: bool = False                  # OpenAI-style stream: every parallel call at index 0, new ids
 
 
 @dataclass
@@ -68,6 +76,8 @@ class Fail:
     delay: float = 0.0
     gate: Gate | None = None
     in_stream: bool = False                   # a streamed request gets 200 and the API's in-stream error
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (rate-limit resets)
+    body: dict[str, Any] | None = None        # the exact error body, when the test quotes the service
 
 
 Step = Reply | Fail
@@ -206,6 +216,10 @@ class ScriptedAPI:
         """The frame an API sends when a stream fails after its 200 (``Fail(in_stream=True)``)."""
         raise NotImplementedError
 
+    def violation_status(self, problems: list[str]) -> int:
+        """The status the service refuses these problems with (422 where a schema check does it)."""
+        return 400
+
     # --- one request ------------------------------------------------------------------
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body or an iterator of stream frames) for one request."""
@@ -217,7 +231,7 @@ class ScriptedAPI:
             return fail.status, {}, self.error_body(fail)
         problems = ["request body is not JSON"] if request.body is None else self.validate(request)
         if problems:
-            return self._violation("; ".join(problems), 400)
+            return self._violation("; ".join(problems), self.violation_status(problems))
         with self._lock:
             step = self.steps.pop(0) if self.steps else None
         if step is None:
@@ -230,7 +244,7 @@ class ScriptedAPI:
             return 200, {"Content-Type": self.stream_content_type}, iter([self.stream_error(step)])
         if isinstance(step, Fail):
             headers = {} if step.retry_after is None else {"Retry-After": str(step.retry_after)}
-            return step.status, headers, self.error_body(step)
+            return step.status, {**headers, **step.headers}, step.body or self.error_body(step)
         streaming = self.wants_stream(request)
         if step.stream is not None and step.stream != streaming:
             return self._violation(f"the script expected stream={step.stream}", 400)

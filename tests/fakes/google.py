@@ -1,25 +1,33 @@
 """A fake Gemini API: ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``.
 
-Checks what the real API rejects: a wrong key (``x-goog-api-key`` or
-``?key=``; answered 400 API_KEY_INVALID like the real API), roles other than
-``user``/``model``, empty parts, parts with no or several data fields,
-``functionCall.args`` that is not an object, function calls not answered by
-as many ``functionResponse`` parts (same names) in the next user turn, schema
-keys outside Gemini's OpenAPI subset (``additionalProperties``, ``$schema``),
-and a system prompt sent as a message instead of ``systemInstruction``.
+Every request's parts are validated against the official ``google-genai``
+SDK's models (``Content``, ``Tool``, ``GenerationConfig``: unknown fields are
+refused, as the API's ``Invalid JSON payload received. Unknown name``; a type
+array or a number in a string enum fails as it does) and answers are built
+through its ``GenerateContentResponse``. On top: a wrong key (400
+API_KEY_INVALID like the real API), roles other than ``user``/``model``, parts
+with no or several data fields, function calls not answered by as many
+``functionResponse`` parts in the next user turn, schema keys the Gemini API
+(not Vertex) refuses, function names that do not start with a letter or
+``_``, and for Gemini 3 models a function call of the current turn sent back
+without the ``thoughtSignature`` it was given (the API's 400).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Iterator
 
+from tests.fakes import sdk
 from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, call_arguments_object, chunks, sse, with_drop
 
 PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)$")
 PART_FIELDS = ("text", "inlineData", "functionCall", "functionResponse", "fileData")
-FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$")
-BAD_SCHEMA_KEYS = ("additionalProperties", "$schema", "$defs", "exclusiveMinimum", "exclusiveMaximum")
+FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
+BAD_SCHEMA_KEYS = ("additionalProperties", "$schema", "$defs", "$ref", "exclusiveMinimum", "exclusiveMaximum",
+                   "propertyNames", "oneOf", "allOf", "const")
+PLACEHOLDER_SIGNATURES = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
 STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
           500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 CODES = {"auth": (400, "API key not valid. Please pass a valid API key."),
@@ -81,9 +89,39 @@ def schema_problems(schema: Any, where: str) -> list[str]:
     return problems
 
 
+def current_turn(contents: list[Any]) -> list[Any]:
+    """The contents since the last user message with text: the tool loop still going on."""
+    for n in range(len(contents) - 1, -1, -1):
+        content = contents[n]
+        if isinstance(content, dict) and content.get("role") == "user" and any(
+                isinstance(p, dict) and "text" in p for p in content.get("parts") or []):
+            return contents[n + 1:]
+    return contents
+
+
+def quota_body(retry_delay: str | None = None, quota_id: str = "GenerateRequestsPerMinutePerProjectPerModel",
+               message: str = "You exceeded your current quota, please check your plan and billing details.") -> dict:
+    """A real 429 RESOURCE_EXHAUSTED body: QuotaFailure (which quota), Help, RetryInfo (how long to wait)."""
+    details: list[dict[str, Any]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+         "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                         "quotaId": quota_id, "quotaDimensions": {"location": "global", "model": "gemini-2.5-pro"},
+                         "quotaValue": "250"}]},
+        {"@type": "type.googleapis.com/google.rpc.Help",
+         "links": [{"description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}]
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    return {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}}
+
+
 class GoogleFake(ScriptedAPI):
     provider = "google"
     default_model = "gemini-2.5-pro"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.signatures: set[str] = set()  # thoughtSignatures this fake gave out
 
     def env(self) -> dict[str, str]:
         return {"GOOGLE_API_KEY": self.api_key, "GOOGLE_HOST": self.base_url}
@@ -100,51 +138,91 @@ class GoogleFake(ScriptedAPI):
     def wants_stream(self, request: Recorded) -> bool:
         return PATH.match(request.path).group(2) == "streamGenerateContent"
 
+    def _model_name(self, request: Recorded) -> str:
+        return PATH.match(request.path).group(1)
+
     def validate(self, request: Recorded) -> list[str]:
+        from google.genai import types
         body = request.body
-        problems = check_contents(body.get("contents"))
+        problems = [f"Invalid JSON payload received. Unknown name \"{k}\": Cannot find field." for k in body
+                    if k not in ("contents", "systemInstruction", "tools", "generationConfig", "toolConfig",
+                                 "safetySettings", "cachedContent")]
+        problems += check_contents(body.get("contents"))
+        for n, content in enumerate(body.get("contents") or []):
+            problems += sdk.model_problems(types.Content, content, f"contents[{n}]")
         if self.wants_stream(request) and request.query.get("alt") != "sse":
             problems.append("this fake streams only with alt=sse")
         system = body.get("systemInstruction")
-        if system is not None and not (isinstance(system, dict) and system.get("parts")):
-            problems.append("systemInstruction must be a Content with parts")
-        for tool in body.get("tools", []):
+        if system is not None:
+            problems += sdk.model_problems(types.Content, system, "systemInstruction")
+        if "generationConfig" in body:
+            problems += sdk.model_problems(types.GenerationConfig, body["generationConfig"], "generationConfig")
+        for n, tool in enumerate(body.get("tools", [])):
+            problems += sdk.model_problems(types.Tool, tool, f"tools[{n}]")
             for declaration in tool.get("functionDeclarations", []):
                 if not FUNCTION_NAME.match(str(declaration.get("name"))):
-                    problems.append(f"function name {declaration.get('name')!r} is invalid")
+                    problems.append(f"function name {declaration.get('name')!r} is invalid: it must start with "
+                                    "a letter or an underscore")
                 problems += schema_problems(declaration.get("parameters"), f"function {declaration.get('name')}")
+        if self._model_name(request).startswith("gemini-3"):
+            problems += self._signature_problems(body.get("contents") or [])
+        return problems
+
+    def _signature_problems(self, contents: list[Any]) -> list[str]:
+        problems = []
+        for n, content in enumerate(current_turn(contents)):
+            calls = [p for p in content.get("parts") or [] if isinstance(p, dict) and "functionCall" in p]
+            if content.get("role") == "model" and calls:
+                signature = calls[0].get("thoughtSignature")
+                if signature not in self.signatures and signature not in PLACEHOLDER_SIGNATURES:
+                    problems.append(f"Function call is missing a thought_signature in functionCall parts. This is "
+                                    f"required for tools to work correctly, and missing thought_signature may lead "
+                                    f"to degraded model performance. Additional data, function call "
+                                    f"`default_api:{calls[0]['functionCall'].get('name')}` , position {n + 1}.")
         return problems
 
     # --- answers ----------------------------------------------------------------------
     def _response(self, parts: list[dict[str, Any]], usage: dict[str, int] | None, model: str,
-                  finish: str | None) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        if finish:
-            candidate["finishReason"] = finish
-        answer = {"candidates": [candidate], "modelVersion": model, "responseId": "fake-response"}
+                  finish: str | None, blocked: str | None = None) -> dict[str, Any]:
+        from google.genai import types
+        answer: dict[str, Any] = {"modelVersion": model, "responseId": "fake-response"}
+        if blocked:
+            answer["promptFeedback"] = {"blockReason": blocked}
+        else:
+            candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+            if finish:
+                candidate["finishReason"] = finish
+            answer["candidates"] = [candidate]
         if usage:
             answer["usageMetadata"] = usage
-        return answer
+        return sdk.dump(types.GenerateContentResponse, answer, by_alias=True)
 
     def _usage(self, reply: Reply) -> dict[str, int]:
         return {"promptTokenCount": reply.usage[0], "candidatesTokenCount": reply.usage[1],
-                "totalTokenCount": sum(reply.usage)}
+                "totalTokenCount": sum(reply.usage) + reply.usage_details.get("thoughtsTokenCount", 0),
+                **reply.usage_details}
 
-    def _call_parts(self, reply: Reply) -> list[dict[str, Any]]:
-        return [{"functionCall": {"name": c.name, "args": call_arguments_object(c), **({"id": c.id} if c.id else {})}}
-                for c in reply.tool_calls]
+    def _call_parts(self, reply: Reply, model: str) -> list[dict[str, Any]]:
+        parts = [{"functionCall": {"name": c.name, "args": call_arguments_object(c), **({"id": c.id} if c.id else {})}}
+                 for c in reply.tool_calls]
+        if parts and model.startswith("gemini-3"):  # the first call of a step carries the signature
+            signature = base64.b64encode(f"signature-{len(self.signatures)}".encode()).decode()
+            self.signatures.add(signature)
+            parts[0]["thoughtSignature"] = signature
+        return parts
 
     def render_json(self, reply: Reply, request: Recorded) -> dict[str, Any]:
-        parts = ([{"text": reply.text}] if reply.text else []) + self._call_parts(reply)
-        model = reply.model or PATH.match(request.path).group(1)
-        return self._response(parts, self._usage(reply), model, "STOP")
+        model = reply.model or self._model_name(request)
+        parts = ([{"text": reply.text}] if reply.text else []) + self._call_parts(reply, model)
+        return self._response(parts, self._usage(reply), model, reply.finish or "STOP", reply.blocked)
 
     def _frames(self, reply: Reply, request: Recorded) -> Iterator[bytes]:
-        model = reply.model or PATH.match(request.path).group(1)
+        model = reply.model or self._model_name(request)
         pieces = chunks(reply.text, reply.chunk_size) if reply.text else []
         for piece in pieces:
             yield sse(self._response([{"text": piece}], {"promptTokenCount": reply.usage[0]}, model, None))
-        yield sse(self._response(self._call_parts(reply) or [{"text": ""}], self._usage(reply), model, "STOP"))
+        yield sse(self._response(self._call_parts(reply, model) or [{"text": ""}], self._usage(reply), model,
+                                 reply.finish or "STOP", reply.blocked))
 
     def render_stream(self, reply: Reply, request: Recorded) -> Iterator[bytes | None]:
         return with_drop(self._frames(reply, request), reply)

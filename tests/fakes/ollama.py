@@ -4,6 +4,10 @@ Checks what Ollama rejects or silently mangles: content that is not a
 string, unknown roles, ``tool_calls[].function.arguments`` that is not a JSON
 object, images that are not base64 strings, tool messages that do not
 follow an assistant message with as many tool calls, and malformed tools.
+
+Like Ollama, it does not refuse a prompt longer than its context
+(``options.num_ctx``, else its default of 4096 tokens): it drops the start of
+the prompt and says so only by a ``prompt_eval_count`` of the context's size.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, call_arguments_
 from tests.fakes.openai import check_tools
 
 ROLES = ("system", "user", "assistant", "tool")
+DEFAULT_NUM_CTX = 4096
 CODES = {"model_not_found": (404, 'model "{model}" not found, try pulling it first')}
 
 
@@ -75,16 +80,27 @@ class OllamaFake(ScriptedAPI):
         problems += check_messages(body.get("messages"))
         if "tools" in body:
             problems += check_tools(body["tools"])
+        if not isinstance(body.get("options", {}), dict) or not isinstance(
+                (body.get("options") or {}).get("num_ctx", 1), int):
+            problems.append("options.num_ctx must be an integer")
         return problems
 
     # --- answers ----------------------------------------------------------------------
     def _message(self, content: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
         return {"role": "assistant", "content": content, **({"tool_calls": calls} if calls else {})}
 
+    @staticmethod
+    def prompt_tokens(body: dict[str, Any]) -> int:
+        """The fake's own count of a prompt: its text at four characters a token."""
+        text = "".join(str(m.get("content") or "") + json.dumps(m.get("tool_calls") or []) for m in body["messages"])
+        return (len(text) + len(json.dumps(body.get("tools") or []))) // 4
+
     def _final(self, reply: Reply, request: Recorded, message: dict[str, Any]) -> dict[str, Any]:
+        num_ctx = (request.body.get("options") or {}).get("num_ctx") or DEFAULT_NUM_CTX
+        counted = min(max(reply.usage[0], self.prompt_tokens(request.body)), num_ctx)  # past num_ctx: cut
         return {"model": reply.model or request.body["model"], "created_at": "2025-06-01T12:00:00.000000Z",
-                "message": message, "done_reason": "stop", "done": True, "total_duration": 1_200_000,
-                "load_duration": 100_000, "prompt_eval_count": reply.usage[0], "prompt_eval_duration": 300_000,
+                "message": message, "done_reason": reply.finish or "stop", "done": True, "total_duration": 1_200_000,
+                "load_duration": 100_000, "prompt_eval_count": counted, "prompt_eval_duration": 300_000,
                 "eval_count": reply.usage[1], "eval_duration": 800_000}
 
     def _calls(self, reply: Reply) -> list[dict[str, Any]]:

@@ -1,10 +1,14 @@
 """A fake OpenAI chat-completions API (also the base of the Azure and compatible-host fakes).
 
-Checks what the real API rejects: a missing/wrong bearer key (answered 401
-like the real API), unknown roles, tool messages that do not answer the
-preceding assistant's ``tool_calls`` ids, calls left unanswered, arguments
-that are not a JSON *string*, malformed tool declarations, and for o-series
-models ``temperature`` / ``max_tokens``.
+Every request is validated against the official ``openai`` SDK's request
+types (``CompletionCreateParams*``, unknown parameters refused like the real
+API) and answers are built through its ``ChatCompletion`` / ``ChatCompletionChunk``
+models. On top, what the types cannot say and the API refuses: a wrong bearer
+key (401), tool messages that do not answer the preceding assistant's
+``tool_calls`` ids, calls left unanswered, arguments that are not a JSON
+string, tool names outside ``^[a-zA-Z0-9_-]{1,64}$``, ``temperature`` or
+``max_tokens`` for reasoning models (o-series, GPT-5), and images for the
+models that take none.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import re
 import time
 from typing import Any, Iterator
 
+from tests.fakes import sdk
 from tests.fakes.core import Fail, Recorded, Reply, ScriptedAPI, call_arguments_text, chunks, sse, with_drop
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+REASONING = re.compile(r"^(o\d|gpt-5)")
+TEXT_ONLY = ("o1-mini", "o3-mini", "gpt-3.5-turbo")
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
                404: "invalid_request_error", 429: "requests", 500: "server_error", 503: "server_error"}
 ERROR_CODES = {"auth": ("invalid_api_key", "Incorrect API key provided: sk-te****. You can find your API key "
@@ -49,13 +56,10 @@ def check_messages(messages: Any) -> list[str]:
                                 "a tool_call of the preceding assistant message")
             else:
                 pending.remove(call_id)
-            if not isinstance(message.get("content"), (str, list)):
-                problems.append(f"messages[{n}].content of a tool message must be a string")
             continue
         if pending:
             problems.append(f"messages[{n}]: tool_call ids {pending} were not answered by tool messages")
             pending = []
-        problems.extend(_check_content(n, message))
         if role == "assistant" and message.get("tool_calls"):
             calls, call_problems = _check_tool_calls(n, message["tool_calls"])
             problems.extend(call_problems)
@@ -65,32 +69,10 @@ def check_messages(messages: Any) -> list[str]:
     return problems
 
 
-def _check_content(n: int, message: dict[str, Any]) -> list[str]:
-    content = message.get("content")
-    if content is None and message["role"] == "assistant" and message.get("tool_calls"):
-        return []
-    if isinstance(content, str):
-        return []
-    if not isinstance(content, list):
-        return [f"messages[{n}].content must be a string or an array of parts"]
-    problems = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            continue
-        if kind == "image_url" and message["role"] == "user" and \
-                str(part.get("image_url", {}).get("url", "")).startswith(("data:", "http")):
-            continue
-        problems.append(f"messages[{n}].content has an invalid part {part!r:.80}")
-    return problems
-
-
 def _check_tool_calls(n: int, calls: Any) -> tuple[list[str], list[str]]:
     ids, problems = [], []
     for call in calls if isinstance(calls, list) else []:
         function = call.get("function") or {}
-        if call.get("type") != "function" or not isinstance(call.get("id"), str):
-            problems.append(f"messages[{n}].tool_calls entries need an id and type 'function'")
         if not isinstance(function.get("arguments"), str):
             problems.append(f"messages[{n}].tool_calls[].function.arguments must be a JSON-encoded string")
         else:
@@ -98,6 +80,8 @@ def _check_tool_calls(n: int, calls: Any) -> tuple[list[str], list[str]]:
                 json.loads(function["arguments"])
             except ValueError:
                 problems.append(f"messages[{n}].tool_calls[].function.arguments is not valid JSON")
+        if not TOOL_NAME.match(str(function.get("name"))):
+            problems.append(f"messages[{n}].tool_calls[].function.name {function.get('name')!r} is invalid")
         ids.append(call.get("id"))
     return ids, problems
 
@@ -109,16 +93,24 @@ def check_tools(tools: Any) -> list[str]:
         if not isinstance(function, dict) or tool.get("type") != "function":
             problems.append("tools[] must be {'type': 'function', 'function': {...}}")
         elif not TOOL_NAME.match(str(function.get("name"))):
-            problems.append(f"tool name {function.get('name')!r} must match {TOOL_NAME.pattern}")
+            problems.append(f"Invalid 'tools[].function.name': string does not match pattern. Expected a string "
+                            f"that matches the pattern '{TOOL_NAME.pattern}' (got {function.get('name')!r})")
         elif not isinstance(function.get("parameters", {}), dict):
             problems.append("tools[].function.parameters must be a JSON schema object")
     return problems
+
+
+def image_parts(messages: Any) -> int:
+    return sum(1 for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+               for part in m["content"] if isinstance(part, dict) and part.get("type") == "image_url")
 
 
 class OpenAIFake(ScriptedAPI):
     provider = "openai"
     default_model = "gpt-4o"
     path = "/v1/chat/completions"
+    allowed_extras: frozenset[str] = frozenset()  # parameters a compatible host adds to OpenAI's
+    always_stream_usage = False                   # the usage chunk comes unasked (Mistral)
 
     def env(self) -> dict[str, str]:
         return {"OPENAI_API_KEY": self.api_key, "OPENAI_HOST": self.base_url}
@@ -134,57 +126,82 @@ class OpenAIFake(ScriptedAPI):
 
     def validate(self, request: Recorded) -> list[str]:
         body = request.body
-        problems = [] if isinstance(body.get("model"), str) else ["model is required"]
+        kind = "openai-stream" if body.get("stream") else "openai"
+        problems = sdk.typed_dict_problems(kind, body, allow=self.allowed_extras)
         problems += check_messages(body.get("messages"))
         if "tools" in body:
             problems += check_tools(body["tools"])
         if "stream_options" in body and not body.get("stream"):
             problems.append("stream_options is only allowed when stream is true")
-        if re.match(r"^o\d", str(body.get("model"))):
-            problems += [f"{key} is not supported with this model" for key in ("temperature", "max_tokens")
-                         if key in body]
+        return problems + self.model_rules(str(body.get("model")), body)
+
+    def model_rules(self, model: str, body: dict[str, Any]) -> list[str]:
+        """What a model refuses: sampling parameters on reasoning models, images on text-only ones."""
+        problems = []
+        if REASONING.match(model) and "-chat" not in model:
+            problems += [f"Unsupported parameter: '{key}' is not supported with this model."
+                         + (" Use 'max_completion_tokens' instead." if key == "max_tokens" else "")
+                         for key in ("temperature", "max_tokens") if key in body]
+        if any(model.startswith(name) for name in TEXT_ONLY) and image_parts(body.get("messages") or []):
+            problems.append("Invalid content type. image_url is only supported by certain models.")
         return problems
 
     # --- answers ----------------------------------------------------------------------
     def _model(self, reply: Reply, request: Recorded) -> str:
         return reply.model or request.body.get("model") or self.default_model
 
-    def _usage(self, reply: Reply) -> dict[str, int]:
+    def _usage(self, reply: Reply) -> dict[str, Any]:
         return {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1],
-                "total_tokens": sum(reply.usage)}
+                "total_tokens": sum(reply.usage), **reply.usage_details}
 
-    def render_json(self, reply: Reply, request: Recorded) -> dict[str, Any]:
+    def _finish(self, reply: Reply) -> str:
+        return reply.finish or ("tool_calls" if reply.tool_calls else "stop")
+
+    def _message(self, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         if reply.tool_calls:
             message["tool_calls"] = [{"id": c.id or f"call_{n}", "type": "function",
                                       "function": {"name": c.name, "arguments": call_arguments_text(c)}}
                                      for n, c in enumerate(reply.tool_calls)]
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                "model": self._model(reply, request), "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "message": message, "logprobs": None,
-                             "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
-                "usage": self._usage(reply)}
+        return message
 
-    def _chunk(self, reply: Reply, request: Recorded, delta: dict[str, Any] | None,
-               finish: str | None = None) -> bytes:
+    def render_json(self, reply: Reply, request: Recorded) -> dict[str, Any]:
+        from openai.types.chat import ChatCompletion
+        return sdk.dump(ChatCompletion, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": self._model(reply, request), "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "message": self._message(reply), "logprobs": None,
+                         "finish_reason": self._finish(reply)}],
+            "usage": self._usage(reply)})
+
+    def _chunk(self, reply: Reply, request: Recorded, delta: dict[str, Any] | None, finish: str | None = None,
+               usage: dict[str, Any] | None = None) -> bytes:
+        from openai.types.chat import ChatCompletionChunk
         choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-        return sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": self._model(reply, request), "choices": choices})
+        chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                 "model": self._model(reply, request), "choices": choices}
+        if usage is not None:
+            chunk["usage"] = usage
+        return sse(sdk.dump(ChatCompletionChunk, chunk))
 
     def _frames(self, reply: Reply, request: Recorded) -> Iterator[bytes]:
         yield self._chunk(reply, request, {"role": "assistant", "content": ""})
+        for piece in chunks(reply.reasoning, reply.chunk_size) if reply.reasoning else []:
+            yield self._chunk(reply, request, {"reasoning_content": piece})
         for piece in chunks(reply.text, reply.chunk_size) if reply.text else []:
             yield self._chunk(reply, request, {"content": piece})
         for n, call in enumerate(reply.tool_calls):
-            head = {"index": n, "id": call.id or f"call_{n}", "type": "function",
+            index = 0 if reply.index_zero else n
+            head = {"index": index, "id": call.id or f"call_{n}", "type": "function",
                     "function": {"name": call.name, "arguments": ""}}
             yield self._chunk(reply, request, {"tool_calls": [head]})
             for piece in chunks(call_arguments_text(call), reply.chunk_size):
-                yield self._chunk(reply, request, {"tool_calls": [{"index": n, "function": {"arguments": piece}}]})
-        yield self._chunk(reply, request, {}, "tool_calls" if reply.tool_calls else "stop")
-        if (request.body.get("stream_options") or {}).get("include_usage"):
-            usage_chunk = json.loads(self._chunk(reply, request, None)[len(b"data: "):])
-            yield sse({**usage_chunk, "usage": self._usage(reply)})
+                yield self._chunk(reply, request, {"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        yield self._chunk(reply, request, {}, self._finish(reply))
+        if (request.body.get("stream_options") or {}).get("include_usage") or self.always_stream_usage:
+            yield self._chunk(reply, request, None, usage=self._usage(reply))
         yield sse("[DONE]")
 
     def render_stream(self, reply: Reply, request: Recorded) -> Iterator[bytes | None]:
@@ -202,11 +219,18 @@ class OpenAIFake(ScriptedAPI):
 
 
 class AzureOpenAIFake(OpenAIFake):
-    """Azure OpenAI: the deployment is in the path, the key in ``api-key``, ``api-version`` is required."""
+    """Azure OpenAI: the deployment is in the path, the key in ``api-key``, ``api-version`` is required.
+
+    ``reasoning=True`` makes the deployment a reasoning model (whatever its name):
+    it refuses api-versions before 2024-12-01-preview and sampling parameters.
+    """
 
     provider = "azure_openai"
     default_model = ""
-    deployment = "gpt4o-prod"
+
+    def __init__(self, *args: Any, deployment: str = "gpt4o-prod", reasoning: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.deployment, self.reasoning = deployment, reasoning
 
     @property
     def path(self) -> str:  # type: ignore[override]
@@ -220,8 +244,14 @@ class AzureOpenAIFake(OpenAIFake):
         return request.headers.get("api-key") == self.api_key
 
     def validate(self, request: Recorded) -> list[str]:
-        problems = [] if request.query.get("api-version") else ["the api-version query parameter is required"]
+        version = request.query.get("api-version")
+        problems = [] if version else ["the api-version query parameter is required"]
+        if self.reasoning and version and version[:10] < "2024-12-01":
+            problems.append(f"Model {self.deployment} is enabled only for api versions 2024-12-01-preview and later")
         return problems + super().validate(request)
+
+    def model_rules(self, model: str, body: dict[str, Any]) -> list[str]:
+        return super().model_rules("o3" if self.reasoning else "gpt-4o", body)
 
     def error_body(self, fail: Fail) -> dict[str, Any]:
         if fail.code == "auth":
@@ -247,3 +277,6 @@ class CompatibleFake(OpenAIFake):
 
     def authorized(self, request: Recorded) -> bool:
         return super().authorized(request) if self.key_required else "authorization" not in request.headers
+
+    def model_rules(self, model: str, body: dict[str, Any]) -> list[str]:
+        return []  # a compatible host's model names are its own

@@ -11,6 +11,7 @@ from goose_api.errors import ProviderError
 from goose_api.providers import anthropic as wire
 from goose_api.providers.anthropic import AnthropicProvider
 from goose_api.providers.base import ProviderReply, TextDelta, ToolCallReady, ToolSpec
+from goose_api.providers.retry import RetryingProvider
 from tests.fakes.anthropic import AnthropicFake
 from tests.fakes.core import Fail, Reply, ToolCall
 
@@ -60,7 +61,8 @@ def test_text_answer_and_request_shape(fake):
     assert reply.message.text() == "Hello!" and reply.usage.total_tokens == 24
     request = fake.requests[0]
     assert request.headers["x-api-key"] == "test-key" and request.headers["anthropic-version"] == "2023-06-01"
-    assert request.body["system"] == "You are goose." and request.body["max_tokens"] == 4096
+    assert request.body["system"] == [{"type": "text", "text": "You are goose.", "cache_control": {"type": "ephemeral"}}]
+    assert request.body["max_tokens"] == 4096
     assert request.body["tools"][0]["input_schema"]["required"] == ["command"]
 
 
@@ -80,7 +82,8 @@ def test_tool_round_trip_with_a_failed_result(fake):
                                      "input": {"command": "ls"}}
     assert sent[2]["content"] == [
         {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a.txt"}]},
-        {"type": "tool_result", "tool_use_id": "toolu_2", "content": "declined", "is_error": True}]
+        {"type": "tool_result", "tool_use_id": "toolu_2", "content": "declined", "is_error": True,
+         "cache_control": {"type": "ephemeral"}}]  # the last turn: the next call reads up to here from the cache
 
 
 def test_stream_yields_deltas_tool_calls_and_usage(fake):
@@ -125,4 +128,53 @@ def test_fake_requires_the_version_header_and_alternating_roles(fake):
     assert answer.status_code == 400
     assert "anthropic-version" in answer.json()["error"]["message"]
     assert "alternate" in answer.json()["error"]["message"]
+    fake.violations.clear()
+
+
+def test_prompt_caching_marks_system_tools_and_the_last_turn(fake):
+    fake.add(Reply("ok"), Reply("ok"))
+    provider = AnthropicProvider(fake.settings())
+    other = ToolSpec("memory__remember", "Remember", {"type": "object", "properties": {}})
+    history = [Message.user("one"), Message.assistant("two"), Message.user("three")]
+    provider.complete("sys", history, [SHELL, other])
+    body = fake.requests[0].body
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in body["tools"][0] and body["tools"][1]["cache_control"] == {"type": "ephemeral"}
+    assert body["messages"][-1]["content"][-1] == {"type": "text", "text": "three", "cache_control": {"type": "ephemeral"}}
+    assert all("cache_control" not in b for m in body["messages"][:-1] for b in m["content"])
+    provider.complete("", [Message.user("hi")], [])  # no system, no tools: one breakpoint
+    assert fake.requests[1].body["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_cache_reads_and_writes_are_in_the_usage(fake):
+    fake.add(Reply("ok", usage=(12, 3), usage_details={"cache_read_input_tokens": 2000,
+                                                        "cache_creation_input_tokens": 150}, stream=True))
+    final = list(AnthropicProvider(fake.settings()).stream("sys", [Message.user("hi")], []))[-1]
+    usage = final.usage
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (2162, 2000, 150)
+    assert usage.to_json() == {"input_tokens": 2162, "output_tokens": 3, "total_tokens": 2165,
+                               "cache_read_tokens": 2000, "cache_write_tokens": 150}
+
+
+@pytest.mark.parametrize("message", [
+    "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC.",
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or "
+    "purchase credits.",
+    "Extra usage is required for long context requests."])
+def test_spend_limits_are_not_retried(fake, message):
+    fake.add(Fail(429, message, retry_after=1))
+    waits = []
+    provider = RetryingProvider(AnthropicProvider(fake.settings()), fake.settings(provider_retries=3),
+                                sleep=waits.append)
+    with pytest.raises(ProviderError) as caught:
+        provider.complete("", [Message.user("hi")], [])
+    assert caught.value.kind == ProviderError.QUOTA and waits == [] and not caught.value.retryable
+
+
+def test_the_fake_refuses_more_than_four_cache_breakpoints(fake):
+    blocks = [{"type": "text", "text": f"b{n}", "cache_control": {"type": "ephemeral"}} for n in range(5)]
+    body = {"model": "claude-sonnet-4-0", "max_tokens": 10, "messages": [{"role": "user", "content": blocks}]}
+    answer = requests.post(fake.base_url + "/v1/messages", json=body, timeout=5,
+                           headers={"x-api-key": "test-key", "anthropic-version": "2023-06-01"})
+    assert answer.status_code == 400 and "maximum of 4 blocks" in answer.json()["error"]["message"]
     fake.violations.clear()

@@ -41,14 +41,14 @@ def test_recorded_answer_converts_object_arguments():
 
 def test_text_answer_and_request_shape(fake):
     fake.add(Reply("Hi!", usage=(15, 2)))
-    settings = fake.settings(temperature=0.3, max_tokens=32)
+    settings = fake.settings(model="llava", temperature=0.3, max_tokens=32)
     reply = OllamaProvider(settings).complete("sys", [Message.user("hello", conv.image("aGk=", "image/png"))], [])
-    assert reply.message.text() == "Hi!" and reply.usage.total_tokens == 17
+    assert reply.message.text() == "Hi!" and reply.usage.total_tokens == 17 and not reply.warnings
     body = fake.requests[0].body
     assert fake.requests[0].path == "/api/chat" and body["stream"] is False
     assert body["messages"] == [{"role": "system", "content": "sys"},
                                 {"role": "user", "content": "hello", "images": ["aGk="]}]
-    assert body["options"] == {"temperature": 0.3, "num_predict": 32}
+    assert body["options"] == {"temperature": 0.3, "num_predict": 32, "num_ctx": 128_000}
 
 
 def test_tool_round_trip_sends_object_arguments_and_named_results(fake):
@@ -98,3 +98,34 @@ def test_error_line_in_a_stream_is_unavailable(fake):
 def test_ollama_host_without_scheme_is_accepted(fake):
     assert "://" not in fake.env()["OLLAMA_HOST"]
     assert OllamaProvider(fake.settings()).url == fake.base_url + "/api/chat"
+
+
+def test_num_ctx_is_the_models_context_limit_so_ollama_does_not_cut_the_prompt(fake):
+    """Without num_ctx Ollama's small default drops the start of a long prompt: the system prompt and tools."""
+    long_history = [Message.user("x" * 40_000)]  # about 10k tokens: past Ollama's 4096 default
+    fake.add(Reply("ok", usage=(10_000, 2)))
+    reply = OllamaProvider(fake.settings()).complete("You are goose.", long_history, [SHELL])
+    assert fake.requests[0].body["options"] == {"num_ctx": 32_768}  # qwen2.5's window
+    assert reply.usage.input_tokens >= 10_000 and not reply.warnings  # all of it read, none cut
+
+
+def test_a_prompt_ollama_cut_anyway_carries_a_warning(fake):
+    fake.add(Reply("ok", usage=(10_000, 2)))
+    settings = fake.settings(model_capabilities={"qwen2.5": {"context_limit": 2048}})
+    reply = OllamaProvider(settings).complete("You are goose.", [Message.user("x" * 40_000)], [SHELL])
+    assert fake.requests[0].body["options"]["num_ctx"] == 2048
+    (warning,) = reply.warnings
+    assert warning.startswith("Ollama read only 2048 prompt tokens of about 10") and "2048-token context" in warning
+
+
+def test_done_reason_length_is_an_answer_cut_at_the_output_limit(fake):
+    fake.add(Reply("It was a", finish="length", stream=True))
+    final = list(OllamaProvider(fake.settings(max_tokens=3)).stream("", [Message.user("story")], []))[-1]
+    assert final.stop_reason == "max_tokens" and "3 tokens" in final.warnings[0]
+
+
+def test_context_overflow_when_ollama_is_told_not_to_truncate(fake):
+    fake.add(Fail(400, "the input length exceeds the context length"))
+    with pytest.raises(ProviderError) as caught:
+        OllamaProvider(fake.settings()).complete("", [Message.user("hi")], [])
+    assert caught.value.kind == ProviderError.CONTEXT_LENGTH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -9,14 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from goose_api import conversation as conv
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers import openai_format as fmt
+from goose_api.providers import tool_calls as tc
 from goose_api.providers.base import ProviderReply, TextDelta, ToolCallReady, ToolSpec
 from goose_api.providers.http import encode_json
 from goose_api.providers.openai import OpenAIProvider
+from goose_api.providers.retry import RetryingProvider
+from goose_api.providers.wire_cache import WireCache
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.fakes.openai import OpenAIFake
 from tests.support.gates import Gate
@@ -130,13 +135,15 @@ def test_stream_yields_deltas_then_tool_calls_then_one_reply(fake):
 
 
 def test_o_series_models_get_reasoning_parameters(fake):
-    fake.add(Reply("ok"))
+    fake.add(Reply("ok"), Reply("ok"))
     settings = fake.settings(model="o3-mini-high", temperature=0.5, max_tokens=100)
     OpenAIProvider(settings).complete("rules", [Message.user("hi")], [])
     body = fake.requests[0].body
     assert body["model"] == "o3-mini" and body["reasoning_effort"] == "high"
     assert body["max_completion_tokens"] == 100 and "temperature" not in body and "max_tokens" not in body
     assert body["messages"][0] == {"role": "developer", "content": "rules"}
+    OpenAIProvider(settings.replace(model="o1")).complete("rules", [Message.user("hi")], [])
+    assert "reasoning_effort" not in fake.requests[1].body  # the API's default, which every o-model takes
 
 
 def test_organization_and_project_headers(fake):
@@ -153,7 +160,7 @@ def test_organization_and_project_headers(fake):
     (Fail(500, "The server had an error while processing your request."), ProviderError.UNAVAILABLE),
     (Fail(503, "The engine is currently overloaded"), ProviderError.UNAVAILABLE),
     (Fail(400, "Invalid value for 'messages'"), ProviderError.BAD_REQUEST),
-    (Fail(429, code="insufficient_quota"), ProviderError.AUTH),  # not retryable: billing, not load
+    (Fail(429, code="insufficient_quota"), ProviderError.QUOTA),  # not retryable: billing, not load
 ])
 def test_error_answers_are_classified(fake, step, kind):
     fake.add(step)
@@ -243,16 +250,18 @@ def test_fake_serves_another_process_through_its_server_env(fake, tmp_path):
 
 
 def test_history_conversion_is_cached_per_message_and_follows_the_invalid_ids():
+    cache = WireCache()
     answer = Message("user", [conv.tool_response("call_1", [conv.text("done")])])
     valid = [Message.user("go"), Message.assistant(conv.tool_request("call_1", "developer__shell", {})), answer]
-    first, again = fmt.to_messages("sys", valid), fmt.to_messages("sys", valid)
+    first, again = fmt.to_messages("sys", valid, cache=cache), fmt.to_messages("sys", valid, cache=cache)
     assert first == again and first[3] is again[3]  # the cached wire dict, not a new conversion
     assert first[3] == {"role": "tool", "tool_call_id": "call_1", "content": "done"}
     broken = [valid[0], Message.assistant(conv.tool_request_error("call_1", "bad JSON")), answer]
-    assert fmt.to_messages("sys", broken)[-1] == {
+    assert fmt.to_messages("sys", broken, cache=cache)[-1] == {
         "role": "user", "content": "Your tool call could not be run: done"}
     answer.content = [conv.tool_response("call_1", [conv.text("changed")])]
-    assert fmt.to_messages("sys", valid)[3]["content"] == "changed"
+    assert fmt.to_messages("sys", valid, cache=cache)[3]["content"] == "changed"
+    assert all("_openai_wire" not in m.__dict__ for m in valid)  # nothing hung on the messages
 
 
 def test_encoded_body_is_the_same_json_as_the_body():
@@ -275,3 +284,67 @@ def test_proxies_from_the_environment_are_still_used(fake, monkeypatch):
     provider = OpenAIProvider(settings.replace(env={**settings.env, "OPENAI_HOST": "http://provider.invalid"}))
     assert provider.complete("sys", [Message.user("hi")], []).message.text() == "through the proxy"
     assert fake.requests[0].headers["host"] == "provider.invalid"
+
+
+@pytest.mark.parametrize("headers, wait", [
+    ({"x-ratelimit-remaining-requests": "59", "x-ratelimit-reset-requests": "1s",
+      "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "0.75s"}, 0.75),
+    ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "0.5s",
+      "x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "6m0s"}, 0.5),
+    ({"x-ratelimit-reset-requests": "20ms", "x-ratelimit-reset-tokens": "1m30s"}, 0.02)])
+def test_a_429_waits_until_the_exhausted_limit_resets(fake, headers, wait):
+    fake.add(Fail(429, headers=headers), Reply("ok"))
+    waits = []
+    provider = RetryingProvider(OpenAIProvider(fake.settings()), fake.settings(provider_retry_max_wait=5),
+                                sleep=waits.append)
+    assert provider.complete("", [Message.user("hi")], []).message.text() == "ok"
+    assert waits == [pytest.approx(wait)]
+
+
+def test_a_reset_longer_than_the_max_wait_ends_the_retries(fake):
+    fake.add(Fail(429, headers={"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}))
+    provider = RetryingProvider(OpenAIProvider(fake.settings()), fake.settings(provider_retry_max_wait=5),
+                                sleep=lambda s: pytest.fail("waited"))
+    with pytest.raises(ProviderError) as caught:
+        provider.complete("", [Message.user("hi")], [])
+    assert caught.value.retry_after == 360 and caught.value.headers == {"Retry-After": "360"}
+
+
+def test_parallel_streamed_calls_reusing_index_zero_are_kept_apart(fake):
+    fake.add(Reply(tool_calls=[ToolCall("developer__shell", {"command": "ls"}, id="call_a"),
+                               ToolCall("developer__shell", {"command": "pwd"}, id="call_b")],
+                   stream=True, index_zero=True, chunk_size=4))
+    events = list(OpenAIProvider(fake.settings()).stream("", [Message.user("go")], [SHELL]))
+    assert [r["id"] for r in events[-1].message.tool_requests()] == ["call_a", "call_b"]
+    assert [tc.call_arguments(r) for r in events[-1].message.tool_requests()] == [{"command": "ls"}, {"command": "pwd"}]
+    assert [e.content["id"] for e in events if isinstance(e, ToolCallReady)] == ["call_a", "call_b"]
+
+
+def test_cached_prompt_tokens_are_reported(fake):
+    fake.add(Reply("ok", usage=(2000, 5), usage_details={"prompt_tokens_details": {"cached_tokens": 1536}}))
+    usage = OpenAIProvider(fake.settings()).complete("", [Message.user("hi")], []).usage
+    assert (usage.input_tokens, usage.cache_read_tokens) == (2000, 1536)
+
+
+def test_the_cache_is_the_providers_and_lets_go_of_messages_that_are_gone(fake):
+    fake.add(Reply("one"), Reply("two"))
+    provider = OpenAIProvider(fake.settings())
+    history = [Message.user(f"message {n}") for n in range(5)]
+    provider.complete("", history, [])
+    assert len(provider.wire_cache) == 5
+    kept = [Message.user("another")]
+    provider.complete("", kept, [])
+    del history
+    gc.collect()
+    assert len(provider.wire_cache) == 1 and kept
+
+
+def test_the_fake_refuses_unknown_parameters_as_the_api(fake):
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi", "reasoning_content": "x"}],
+            "temprature": 0.5}
+    answer = requests.post(fake.base_url + "/v1/chat/completions", json=body, timeout=5,
+                           headers={"authorization": "Bearer test-key"})
+    assert answer.status_code == 400
+    assert "body.temprature: unknown parameter" in answer.json()["error"]["message"]
+    assert "reasoning_content: unknown parameter" in answer.json()["error"]["message"]
+    fake.violations.clear()

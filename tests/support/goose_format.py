@@ -47,6 +47,9 @@ def _check_content(path: Path, n: int, role: str, item: object) -> None:
         call = item.get("toolCall")
         if role != "assistant" or not isinstance(item.get("id"), str) or not isinstance(call, dict):
             _fail(path, n, f"bad toolRequest {item!r}")
+        if not set(item) <= {"type", "id", "toolCall", "thoughtSignature"} \
+                or not isinstance(item.get("thoughtSignature", ""), str):
+            _fail(path, n, f"bad toolRequest fields (goose's ToolRequest: id, toolCall, thoughtSignature) {item!r}")
         if call.get("status") == "success":
             value = call.get("value")
             if set(call) != {"status", "value"} or not isinstance(value, dict) \
@@ -65,6 +68,13 @@ def _check_content(path: Path, n: int, role: str, item: object) -> None:
                 _check_mcp(path, n, mcp)
         elif result.get("status") != "error" or not isinstance(result.get("error"), str):
             _fail(path, n, f"bad toolResult {result!r}")
+    elif kind == "thinking":  # goose's ThinkingContent
+        if set(item) != {"type", "thinking", "signature"} or role != "assistant" \
+                or not all(isinstance(item[k], str) for k in ("thinking", "signature")):
+            _fail(path, n, f"bad thinking item {item!r}")
+    elif kind == "redactedThinking":
+        if set(item) != {"type", "data"} or not isinstance(item["data"], str):
+            _fail(path, n, f"bad redactedThinking item {item!r}")
     else:
         _fail(path, n, f"content type {kind!r} is not one goose reads")
 

@@ -45,6 +45,10 @@ class UsageSchema(Schema):
     input_tokens = fields.Integer(allow_none=True)
     output_tokens = fields.Integer(allow_none=True)
     total_tokens = fields.Integer(allow_none=True)
+    cache_read_tokens = fields.Integer(metadata={"description": "input tokens read from the provider's prompt "
+                                                                "cache (when it reports them)"})
+    cache_write_tokens = fields.Integer(metadata={"description": "input tokens written to the provider's "
+                                                                 "prompt cache (when it reports them)"})
 
 
 class MessageSchema(Schema):
