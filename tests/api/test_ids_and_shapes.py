@@ -100,3 +100,11 @@ def test_api_keys_from_the_environment_are_checked_too(tmp_path):
     keys = load(tmp_path, "api_keys: [{name: eve, key: k, admin: false}, {name: ops, key: o, admin: true}]\n",
                 {"GOOSE_API_KEY": API_KEY}).api_keys
     assert [(k["name"], k["admin"]) for k in keys] == [("eve", False), ("ops", True)]
+
+
+def test_the_mcp_endpoint_refuses_deep_json_as_a_json_rpc_parse_error(client):
+    body = '{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ' + nested(100_000) + "}"
+    status, answer, _ = client.call("POST", "/mcp", data=body, content_type="application/json",
+                                    headers={"Accept": "application/json, text/event-stream"})
+    assert status == 400 and answer["error"]["code"] == -32700, answer
+    assert client.get("/provider/config")[0] == 200

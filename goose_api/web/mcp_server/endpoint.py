@@ -83,3 +83,5 @@ class McpEndpoint:
             log.warning("mcp server did not stop within %s s", STOP_TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(STOP_TIMEOUT)
+        if not self._thread.is_alive():
+            loop.close()  # its self-pipe sockets too
