@@ -1,32 +1,38 @@
 # Two commands for a fresh machine: `make run` (install + serve) and `make test` (install + test).
-# Each sets up what it needs: the virtualenv, pinned dependencies, the embedded model, npm test servers.
+# Each sets up what it needs: the virtualenv, pinned dependencies, the project itself (editable, so
+# .venv/bin/goose-api exists), the embedded model, and for the tests the npm test servers.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+# requirements*.txt are generated from pyproject.toml (`make requirements`); never edit them by hand.
+COMPILE := CUSTOM_COMPILE_COMMAND="make requirements" $(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+	--no-emit-trusted-host --extra local
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-quick bench model install install-dev chromium clean
+.PHONY: run test test-quick bench model install install-dev chromium requirements clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime-installed: requirements.txt | $(PY)
+$(VENV)/.runtime-installed: requirements.txt pyproject.toml | $(PY)
 	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps -e .
 	touch $@ $(VENV)/.runtime-installed
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+tests/node_modules/.installed: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.runtime-installed
-install-dev: $(VENV)/.dev-installed node_modules/.installed chromium
+install-dev: $(VENV)/.dev-installed tests/node_modules/.installed chromium
 
 # Headless Chromium renders /docs in the test suite (Debian's package).
 chromium:
@@ -37,16 +43,22 @@ model: $(VENV)/.runtime-installed
 	$(PY) scripts/fetch_model.py
 
 run: install model
-	$(VENV)/bin/gunicorn app:app -c gunicorn.conf.py
+	$(PY) -m gunicorn app:app -c gunicorn.conf.py
 
 test: install-dev model
 	$(PY) -m pytest
 
+# The fast part (docs/development.md): no gunicorn, npm server, browser, long scenario or local model.
 test-quick: install-dev
-	$(PY) -m pytest -m "not local_model"
+	$(PY) -m pytest -m "not live and not npm and not browser and not slow and not local_model"
 
 bench: install-dev model
 	$(PY) bench/run_all.py
 
+# Regenerate the pins after editing pyproject.toml's dependencies (pip-tools; keeps existing pins).
+requirements: $(VENV)/.dev-installed
+	$(COMPILE) -o requirements.txt pyproject.toml
+	$(COMPILE) --extra dev -c requirements.txt -o requirements-dev.txt pyproject.toml
+
 clean:
-	rm -rf $(VENV) node_modules models
+	rm -rf $(VENV) tests/node_modules models

@@ -10,6 +10,7 @@ benchmark can subtract provider time from wall time.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,25 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # 200 sessions connect at once in the concurrency benchmark
 
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-call is expected here
+            super().handle_error(request, client_address)
+
 
 class ProviderStub:
     """``with ProviderStub(delay=0) as stub: env = stub.env()``; ``stub.durations`` holds seconds per call."""
 
-    def __init__(self, delay: float = 0.0, text: str = "Done."):
+    HOLD = b"HOLD-THIS-TURN"       # a request containing this waits until ``release()`` (a turn held open)
+    SLOW = b"TAKE-ONE-SECOND"      # ... takes ``slow_delay`` seconds (the model's time in a burst)
+    TOOL = b"CALL-THE-ECHO-TOOL"   # ... is answered with a call of the request's ``*echo`` tool, until a tool
+    #                                result is in the conversation (a tool-call turn: two provider calls)
+
+    def __init__(self, delay: float = 0.0, text: str = "Done.", slow_delay: float = 1.0):
         self.delay = delay
+        self.slow_delay = slow_delay
+        self.released = threading.Event()
+        self.arrivals: list[float] = []  # perf_counter() when each request not held arrived
+        self.held = 0                    # requests held now
         self.body = json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
             "role": "assistant", "content": text}}]}).encode()
         self.durations: list[float] = []
@@ -49,17 +63,28 @@ class ProviderStub:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                request = self.rfile.read(length)
+                if stub.HOLD in request:
+                    with stub._lock:
+                        stub.held += 1
+                    stub.released.wait()
+                    with stub._lock:
+                        stub.held -= 1
+                else:
+                    with stub._lock:
+                        stub.arrivals.append(self._t0)
                 with stub._lock:
                     stub.calls_in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.calls_in_flight)
-                if stub.delay:
-                    time.sleep(stub.delay)
+                delay = stub.slow_delay if stub.SLOW in request else stub.delay
+                if delay:
+                    time.sleep(delay)
+                body = stub.tool_call(request) if stub.TOOL in request else stub.body
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(stub.body)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(stub.body)
+                self.wfile.write(body)
                 self.wfile.flush()
                 with stub._done:
                     stub.calls_in_flight -= 1
@@ -72,6 +97,20 @@ class ProviderStub:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @staticmethod
+    def tool_call(request: bytes) -> bytes:
+        """A call of the request's echo tool; once a tool result is in the conversation, the final answer."""
+        data = json.loads(request)
+        if any(message.get("role") == "tool" for message in data.get("messages", [])):
+            answer = "The tool echoed the text."
+            return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
+                "role": "assistant", "content": answer}}]}).encode()
+        name = next(t["function"]["name"] for t in data.get("tools", []) if t["function"]["name"].endswith("echo"))
+        call = {"id": "call_bench_echo", "type": "function",
+                "function": {"name": name, "arguments": json.dumps({"text": "bench"})}}
+        return json.dumps({**ANSWER, "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode()
 
     def wait_calls(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until ``count`` calls are recorded (the caller may see an answer before its timing is)."""
@@ -91,6 +130,11 @@ class ProviderStub:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Let every held request (and any later one) be answered."""
+        self.released.set()
+
     def __exit__(self, *exc) -> None:
+        self.released.set()
         self._server.shutdown()
         self._server.server_close()

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("http_overhead", "turn_overhead", "tool_overhead", "concurrency", "startup")
+ORDER = ("http_overhead", "turn_overhead", "tool_overhead", "concurrency", "streams", "startup", "peers")
 PACKAGES = ("flask", "werkzeug", "gunicorn", "requests", "mcp", "llama_cpp_python", "marshmallow", "flask-smorest")
 
 
@@ -114,6 +114,8 @@ def refresh_readme() -> None:
     lines = ["| benchmark | goal | baseline | ours | ratio | met? |", "| --- | --- | --- | --- | --- | --- |"]
     files = sorted(RESULTS.glob("*.json"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
     for path in files:
+        if path.stem == "before_after":  # run_all.py --before keeps its own table
+            continue
         for r in json.loads(path.read_text())["rows"]:
             met = {True: "yes", False: "**no**", None: "n/a"}[r["met"]]
             ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"

@@ -44,8 +44,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    threads: int = 16
+    threads: int = 1024                        # per worker; a ceiling: made on demand, ended when idle
+    long_request_limit: int | None = None      # streams + blocking waits per worker (None: 3/4 of threads)
+    long_request_key_limit: int | None = None  # the same per API key (None: half of threads)
     graceful_timeout: int = 30
+    control_socket: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     # auth
     api_key: str | None = None
@@ -71,7 +74,7 @@ class Settings:
     working_dir: str | None = None
     max_turns: int = 50
     mode: str = "auto"
-    run_threads: int = 8
+    run_threads: int = 1024                  # turns running at once per worker (a ceiling, like threads)
     # runs (shared through the data dir by every worker)
     run_poll_interval: float = 0.1
     run_heartbeat_interval: float = 5.0
@@ -106,6 +109,15 @@ class Settings:
     # where values came from, and the environment providers and extensions may read
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def long_request_limits(self) -> tuple[int, int]:
+        """(per worker, per key) ceilings on long-lived requests; what is left of ``threads`` serves short ones."""
+        total = self.long_request_limit
+        if total is None:
+            total = self.threads - max(1, self.threads // 4)
+        per_key = max(1, self.threads // 2) if self.long_request_key_limit is None else self.long_request_key_limit
+        return total, min(per_key, total)
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -162,6 +174,11 @@ class Settings:
             raise ConfigurationError("auth_failure_limit must be at least 1 and auth_failure_window positive")
         if self.max_turns < 1 or self.threads < 1 or self.workers < 1 or self.run_threads < 1:
             raise ConfigurationError("max_turns, threads, workers and run_threads must be at least 1")
+        total, per_key = self.long_request_limits
+        if not 1 <= total < self.threads or per_key < 1:
+            raise ConfigurationError("long_request_limit and long_request_key_limit must be at least 1, and "
+                                     "long_request_limit less than threads: the threads above it answer short "
+                                     "requests (/health, GET /session/<id>) while streams and waits hold the rest")
         if min(self.run_poll_interval, self.run_heartbeat_interval, self.sse_heartbeat) <= 0:
             raise ConfigurationError("run_poll_interval, run_heartbeat_interval and sse_heartbeat must be positive")
         if self.run_lease_timeout <= 2 * self.run_heartbeat_interval:

@@ -1,4 +1,9 @@
-"""Shared fixtures: isolated data dirs, a fake OpenAI API, the app, a Flask client, a live gunicorn."""
+"""Shared fixtures: isolated data dirs, a fake OpenAI API, the app, a Flask client, a live gunicorn.
+
+Also the ``live`` marker for every test that runs a real gunicorn through a fixture (``live_server``, a
+module's shared server) or lives in tests/live/; the other markers are set where the tests are
+(docs/development.md lists them).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,15 @@ from goose_api import create_app
 from tests.fakes.openai import OpenAIFake
 from tests.support.app import ApiClient, settings_for
 from tests.support.live import LiveServer, live_env, start_live_server
+
+LIVE_DIR = Path(__file__).resolve().parent / "live"
+LIVE_FIXTURES = {"live_server", "shared_fake"}  # shared_fake: tests.support.shared_server's module servers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(LIVE_DIR) or LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
 
 
 @pytest.fixture
@@ -32,6 +46,15 @@ def fake_openai() -> Iterator[OpenAIFake]:
 @pytest.fixture
 def app(fake_openai, dirs):
     application = create_app(settings_for(fake_openai, dirs))
+    yield application
+    application.extensions["goose_api"].close()
+
+
+@pytest.fixture
+def app_without_tools(fake_openai, dirs):
+    """The app without the developer extension, for modules whose tests make no tool call: each turn of
+    the default app starts that MCP server, which is most of a short test's time."""
+    application = create_app(settings_for(fake_openai, dirs, extensions={"developer": {"enabled": False}}))
     yield application
     application.extensions["goose_api"].close()
 

@@ -97,3 +97,22 @@ def test_repo_config_yaml_documents_every_setting():
     for f in fields(Settings):
         if f.name not in ("env", "sources"):
             assert f"# {f.name}:" in text or f"\n{f.name}:" in text, f"config.yaml does not document {f.name}"
+
+
+def test_long_request_limits_leave_threads_for_short_requests(tmp_path):
+    assert load(tmp_path).long_request_limits == (768, 512), "3/4 and 1/2 of the default 1024 threads"
+    assert load(tmp_path, {"GOOSE_API_THREADS": "16"}).long_request_limits == (12, 8)
+    assert load(tmp_path, {"GOOSE_API_LONG_REQUEST_LIMIT": "100", "GOOSE_API_LONG_REQUEST_KEY_LIMIT": "500"}
+                ).long_request_limits == (100, 100), "no key may hold more than the whole worker"
+
+
+@pytest.mark.parametrize("environ", [
+    {"GOOSE_API_LONG_REQUEST_LIMIT": "1024"},                       # as many as threads: none left for /health
+    {"GOOSE_API_THREADS": "8", "GOOSE_API_LONG_REQUEST_LIMIT": "9"},
+    {"GOOSE_API_LONG_REQUEST_LIMIT": "0"},
+    {"GOOSE_API_LONG_REQUEST_KEY_LIMIT": "0"},
+    {"GOOSE_API_THREADS": "1"},                                     # one thread cannot serve both kinds
+])
+def test_long_request_limits_that_would_starve_short_requests_are_refused(tmp_path, environ):
+    with pytest.raises(ConfigurationError, match="long_request"):
+        load(tmp_path, environ)

@@ -18,8 +18,9 @@ from pathlib import Path
 from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
 
-__all__ = ["bind", "worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog",
-           "on_starting", "child_exit", "post_worker_init", "worker_exit", "pre_request"]
+__all__ = ["bind", "worker_class", "workers", "threads", "worker_connections", "timeout", "graceful_timeout",
+           "keepalive", "accesslog", "control_socket_disable", "on_starting", "child_exit", "post_worker_init",
+           "worker_exit", "pre_request"]
 
 _settings = Settings.load()
 _metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR")
@@ -29,13 +30,23 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 bind = f"{_settings.host}:{_settings.port}"
 if ":" in _settings.host and not _settings.host.startswith("["):
     bind = f"[{_settings.host}]:{_settings.port}"
-worker_class = "gthread"
+# gthread with a request pool that grows on demand and shrinks when idle (ops/gunicorn_worker.py):
+# ``threads`` is a ceiling, not threads made at start; long-lived requests may hold only part of it
+# (web/long_requests.py), so short ones always find a thread.
+worker_class = "goose_api.ops.gunicorn_worker.ElasticThreadWorker"
 workers = _settings.workers
-threads = max(16, _settings.threads)
+threads = _settings.threads
+worker_connections = _settings.threads + 1000  # plus up to 1000 kept-alive connections, which hold no thread
 timeout = 120
 graceful_timeout = _settings.graceful_timeout
 keepalive = 5
 accesslog = None  # goose-api logs one line per request itself
+# gunicorn's control socket (for `gunicornc`) only where the control_socket setting asks for it, never
+# gunicorn's default $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = not _settings.control_socket
+if _settings.control_socket:
+    control_socket = _settings.control_socket
+    __all__.append("control_socket")
 
 
 def on_starting(server):

@@ -1,8 +1,8 @@
 """Background runs: every turn runs on a pool thread; requests only start, watch and steer it.
 
 A run is started by a request thread, which takes the session's lock and
-writes the run's record; a pool thread (``run_threads`` per worker) owns it
-from then on (``run_worker.py``). Blocking answers, SSE streams and pollers
+writes the run's record; a pool thread (at most ``run_threads`` per worker,
+made on demand) owns it from then on (``run_worker.py``). Blocking answers, SSE streams and pollers
 all read the run's event log and record in the data dir (``run_state.py``),
 so whichever gunicorn worker receives a wait, cancel or confirm can serve it:
 cancels and decisions are written into the record, and the owner's watcher
@@ -24,6 +24,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -31,6 +32,7 @@ from typing import Any, Callable, Iterator
 from goose_api.agent.loop import Agent
 from goose_api.agent.options import TurnOptions
 from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
+from goose_api.ops.thread_pool import ElasticPool
 from goose_api.runs.answers import accumulated, failure, interrupted_data, waiting_payload
 from goose_api.runs.event_log import Event, EventLog
 from goose_api.runs.journal import RunJournal
@@ -46,7 +48,7 @@ from goose_api.runs.state import (
     new_record,
     owner_of,
 )
-from goose_api.runs.worker import LocalRun, RunExecutor, RunPool, RunSpec
+from goose_api.runs.worker import LocalRun, RunExecutor, RunSpec
 from goose_api.sessions.store import SessionStore
 from goose_api.settings import Settings
 from goose_api.storage.flock import HeldLock
@@ -94,7 +96,8 @@ class RunService:
         self._executor = RunExecutor(store, agent, state, journal,
                                      ask_started=settings.resume_started_tools == "ask",
                                      release=self._release, ended=self._ended)
-        self._pool = RunPool(settings.run_threads)
+        # Daemon threads, made on demand: a run waiting for approval never keeps a stopping worker alive.
+        self._pool = ElasticPool(settings.run_threads, name="run")
         self._local = LocalRuns(state, self.poll, settings.run_heartbeat_interval)
         self._instance = uuid.uuid4().hex
         self.stopping = threading.Event()  # set on SIGTERM: no new runs; streams end, clients reconnect elsewhere
@@ -190,7 +193,7 @@ class RunService:
             self._local.forget(spec.run_id)
             lock.release()
             raise
-        self._pool.submit(lambda: self._execute(run))
+        self._pool.submit(self._execute, run).add_done_callback(_log_failure)
         log.info("run started session=%s run=%s kind=%s stream=%s", session_id, spec.run_id, spec.kind, spec.stream)
         return RunRef(session_id, spec.run_id, base)
 
@@ -277,9 +280,7 @@ class RunService:
         record = self.state.read(ref.session_id) or {}
         reader = self.state.log(ref.session_id, ref.run_id, int(record.get("event_base") or 0)).follow(ref.after)
         deadline = None if timeout is None else time.monotonic() + timeout
-        # Only the owner appends to a run's log; when that is this process, every append wakes the
-        # reader at once, so the file is polled only at each liveness check (not 10 times a second).
-        poll = LIVENESS_CHECK if self._local.get(ref.run_id) is not None else self.poll
+        poll = self.read_interval(ref.run_id)
         while True:
             remaining = LIVENESS_CHECK if deadline is None else min(LIVENESS_CHECK, deadline - time.monotonic())
             for event in reader.wait(remaining, poll):
@@ -289,6 +290,16 @@ class RunService:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             self.status(ref.session_id)  # a dead owner's run gets its error event here
+
+    def read_interval(self, run_id: str) -> float:
+        """How often a reader waiting on ``run_id``'s event log must look at the file.
+
+        Only the owner appends to a run's log; when that is this process, every
+        append wakes its readers at once, so the file is read only at each
+        liveness check (not 10 times a second: 500 open streams would be 5,000
+        reads a second). Another process's run is polled every ``run_poll_interval``.
+        """
+        return LIVENESS_CHECK if self._local.get(run_id) is not None else self.poll
 
     def _answer_of(self, ref: RunRef, event: Event) -> dict[str, Any] | None:
         if event.type == "done":
@@ -318,8 +329,9 @@ class RunService:
 
     # --- steering ---------------------------------------------------------------------
 
-    def cancel(self, session_id: str, reason: str = "cancel") -> tuple[Record, dict[str, Any] | None]:
-        """Ask the session's run to stop at its next step and wait (``CANCEL_WAIT``) until it has.
+    def cancel(self, session_id: str, reason: str = "cancel", *,
+               wait: bool = True) -> tuple[Record, dict[str, Any] | None]:
+        """Ask the session's run to stop at its next step and (``wait``) wait until it has, ``CANCEL_WAIT`` at most.
 
         Returns the record and the run's final event data (None if it has not stopped yet).
 
@@ -336,9 +348,10 @@ class RunService:
         local = self._local.get(record["run_id"])
         if local is not None:
             local.request_cancel()
-        deadline = time.monotonic() + CANCEL_WAIT
+        deadline = time.monotonic() + (CANCEL_WAIT if wait else 0.0)
         while time.monotonic() < deadline:
-            for event in reader.wait(min(LIVENESS_CHECK, deadline - time.monotonic()), self.poll):
+            for event in reader.wait(min(LIVENESS_CHECK, deadline - time.monotonic()),
+                                     self.read_interval(record["run_id"])):
                 if event.terminal:
                     return self.state.read(session_id) or record, event.data
             self.status(session_id)
@@ -420,9 +433,15 @@ class RunService:
         for run in runs:
             run.finished.wait(max(0.0, deadline - time.monotonic()))
         self._local.close()
-        self._pool.close()
+        self._pool.shutdown(wait=False)
         if runs:
             log.info("runs closed (%d stopped)", len(runs))
+
+
+def _log_failure(future: Future) -> None:
+    """A run's executor ends every run itself; an error escaping it is a bug to see in the log."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("run thread failed", exc_info=future.exception())
 
 
 def _first(turn_start: int | None, marks: dict[str, Any]) -> int:

@@ -10,7 +10,6 @@ one terminal event: ``done`` (the blocking answer's payload) or ``error``.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -196,32 +195,6 @@ def pending_entry(request: dict[str, Any], reason: str | None = None) -> dict[st
     if reason:
         entry["reason"] = reason
     return entry
-
-
-class RunPool:
-    """``size`` daemon threads: a run blocked on an approval never keeps a stopping worker alive."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if len(self._threads) < self.size:
-                thread = threading.Thread(target=self._work, name=f"run-{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
 
 
 class RunExecutor:

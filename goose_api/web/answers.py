@@ -16,6 +16,7 @@ from goose_api.errors import BadRequest
 from goose_api.runs.event_log import EventLog
 from goose_api.runs.service import RunRef, RunService
 from goose_api.runs.turns import Queued
+from goose_api.web import long_requests
 from goose_api.web.idempotency import remember_run
 from goose_api.web.schemas.sessions import AcceptedSchema
 from goose_api.web.sse import stream_events
@@ -39,6 +40,16 @@ def preference() -> Preference:
     return Preference(respond_async, wait)
 
 
+def hold_for_answer(*, asynchronous: bool = False, stream: bool = False) -> None:
+    """Before a turn starts: one answered in this request (streamed or waited for) takes a long-lived slot.
+
+    Raises:
+        TooManyRequests: no slot is free (nothing has started).
+    """
+    if stream or not (asynchronous or preference().respond_async):
+        long_requests.hold()
+
+
 def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = False,
                 stream: bool = False) -> Any:
     """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
@@ -47,7 +58,7 @@ def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = 
     remember_run(ref)
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
-        response = event_stream(runs, log, ref.after, ref.session_id)
+        response = event_stream(runs, log, ref.after, ref.session_id, ref.run_id)
         response.headers["Content-Location"] = events_location(ref)  # where to re-attach after a drop
         return response
     prefer = preference()
@@ -56,6 +67,7 @@ def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = 
         if prefer.respond_async:
             response.headers["Preference-Applied"] = "respond-async"
         return response
+    long_requests.hold()  # taken before the turn started, except when a repeated request attaches to its run
     answer = runs.wait(ref, prefer.wait)
     if answer is None:
         response = accepted(ref, f"Still running after {prefer.wait:g} s")
@@ -82,10 +94,15 @@ def cancel_answer(record: dict[str, Any], final: dict[str, Any]) -> dict[str, An
             "run_id": record["run_id"], "state": record["state"], "cancelled": stopped}
 
 
-def event_stream(runs: RunService, log: EventLog, after: int, session_id: str) -> Response:
-    """A ``text/event-stream`` of the run's events after ``after``; holds this request's thread until it ends."""
+def event_stream(runs: RunService, log: EventLog, after: int, session_id: str, run_id: str) -> Response:
+    """A ``text/event-stream`` of the run's events after ``after``; holds this request's thread until it ends.
+
+    Raises:
+        TooManyRequests: no long-lived slot is free (see ``long_requests``).
+    """
+    long_requests.hold()
     settings = runs.settings
-    body = stream_events(log, after, heartbeat=settings.sse_heartbeat, poll=settings.run_poll_interval,
+    body = stream_events(log, after, heartbeat=settings.sse_heartbeat, poll=runs.read_interval(run_id),
                          check_owner=lambda: runs.status(session_id), stopping=runs.stopping.is_set)
     return Response(body, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

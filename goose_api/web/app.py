@@ -17,6 +17,7 @@ from goose_api.web.chat.service import ChatService
 from goose_api.web.errors import register_error_handlers
 from goose_api.web.hooks import register_request_hooks
 from goose_api.web.idempotency import register_idempotency
+from goose_api.web.long_requests import LongRequestBudget, register_long_requests
 from goose_api.web.mcp_server import routes as mcp_server
 from goose_api.web.mcp_server.endpoint import McpEndpoint
 from goose_api.web.request_body import BoundedJSONProvider
@@ -59,6 +60,7 @@ def build_app(settings: Settings) -> Flask:
     services.on_close(throttle.close)
     register_request_hooks(app, services, throttle, PUBLIC_ENDPOINTS)
     register_idempotency(app, services, PUBLIC_ENDPOINTS, DIALECT_PREFIXES)
+    register_long_requests(app, LongRequestBudget(*settings.long_request_limits))
     extensions.register_schemas(api.spec)
     ops.register_schemas(api.spec)
     for module in (sessions, runs, transfer, extensions, provider, ops):

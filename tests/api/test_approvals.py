@@ -41,6 +41,7 @@ def tool_result(body: dict, call_id: str) -> dict:
     raise AssertionError(f"no toolResponse {call_id} in {body['messages']}")
 
 
+@pytest.mark.slow
 def test_approve_mode_waits_and_allow_once_runs_the_tool(make_client, fake_openai, dirs):
     client = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("echo approved", "call_1")]), Reply("It printed approved."))
@@ -68,6 +69,7 @@ def test_approve_mode_waits_and_allow_once_runs_the_tool(make_client, fake_opena
     client.post("/session/ask/confirm", {"id": "call_2", "action": "deny"})
 
 
+@pytest.mark.slow
 def test_deny_answers_the_model_with_goose_declined_text(make_client, fake_openai, dirs):
     client = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("rm -rf /tmp/x", "call_d")]), Reply("I will not do that."))
@@ -81,6 +83,7 @@ def test_deny_answers_the_model_with_goose_declined_text(make_client, fake_opena
     assert_goose_session(dirs["sessions"] / "deny.jsonl")
 
 
+@pytest.mark.slow
 def test_always_allow_is_remembered_per_tool_in_every_worker(make_client, fake_openai, dirs):
     client = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("echo one", "c1")]), Reply("one"))
@@ -100,6 +103,7 @@ def test_always_allow_is_remembered_per_tool_in_every_worker(make_client, fake_o
     other_worker.post("/session/always/confirm", {"id": "c3", "action": "deny"})
 
 
+@pytest.mark.slow
 def test_smart_approve_runs_read_only_tools_and_asks_for_the_rest(make_client, fake_openai, dirs):
     client = make_client("smart_approve", extensions=MEMORY)
     fake_openai.add(Reply("", tool_calls=[ToolCall("memory__retrieve_memories",
@@ -117,6 +121,7 @@ def test_smart_approve_runs_read_only_tools_and_asks_for_the_rest(make_client, f
     assert_goose_session(dirs["sessions"] / "smart.jsonl")
 
 
+@pytest.mark.slow
 def test_chat_mode_offers_no_tools_and_skips_any_call(make_client, fake_openai, dirs):
     client = make_client("chat")
     fake_openai.add(Reply("", tool_calls=[shell("touch nope", "call_c")]), Reply("Here is the plan instead."))
@@ -128,6 +133,7 @@ def test_chat_mode_offers_no_tools_and_skips_any_call(make_client, fake_openai, 
     assert_goose_session(dirs["sessions"] / "chat.jsonl")
 
 
+@pytest.mark.slow
 def test_auto_mode_runs_tools_without_asking(make_client, fake_openai, dirs):
     client = make_client("auto")
     fake_openai.add(Reply("", tool_calls=[shell("touch made", "call_a")]), Reply("made it"))
@@ -142,6 +148,7 @@ def test_goose_mode_environment_variable_picks_the_mode(fake_openai, dirs, tmp_p
         == "smart_approve"
 
 
+@pytest.mark.slow
 def test_async_confirm_and_a_cancel_while_waiting(make_client, fake_openai, dirs):
     client = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("echo a", "a1"), shell("echo b", "b1")]), Reply("both ran"))
@@ -172,6 +179,7 @@ def test_async_confirm_and_a_cancel_while_waiting(make_client, fake_openai, dirs
     ({"id": 5, "action": "deny"}, 400, "validation_error"),
     ({"id": "call_1", "action": "deny", "extra": True}, 400, "validation_error"),
 ])
+@pytest.mark.slow
 def test_bad_confirms(make_client, fake_openai, body, status, code):
     client = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("echo x", "call_1")]), Reply("ok"))

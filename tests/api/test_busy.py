@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
 from tests.support.mcp_fixtures import wait_until
+
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
 
 
 def start_long(client, fake_openai, session_id: str) -> tuple[str, Gate]:
@@ -49,6 +57,7 @@ def test_reject_is_the_default(app, client, fake_openai):
     assert prompts_in(client, "busy") == ["first"]
 
 
+@pytest.mark.slow
 def test_enqueue_runs_every_turn_in_order_after_the_current_one(app, client, fake_openai, dirs):
     _, gate = start_long(client, fake_openai, "queue")
     fake_openai.add(*[Reply(f"answer {n}") for n in range(4)])
@@ -96,6 +105,7 @@ def test_interrupt_cancels_the_current_run_and_runs_this_one(app, client, fake_o
     assert_goose_session(dirs["sessions"] / "int.jsonl")
 
 
+@pytest.mark.slow
 def test_a_queue_left_by_a_stopped_worker_runs_after_a_restart(fake_openai, dirs):
     settings = settings_for(fake_openai, dirs)
     first = create_app(settings)

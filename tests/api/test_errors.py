@@ -14,6 +14,12 @@ KEYED_ROUTES = [("POST", "/session/start"), ("POST", "/session/reply"), ("GET", 
                 ("POST", "/provider/config")]
 
 
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
+
+
 def assert_error(status, body, expected_status, code=None):
     assert status == expected_status, body
     assert body is not None, "error answers are JSON"

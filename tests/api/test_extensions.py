@@ -28,6 +28,7 @@ def test_developer_is_enabled_by_default(client):
     assert set(developer["tools"]) == {"developer__shell", "developer__text_editor"}
 
 
+@pytest.mark.slow
 def test_seed_example_add_and_remove_mcp_say(client):
     status, body, _ = client.post("/extensions/add", {"type": "builtin", "name": "mcp_say"})
     assert (status, body) == (200, {"error": False, "message": None})
@@ -40,6 +41,7 @@ def test_seed_example_add_and_remove_mcp_say(client):
     assert client.get("/extensions/list")[1]["extensions"] == ["developer"]
 
 
+@pytest.mark.slow
 def test_remove_accepts_an_object_and_unknown_is_404(client):
     client.post("/extensions/add", {"type": "builtin", "name": "mcp_say"})
     assert client.post("/extensions/remove", {"name": "mcp_say"})[0] == 200

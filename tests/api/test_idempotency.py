@@ -5,11 +5,19 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
+
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
 from tests.support.mcp_fixtures import wait_until
+
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
 
 
 def keyed(key: str) -> dict:
@@ -86,6 +94,7 @@ def test_keys_are_per_client_and_survive_a_restart(fake_openai, dirs):
     assert len(fake_openai.requests) == 2
 
 
+@pytest.mark.slow
 def test_busy_answers_are_not_kept_and_keys_expire(fake_openai, dirs):
     app = create_app(settings_for(fake_openai, dirs, idempotency_ttl=0.5))
     client = ApiClient(app.test_client())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from goose_api import create_app
@@ -48,6 +49,7 @@ def test_requests_are_counted_by_route_and_status(client):
     assert value(text, "goose_api_http_request_duration_seconds_count", method="GET", route="/health") == 3
 
 
+@pytest.mark.slow
 def test_provider_calls_errors_retries_and_tokens(client, fake_openai):
     fake_openai.add(Fail(503, retry_after=0), Reply("ok", usage=(12, 3)), Fail(401, code="auth"))
     assert client.post("/session/start", {"prompt": "hi"})[0] == 200
@@ -63,6 +65,7 @@ def test_provider_calls_errors_retries_and_tokens(client, fake_openai):
     assert value(text, "goose_api_provider_call_duration_seconds_count", **model) == 1
 
 
+@pytest.mark.slow
 def test_tool_calls_errors_and_latency_by_extension(client, fake_openai):
     fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": "echo hi"}, id="a"),
                                           ToolCall("nosuch__tool", {}, id="b")]),
@@ -78,6 +81,7 @@ def test_tool_calls_errors_and_latency_by_extension(client, fake_openai):
     assert value(text, "goose_api_active_runs") == 0
 
 
+@pytest.mark.slow
 def test_sessions_on_disk_and_the_goose_api_json(client, fake_openai, dirs):
     fake_openai.add(Reply("one"), Reply("two"), Reply("three"))
     client.post("/session/start", {"prompt": "a", "session_id": "first"})
@@ -89,6 +93,7 @@ def test_sessions_on_disk_and_the_goose_api_json(client, fake_openai, dirs):
     assert body == {"session_messages": {"first": 2, "second": 4}, "active_sessions": 2, "pending_requests": {}}
 
 
+@pytest.mark.slow
 def test_the_json_shows_a_key_only_its_own_sessions(fake_openai, dirs):
     keys = [{"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"}]
     app = create_app(settings_for(fake_openai, dirs, api_keys=tuple(keys)))
@@ -107,6 +112,7 @@ def test_metrics_need_a_key(client):
     assert ApiClient(client.flask, key=None).get("/metrics")[0] == 401
 
 
+@pytest.mark.live
 def test_metrics_add_up_across_two_gunicorn_workers(fake_openai, dirs, tmp_path):
     server = start_live_server(live_env(fake_openai, dirs, GOOSE_API_WORKERS="2"), tmp_path, tmp_path / "two.log")
     metrics_dir = dirs["data"] / "prometheus"

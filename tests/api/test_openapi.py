@@ -83,6 +83,8 @@ def fuzz_server_and_fake(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIF
         yield server, fake
 
 
+@pytest.mark.live
+@pytest.mark.slow
 def test_schemathesis_run_finds_nothing(fuzz_server_and_fake, tmp_path):
     """``schemathesis run`` over every documented operation: examples, coverage (incl. wrong methods) and fuzzing.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from types import MappingProxyType
 
+import pytest
+
 from goose_api import create_app
 from tests.support.app import ApiClient, settings_for
 
@@ -33,6 +35,7 @@ def test_ready_needs_a_key_and_health_does_not(client):
     assert anonymous.get("/health")[:2] == (200, {"status": "ok"})
 
 
+@pytest.mark.slow
 def test_missing_provider_credentials_are_named(fake_openai, dirs):
     settings = settings_for(fake_openai, dirs)
     env = {k: v for k, v in settings.env.items() if k != "OPENAI_API_KEY"}

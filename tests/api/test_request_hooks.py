@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
+
 
 def test_request_ids_are_generated_unique_or_echoed_when_well_formed(client):
     ids = [client.get("/extensions/list")[2].headers["X-Request-ID"] for _ in range(3)]

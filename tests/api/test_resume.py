@@ -65,6 +65,7 @@ def restarted(fake_openai, dirs):
         app.extensions["goose_api"].close()
 
 
+@pytest.mark.slow
 def test_a_started_tool_is_answered_with_the_interrupted_text_and_not_run_again(fake_openai, dirs, restarted):
     cut = cut_during_a_tool(fake_openai, dirs, settings_for(fake_openai, dirs),
                             [shell("echo ran >> ran.txt && sleep 30", "c1")], "ran.txt")
@@ -86,6 +87,7 @@ def test_a_started_tool_is_answered_with_the_interrupted_text_and_not_run_again(
     assert (status, body["error"]) == (409, "not_resumable"), body
 
 
+@pytest.mark.slow
 def test_a_finished_tool_keeps_its_answer_and_an_unstarted_one_runs(fake_openai, dirs, restarted):
     """Answers of one message are saved together: the journal keeps the first call's until the resume."""
     cut_during_a_tool(fake_openai, dirs, settings_for(fake_openai, dirs),
@@ -105,6 +107,7 @@ def test_a_finished_tool_keeps_its_answer_and_an_unstarted_one_runs(fake_openai,
 
 
 @pytest.mark.parametrize("action, runs, answer", [("deny", 1, INTERRUPTED_TEXT), ("allow_once", 2, None)])
+@pytest.mark.slow
 def test_resume_started_tools_ask_holds_the_call_for_approval(fake_openai, dirs, restarted, action, runs, answer):
     settings = settings_for(fake_openai, dirs, resume_started_tools="ask")
     cut_during_a_tool(fake_openai, dirs, settings, [shell("echo ran >> ran.txt && test -f go || sleep 30", "c1")],
@@ -125,6 +128,7 @@ def test_resume_started_tools_ask_holds_the_call_for_approval(fake_openai, dirs,
     assert_goose_session(dirs["sessions"] / "cut.jsonl")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_at_a_saved_step_answers_waiters_at_once_and_resumes(fake_openai, dirs, restarted):
     # A step in flight may take up to the graceful timeout less a margin (here ~10 minutes): the waiter
     # must be answered as soon as the step is saved, not when that budget runs out.
@@ -156,6 +160,7 @@ def test_sigterm_stops_at_a_saved_step_answers_waiters_at_once_and_resumes(fake_
     assert lines(dirs["work"] / "ran.txt") == 1 and steps(dirs, "term", "c1").count("started") == 1
 
 
+@pytest.mark.slow
 def test_auto_resume_at_boot(fake_openai, dirs, restarted):
     first = create_app(settings_for(fake_openai, dirs))
     gate = Gate()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
 from tests.fakes.core import Reply, ToolCall
@@ -32,6 +34,7 @@ def events_of(client, session_id, **query) -> list:
     return parse_text(response.get_data(as_text=True)).events
 
 
+@pytest.mark.slow
 def test_async_start_answers_202_and_the_run_is_polled_to_its_end(client, fake_openai, dirs):
     gate = Gate()
     fake_openai.add(Reply("done in the background", gate=gate))
@@ -53,6 +56,7 @@ def test_async_start_answers_202_and_the_run_is_polled_to_its_end(client, fake_o
     assert_goose_session(dirs["sessions"] / f"{body['session_id']}.jsonl")
 
 
+@pytest.mark.slow
 def test_prefer_respond_async_and_wait(client, fake_openai):
     gate = Gate()
     fake_openai.add(Reply("quick"), Reply("slow", gate=gate))
@@ -70,6 +74,7 @@ def test_prefer_respond_async_and_wait(client, fake_openai):
     assert wait_for_state(client, session_id, "idle")["messages"][-1]["content"][0]["text"] == "slow"
 
 
+@pytest.mark.slow
 def test_a_turn_on_a_busy_session_is_409_with_the_active_run(client, fake_openai):
     gate = Gate()
     fake_openai.add(Reply("first", gate=gate), Reply("second"))
@@ -84,6 +89,7 @@ def test_a_turn_on_a_busy_session_is_409_with_the_active_run(client, fake_openai
     assert (status, body["response"], body["message"]) == (200, "second", "Reply: second")
 
 
+@pytest.mark.slow
 def test_blocking_reply_right_after_a_turn_is_never_busy(client, fake_openai):
     fake_openai.add(*[Reply(f"answer {n}") for n in range(8)])
     _, body, _ = client.post("/session/start", {"prompt": "go", "session_id": "quick"})
@@ -92,6 +98,7 @@ def test_blocking_reply_right_after_a_turn_is_never_busy(client, fake_openai):
         assert (status, body["response"]) == (200, f"answer {n}"), body
 
 
+@pytest.mark.slow
 def test_cancel_during_a_provider_call(client, fake_openai, dirs):
     gate = Gate()
     fake_openai.add(Reply("too late", gate=gate))
@@ -115,6 +122,7 @@ def test_cancel_during_a_provider_call(client, fake_openai, dirs):
     assert_goose_session(dirs["sessions"] / "slow.jsonl")
 
 
+@pytest.mark.slow
 def test_cancel_during_a_tool_call(client, fake_openai, dirs):
     command = "touch started && sleep 30"
     fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": command}, id="call_sleep"),
@@ -133,6 +141,7 @@ def test_cancel_during_a_tool_call(client, fake_openai, dirs):
     assert_goose_session(dirs["sessions"] / "napping.jsonl")
 
 
+@pytest.mark.slow
 def test_events_replay_resume_and_heartbeat(fake_openai, dirs):
     app = create_app(settings_for(fake_openai, dirs, sse_heartbeat=0.2))
     client = ApiClient(app.test_client())
@@ -187,6 +196,7 @@ def test_event_streams_end_when_the_worker_begins_shutting_down(client, app, fak
     gate.open()
 
 
+@pytest.mark.slow
 def test_tool_notifications_become_events(client, fake_openai, tmp_path):
     from tests.support.mcp_fixtures import misbehaving
     assert client.post("/extensions/add", misbehaving("noisy"))[0] == 200
@@ -198,6 +208,7 @@ def test_tool_notifications_become_events(client, fake_openai, tmp_path):
     assert all(n["extension"] == "noisy" for n in notes)
 
 
+@pytest.mark.slow
 def test_a_stopping_worker_leaves_its_runs_interrupted_and_valid(fake_openai, dirs):
     settings = settings_for(fake_openai, dirs)
     stopping = create_app(settings)

@@ -16,6 +16,12 @@ from tests.support.gates import Gate
 from tests.support.goose_format import assert_goose_session
 
 
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
+
+
 def start(client, fake_openai, session_id, text="ok", **extra):
     fake_openai.add(Reply(text, **extra))
     status, body, _ = client.post("/session/start", {"prompt": f"hello {session_id}", "session_id": session_id})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from goose_api import create_app
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
@@ -14,6 +16,7 @@ def session_file(dirs, session_id) -> Path:
     return dirs["sessions"] / f"{session_id}.jsonl"
 
 
+@pytest.mark.slow
 def test_start_answers_with_the_seed_shape(client, fake_openai, dirs):
     fake_openai.add(Reply("Hello there!", usage=(12, 3)))
     status, body, _ = client.post("/session/start", {"prompt": "Say hello"})
@@ -34,6 +37,7 @@ def test_start_answers_with_the_seed_shape(client, fake_openai, dirs):
     assert request["messages"][-1] == {"role": "user", "content": "Say hello"}
 
 
+@pytest.mark.slow
 def test_reply_continues_the_most_recent_session(client, fake_openai, dirs):
     fake_openai.add(Reply("first"), Reply("second"))
     _, started, _ = client.post("/session/start", {"prompt": "one"})
@@ -48,6 +52,7 @@ def test_reply_continues_the_most_recent_session(client, fake_openai, dirs):
     assert len(messages) == 4
 
 
+@pytest.mark.slow
 def test_reply_by_id_and_client_given_id(client, fake_openai, dirs):
     fake_openai.add(Reply("a"), Reply("b"), Reply("c"))
     client.post("/session/start", {"prompt": "x", "session_id": "mine"})
@@ -58,6 +63,7 @@ def test_reply_by_id_and_client_given_id(client, fake_openai, dirs):
     assert len(assert_goose_session(session_file(dirs, "other"))[1]) == 2
 
 
+@pytest.mark.slow
 def test_unknown_tool_gets_an_error_response_and_the_loop_goes_on(client, fake_openai, dirs):
     fake_openai.add(Reply("", tool_calls=[ToolCall("nope__missing", {"x": 1}, id="call_1")]),
                     Reply("I could not use that tool."))
@@ -75,6 +81,7 @@ def test_unknown_tool_gets_an_error_response_and_the_loop_goes_on(client, fake_o
     assert_goose_session(session_file(dirs, body["session_id"]))
 
 
+@pytest.mark.slow
 def test_unparseable_tool_arguments_become_an_error_the_model_sees(client, fake_openai, dirs):
     fake_openai.add(Reply("", tool_calls=[ToolCall("dev__shell", "{not json", id="call_b")]),
                     Reply("sorry"))
@@ -85,6 +92,7 @@ def test_unparseable_tool_arguments_become_an_error_the_model_sees(client, fake_
     assert_goose_session(session_file(dirs, body["session_id"]))
 
 
+@pytest.mark.slow
 def test_max_turns_stops_the_loop(fake_openai, dirs):
     app = create_app(settings_for(fake_openai, dirs, max_turns=2))
     client = ApiClient(app.test_client())
@@ -98,6 +106,7 @@ def test_max_turns_stops_the_loop(fake_openai, dirs):
     app.extensions["goose_api"].close()
 
 
+@pytest.mark.slow
 def test_provider_failure_is_502_and_the_session_goes_on(client, fake_openai, dirs):
     fake_openai.add(Fail(500, "upstream exploded"), Fail(500, "upstream exploded"))
     status, body, _ = client.post("/session/start", {"prompt": "remember me", "session_id": "s502"})
@@ -113,6 +122,7 @@ def test_provider_failure_is_502_and_the_session_goes_on(client, fake_openai, di
     assert sent == ["remember me", "still there?"]
 
 
+@pytest.mark.slow
 def test_rate_limit_after_retries_is_503_with_retry_after(client, fake_openai):
     fake_openai.add(Fail(429, "slow down", retry_after=0, code="rate_limit_exceeded"),
                     Fail(429, "slow down", retry_after=0, code="rate_limit_exceeded"))
@@ -121,6 +131,7 @@ def test_rate_limit_after_retries_is_503_with_retry_after(client, fake_openai):
     assert body["error"] == "provider_error" and body["kind"] == "rate_limit"
 
 
+@pytest.mark.slow
 def test_busy_session_is_409(client, app, fake_openai):
     fake_openai.add(Reply("ok"))
     _, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "busy"})
@@ -130,6 +141,7 @@ def test_busy_session_is_409(client, app, fake_openai):
     assert response.headers["Retry-After"]
 
 
+@pytest.mark.slow
 def test_working_dir_is_recorded(client, fake_openai, dirs, tmp_path):
     fake_openai.add(Reply("ok"))
     status, body, _ = client.post("/session/start", {"prompt": "x", "working_dir": str(tmp_path)})
@@ -138,6 +150,7 @@ def test_working_dir_is_recorded(client, fake_openai, dirs, tmp_path):
     assert meta["working_dir"] == str(tmp_path)
 
 
+@pytest.mark.slow
 def test_dangling_tool_requests_are_answered_before_the_next_prompt(client, app, fake_openai, dirs):
     from goose_api.conversation import Message, tool_request
     store = app.extensions["goose_api"].store

@@ -39,6 +39,7 @@ def tooled(client, fake_openai, dirs) -> dict:
     return {"messages": messages}
 
 
+@pytest.mark.slow
 def test_fork_copies_a_prefix_and_never_splits_a_tool_call(client, tooled, dirs):
     status, body, _ = client.post("/session/src/fork", {})
     assert status == 201, body
@@ -54,6 +55,7 @@ def test_fork_copies_a_prefix_and_never_splits_a_tool_call(client, tooled, dirs)
     assert client.get("/session/one")[0] == 200
 
 
+@pytest.mark.slow
 def test_a_fork_belongs_to_the_caller(fake_openai, dirs):
     keys = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"})
     app = create_app(settings_for(fake_openai, dirs, api_keys=keys))
@@ -69,6 +71,7 @@ def test_a_fork_belongs_to_the_caller(fake_openai, dirs):
         app.extensions["goose_api"].close()
 
 
+@pytest.mark.slow
 def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
     original = (dirs["sessions"] / "src.jsonl").read_text()
     status, _, response = client.get("/session/src/export")
@@ -95,6 +98,7 @@ def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
                                             "session_id": "from-jsonl"})[0] == 409
 
 
+@pytest.mark.slow
 def test_sessions_db_export_has_goose_s_layout_and_imports_back(client, tooled, dirs, tmp_path):
     status, _, response = client.get("/session/src/export?format=goose-sqlite")
     assert status == 200 and response.mimetype == "application/vnd.sqlite3"

@@ -18,6 +18,13 @@ from tests.support.app import ApiClient, settings_for
 from tests.support.live import free_port
 from tests.support.mcp_fixtures import wait_until
 
+
+@pytest.fixture
+def app(app_without_tools):
+    """No test here makes a tool call (see ``app_without_tools``)."""
+    return app_without_tools
+
+
 SECRET = "test-webhook-secret"
 
 

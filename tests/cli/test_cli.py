@@ -299,6 +299,7 @@ def test_approval_without_streaming_and_always(approve_server, fake):
 
 # --- serve ---------------------------------------------------------------------------
 
+@pytest.mark.live
 def test_serve_runs_the_server_from_any_directory(fake_openai, dirs, tmp_path):
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **live_env(fake_openai, dirs)}

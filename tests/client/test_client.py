@@ -224,6 +224,7 @@ def approve_client(fake_openai, dirs, tmp_path) -> Iterator[GooseClient]:
         live.stop()
 
 
+@pytest.mark.live
 def test_approvals_blocking_and_streamed(approve_client, fake_openai):
     fake_openai.add(Reply(tool_calls=[shell("echo nope", "call_deny")]), Reply("You declined; fine."),
                     Reply(tool_calls=[shell("echo yes", "call_allow")], chunk_size=50), Reply("It said yes."))
@@ -245,6 +246,7 @@ def test_approvals_blocking_and_streamed(approve_client, fake_openai):
     assert "yes" in answer.text and seen[-1].turn.response == "It said yes."
 
 
+@pytest.mark.live
 def test_wait_returns_when_a_run_waits_for_approval(approve_client, fake_openai):
     fake_openai.add(Reply(tool_calls=[shell("echo hi", "call_wait")]), Reply("ran it"))
     accepted = approve_client.start("run", "c_wait_approval", background=True)

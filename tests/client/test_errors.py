@@ -116,6 +116,7 @@ def test_connection_refused_is_connection_failed():
     assert caught.value.status is None and "connection refused" in caught.value.message
 
 
+@pytest.mark.live
 def test_not_ready_and_key_throttling(fake_openai, dirs, tmp_path):
     """A provider without credentials: 503 not_ready; failed keys past the limit: 429 with Retry-After."""
     env = live_env(fake_openai, dirs, GOOSE_API_PROVIDER="anthropic", GOOSE_API_AUTH_FAILURE_LIMIT="1")
@@ -137,6 +138,8 @@ def test_not_ready_and_key_throttling(fake_openai, dirs, tmp_path):
         live.stop()
 
 
+@pytest.mark.live
+@pytest.mark.slow
 def test_a_run_whose_worker_died_is_interrupted(fake_openai, dirs, tmp_path):
     gate = Gate()
     fake_openai.add(Reply("never delivered", gate=gate))

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from swagger_ui_bundle import swagger_ui_path
 
 from tests.support.app import ApiClient
@@ -48,6 +49,7 @@ def test_the_assets_are_the_installed_wheels_files(client):
     assert client.get("/docs/assets/index.html")[0] == 404
 
 
+@pytest.mark.browser
 def test_chromium_renders_every_endpoint(live_server, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "headless Chromium is needed: apt-get install -y chromium (make test does it)"

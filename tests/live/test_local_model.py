@@ -11,6 +11,7 @@ from tests.support.live import start_live_server
 pytestmark = pytest.mark.local_model
 
 
+@pytest.mark.local_model
 def test_fresh_server_answers_with_the_embedded_model(dirs, tmp_path):
     env = {"HOME": str(dirs["home"]), "GOOSE_API_DATA_DIR": str(dirs["data"]),
            "GOOSE_API_SESSIONS_DIR": str(dirs["sessions"]), "GOOSE_API_WORKING_DIR": str(dirs["work"])}

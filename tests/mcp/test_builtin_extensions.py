@@ -46,6 +46,7 @@ def edit(registry: ExtensionRegistry, command: str, path: Path | str, **args) ->
 
 # --- developer: shell -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_builtins_are_listed_with_honest_annotations(builtins):
     tools = {tool.name: tool for tool in builtins.tools()}
     assert set(tools) == {"developer__shell", "developer__text_editor", "mcp_say__say",
@@ -61,6 +62,7 @@ def test_builtins_are_listed_with_honest_annotations(builtins):
     assert "text_editor" in builtins.instructions()["developer"]
 
 
+@pytest.mark.slow
 def test_shell_runs_in_the_working_dir_and_returns_both_streams(builtins, work):
     out = shell(builtins, "pwd; echo to-out; echo to-err >&2", work)
     assert out.splitlines() == ["Exit code: 0", "--- stdout ---", str(work), "to-out", "--- stderr ---", "to-err"]
@@ -204,6 +206,7 @@ def test_memory_errors(builtins, work):
         memory(builtins, "remember_memory", work, category="ok", data="  ", is_global=False)
 
 
+@pytest.mark.slow
 def test_global_memories_are_in_the_instructions_of_a_new_server(make_registry, work):
     registry = make_registry()
     registry.add({"type": "builtin", "name": "memory"})
@@ -219,6 +222,7 @@ def test_say_returns_the_text_without_espeak(builtins):
     assert builtins.call_tool("mcp_say__say", {"text": "hello there"}) == [{"type": "text", "text": "hello there"}]
 
 
+@pytest.mark.slow
 def test_say_speaks_with_espeak_ng_when_present(make_registry, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -54,12 +54,14 @@ def _exercise_everything(registry, key: str) -> None:
     assert "Everything" in registry.instructions()[key]
 
 
+@pytest.mark.npm
 def test_everything_over_stdio(make_registry):
     registry = make_registry()
     registry.add(everything_stdio())
     _exercise_everything(registry, "everything")
 
 
+@pytest.mark.npm
 def test_everything_over_sse(make_registry):
     registry = make_registry()
     with everything_server("sse") as url:
@@ -68,6 +70,7 @@ def test_everything_over_sse(make_registry):
         assert registry.details()[0]["pid"] is None
 
 
+@pytest.mark.npm
 def test_everything_over_streamable_http(make_registry):
     registry = make_registry()
     with everything_server("streamableHttp") as url:
@@ -75,6 +78,7 @@ def test_everything_over_streamable_http(make_registry):
         _exercise_everything(registry, "everything-http")
 
 
+@pytest.mark.npm
 def test_content_kinds_and_annotations_in_goose_shape(make_registry):
     registry = make_registry()
     registry.add(everything_stdio("ev"))
@@ -95,6 +99,7 @@ def test_content_kinds_and_annotations_in_goose_shape(make_registry):
     assert "temperature" in json.loads(structured["text"])
 
 
+@pytest.mark.npm
 def test_progress_notifications_reach_the_caller(make_registry):
     registry = make_registry()
     registry.add(everything_stdio("ev"))
@@ -143,6 +148,7 @@ def test_streamable_http_headers_are_sent_and_kept_secret(make_registry):
         assert "t0ken" not in json.dumps(registry.details())
 
 
+@pytest.mark.npm
 def test_a_remote_server_that_goes_away_is_marked_failed(make_registry):
     registry = make_registry()
     with everything_server("sse") as url:

@@ -29,6 +29,7 @@ from tests.support.mcp_fixtures import (  # noqa: F401
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow
 def test_add_lists_tools_and_calls_them(make_registry):
     registry = make_registry()
     assert registry.names() == []
@@ -44,6 +45,7 @@ def test_add_lists_tools_and_calls_them(make_registry):
     assert detail["tools"] == names
 
 
+@pytest.mark.slow
 def test_remove_stops_the_process_and_unknown_name_is_not_found(make_registry):
     registry = make_registry()
     registry.add(misbehaving("a"))
@@ -60,6 +62,7 @@ def test_remove_stops_the_process_and_unknown_name_is_not_found(make_registry):
         registry.call_tool("a__echo", {"text": "x"})
 
 
+@pytest.mark.slow
 def test_close_leaves_no_child_process(make_registry):
     registry = make_registry(extensions={})  # developer on, as by default
     registry.add(misbehaving("a"))
@@ -72,6 +75,7 @@ def test_close_leaves_no_child_process(make_registry):
     assert_all_gone(pids.values(), timeout=1)
 
 
+@pytest.mark.slow
 def test_adding_an_existing_name_replaces_it(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -81,6 +85,7 @@ def test_adding_an_existing_name_replaces_it(make_registry):
     assert_all_gone([old_pid])
 
 
+@pytest.mark.slow
 def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_path):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -96,6 +101,7 @@ def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_pa
     assert list(stored) == ["fake"] and stored["fake"]["args"][-1] == "ok"
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_costs_its_timeout(make_registry):
     registry = make_registry()
     with pytest.raises(ExtensionError, match="no answer within 1 s"):  # its own timeout, not a longer one
@@ -103,6 +109,7 @@ def test_a_server_that_never_answers_costs_its_timeout(make_registry):
     assert registry.names() == []
 
 
+@pytest.mark.slow
 def test_garbage_on_stdout_is_an_error_not_a_hang(make_registry):
     registry = make_registry()
     # The errors name the garbage: had they waited for the 60 s timeout, they would say so instead.
@@ -114,6 +121,7 @@ def test_garbage_on_stdout_is_an_error_not_a_hang(make_registry):
     assert registry.details()[0]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_hanging_tool_times_out_and_the_server_stays_usable(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake", timeout=30))
@@ -122,6 +130,7 @@ def test_hanging_tool_times_out_and_the_server_stays_usable(make_registry):
     assert registry.call_tool("fake__echo", {"text": "ok"}) == [{"type": "text", "text": "ok"}]
 
 
+@pytest.mark.slow
 def test_config_timeout_applies_to_calls(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake", timeout=4))
@@ -129,6 +138,7 @@ def test_config_timeout_applies_to_calls(make_registry):
         registry.call_tool("fake__hang", {})
 
 
+@pytest.mark.slow
 def test_crash_marks_failed_and_the_next_call_restarts_once(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -171,6 +181,7 @@ def test_error_result_and_unknown_tool_become_tool_call_failed(make_registry):
         registry.call_tool("echo", {})
 
 
+@pytest.mark.slow
 def test_cancel_event_abandons_the_call(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -224,6 +235,7 @@ def test_envs_and_env_keys_reach_the_server_but_never_details(make_registry, tmp
     assert registry.details()[0]["env_keys"] == ["API_TOKEN"]
 
 
+@pytest.mark.slow
 def test_extensions_file_is_shared_by_workers(make_registry, tmp_path):
     worker_a, worker_b = make_registry(), make_registry()
     assert worker_a.names() == worker_b.names() == []
@@ -255,6 +267,7 @@ def test_configured_extensions_load_lazily_on_first_use(make_registry, tmp_path)
     assert {d["status"] for d in registry.details()} == {"running"}
 
 
+@pytest.mark.slow
 def test_a_configured_extension_that_fails_is_listed_as_failed(make_registry):
     broken = {"enabled": True, "type": "stdio", "name": "broken", "cmd": sys.executable,
               "args": [MISBEHAVING, "fail-start"]}
@@ -274,6 +287,7 @@ def _child_uses_registry(registry, results) -> None:
         results.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_forked_worker_makes_its_own_loop_and_servers(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -305,6 +319,7 @@ def test_working_dir_reaches_the_server_in_meta(make_registry, tmp_path: Path):
     assert result["text"].splitlines()[1:] == ["--- stdout ---", str(tmp_path)]
 
 
+@pytest.mark.slow
 def test_concurrent_calls_from_many_threads(make_registry):
     registry = make_registry()
     registry.add(misbehaving("fake"))
@@ -328,6 +343,7 @@ def test_concurrent_calls_from_many_threads(make_registry):
     assert all("timed out" in str(results[n]) for n in range(0, 12, 4))
 
 
+@pytest.mark.slow
 def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
     script = tmp_path / "forgetful.py"
     script.write_text(
@@ -351,6 +367,7 @@ def test_remote_failure_messages_hide_url_credentials(make_registry):
     assert "pa55word" not in info.value.message and "s3cret" not in info.value.message
 
 
+@pytest.mark.slow
 def test_a_hand_edit_of_the_extensions_file_is_noticed_within_a_second_or_so(make_registry, tmp_path):
     registry = make_registry()
     registry.add(misbehaving("fake"))

@@ -63,7 +63,7 @@ def _auth(key: str | None, headers: dict | None) -> dict:
 
 def start_live_server(env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 30) -> LiveServer:
     """gunicorn with the project's config on a free loopback port; waits until /health answers."""
-    port = int(env["PORT"]) if "PORT" in env else free_port()
+    port = int(env["PORT"]) if "PORT" in env else int(env.get("GOOSE_API_PORT") or free_port())
     full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "GOOSE_API_HOST": "127.0.0.1",
                 "GOOSE_API_PORT": str(port), **env}
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor

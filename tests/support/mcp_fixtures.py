@@ -2,7 +2,7 @@
 
 Every server here is real: our builtins, ``tests/fakes/misbehaving_server.py``,
 ``mcp-server-time`` from PyPI and ``@modelcontextprotocol/server-everything``
-from npm (installed by ``npm ci`` into node_modules; never fetched at test time).
+from npm (``tests/package.json``, installed by ``npm ci`` into tests/node_modules; never fetched at test time).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from goose_api.storage.process import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 MISBEHAVING = str(ROOT / "tests" / "fakes" / "misbehaving_server.py")
-EVERYTHING = ROOT / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+EVERYTHING = ROOT / "tests" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 NO_DEVELOPER = {"developer": {"enabled": False}}
 
 
@@ -95,7 +95,7 @@ def free_port() -> int:
 def node() -> str:
     path = shutil.which("node")
     if path is None or not EVERYTHING.is_file():
-        pytest.fail("server-everything is not installed: run `npm ci` in the project root (needs node)")
+        pytest.fail("server-everything is not installed: run `make install-dev` (npm ci in tests/; needs node)")
     return path
 
 

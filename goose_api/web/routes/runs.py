@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from goose_api.runs.service import RunRef
-from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, last_event_id
+from goose_api.web import long_requests
+from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, hold_for_answer, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
 from goose_api.web.current import owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
@@ -21,9 +22,10 @@ EVENTS_DOC = {"responses": {"200": event_stream_doc("the run's events")}}
 def events(query, session_id):
     """Follow the current or last run as Server-Sent Events; resume with Last-Event-ID or ?after=."""
     runs = services().runs
-    _, log = runs.log_of(owned(session_id), query.get("run_id"))
+    record, log = runs.log_of(owned(session_id), query.get("run_id"))
     given = [value for value in (query.get("after"), last_event_id()) if value is not None]
-    return event_stream(runs, log, max(given) if given else log.base, session_id)
+    return event_stream(runs, log, max(given) if given else log.base, session_id,
+                        query.get("run_id") or record["run_id"])
 
 
 @blp.route("/session/<session_id:session_id>/cancel", methods=["POST"])
@@ -32,7 +34,8 @@ def events(query, session_id):
 @blp.errors(400, 401, 404, 409)
 def cancel(session_id):
     """Stop the session's run at its next step; says what was cancelled."""
-    record, final = services().runs.cancel(owned(session_id))
+    session_id = owned(session_id)
+    record, final = services().runs.cancel(session_id, wait=long_requests.try_hold())  # no slot: 202 at once
     if final is None:
         return accepted(RunRef(session_id, record["run_id"], 0), "Cancel requested; the run stops at its next step")
     return cancel_answer(record, final)
@@ -46,7 +49,9 @@ def cancel(session_id):
 def confirm(body, session_id):
     """Allow or deny a pending tool call; by default waits until the turn ends or asks again."""
     runs = services().runs
-    ref = runs.confirm(owned(session_id), body["id"], body["action"])
+    session_id = owned(session_id)
+    hold_for_answer(asynchronous=body["asynchronous"])
+    ref = runs.confirm(session_id, body["id"], body["action"])
     return answer_turn(runs, ref, asynchronous=body["asynchronous"])
 
 
@@ -58,5 +63,7 @@ def confirm(body, session_id):
 def resume(body, session_id):
     """Drive an interrupted run on from its last saved step; a tool call it had started is not run again silently."""
     runs = services().runs
-    ref = runs.resume(owned(session_id), stream=body["stream"], webhook=body.get("webhook"))
+    session_id = owned(session_id)
+    hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
+    ref = runs.resume(session_id, stream=body["stream"], webhook=body.get("webhook"))
     return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from goose_api.web.answers import answer_turn
+from goose_api.web import long_requests
+from goose_api.web.answers import answer_turn, hold_for_answer
 from goose_api.web.api import ApiBlueprint, event_stream_doc
 from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.sessions import (
@@ -38,6 +39,7 @@ TURN_DOC = {"responses": {"200": {"description": "the turn's answer; with \"stre
 def start(body):
     """Start a session with a prompt; wait for the answer, stream it, or run it in the background."""
     svc = services()
+    hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.start(body["prompt"], caller(), body.get("session_id"), body.get("working_dir"),
                           stream=body["stream"], webhook=body.get("webhook"))
     return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
@@ -54,6 +56,7 @@ def reply(body):
     """Send a prompt to a session (the most recently active one when no id is given)."""
     svc = services()
     session_id = svc.access.resolve(body.get("session_id"), caller())
+    hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
                           webhook=body.get("webhook"))
     return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
@@ -104,4 +107,6 @@ def end(body):
 @blp.errors(400, 401, 404, 409, 413, 415, 502, 503)
 def summarize(body):
     """Replace a session's history with a summary by the model (the old file is kept as a backup)."""
-    return {"status": "success", "message": services().catalog.summarize(owned(body["session_id"]))}
+    session_id = owned(body["session_id"])
+    long_requests.hold()  # waits on the model like a blocking turn
+    return {"status": "success", "message": services().catalog.summarize(session_id)}

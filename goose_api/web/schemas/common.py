@@ -39,6 +39,9 @@ class ErrorSchema(Schema):
     checks = fields.List(fields.Dict(), metadata={"description": "GET /ready: every check and its outcome"})
     run_id = fields.String()
     active_run_id = fields.String(allow_none=True, metadata={"description": "409 session_busy: the run to wait for"})
+    limit = fields.Integer(metadata={"description": "429 for a stream or blocking request: the limit reached"})
+    scope = fields.String(metadata={"description": "429 for a stream or blocking request: whose limit, "
+                                                   "\"key\" (the API key's) or \"server\" (the worker's)"})
 
 
 class UsageSchema(Schema):
