@@ -26,9 +26,9 @@ over ``max_bytes`` is refused unopened; one whose ``sessions`` or
 ``messages`` is not a plain table (a view, a virtual table) or has generated
 or hidden columns is refused before a row is read: those compute on every
 read (a 16 KB file whose generated column calls ``printf`` made a 1 GB
-string). Triggers are let be: they run only on writes, and the file is opened
-read-only and immutable (goose's own files have triggers on ``messages``).
-Reading then runs under a step budget (progress handler), a cap on any string
+string). Triggers on them are refused too: the file is opened read-only and
+immutable, so none could fire, but goose makes none there, and a file that
+has one was made to be something else. Reading then runs under a step budget (progress handler), a cap on any string
 or blob (``SQLITE_LIMIT_LENGTH``) and SQLite's heap limit.
 
 ``python -m goose_api.sessions.goose_db export --db PATH SESSION.jsonl...`` copies session
@@ -174,7 +174,7 @@ def read(path: Path, session_id: str | None = None, max_bytes: int = MAX_BYTES,
 
 
 def _check_schema(conn: sqlite3.Connection) -> None:
-    """Refuse tables that would run code on read: views, virtual tables, generated columns."""
+    """Refuse tables that would run code on read (views, virtual tables, generated columns), or have triggers."""
     kinds = {name: (kind, sql or "") for kind, name, sql in
              conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name IN (?, ?)", READ_TABLES)}
     for table in READ_TABLES:
@@ -186,6 +186,10 @@ def _check_schema(conn: sqlite3.Connection) -> None:
                                "not a plain table")
         if any(column[6] for column in conn.execute(f"PRAGMA table_xinfo({table})")):
             raise GooseDbError(f"refused: {table} has generated or hidden columns")
+    triggers = [name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (?, ?)", READ_TABLES)]
+    if triggers:
+        raise GooseDbError(f"refused: the sessions or messages table has triggers ({', '.join(triggers[:3])})")
 
 
 def _read(conn: sqlite3.Connection, session_id: str | None, max_messages: int | None) -> DbSession:

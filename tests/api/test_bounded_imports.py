@@ -1,6 +1,5 @@
 """Imports are bounded: a sessions.db whose tables compute on read is refused before a row is read (memory stays
-flat), files and sessions over the caps are refused, and a goose-style trigger (which only fires on writes) is
-harmless."""
+flat), files and sessions over the caps are refused, and so are triggers on the tables read."""
 
 from __future__ import annotations
 
@@ -95,16 +94,26 @@ def test_tables_that_run_code_on_read_are_refused(client, tmp_path, changes, wor
     assert memory["growth"] < 64 * 1024 * 1024
 
 
-def test_a_trigger_like_goose_keeps_never_fires_on_read(client, tmp_path):
-    """goose's own sessions.db has triggers on messages; they run on writes only, and an import only reads."""
+@pytest.mark.parametrize("table", ["messages", "sessions"])
+def test_a_trigger_on_a_table_read_is_refused(client, tmp_path, dirs, table):
+    """goose makes no triggers on sessions or messages; a file with one is refused (the import only reads, and the
+    file is opened read-only and immutable, so it could not fire either)."""
     data = sessions_db(tmp_path / "sessions.db",
                        "CREATE TABLE log (x TEXT)",
-                       f"CREATE TRIGGER boom AFTER INSERT ON messages BEGIN INSERT INTO log VALUES ({BLOW_UP}); END")
+                       f"CREATE TRIGGER boom AFTER INSERT ON {table} BEGIN INSERT INTO log VALUES ({BLOW_UP}); END")
     with peak_rss() as memory:
         status, answer, _ = client.post("/sessions/import", {"format": "goose-sqlite", "data": data})
-    assert status == 201, answer
-    assert answer["message_count"] == 1
+    assert_error(status, answer, 400, "bad_request")
+    assert "triggers (boom)" in answer["message"]
     assert memory["growth"] < 64 * 1024 * 1024
+    assert list(dirs["sessions"].iterdir()) == []
+
+
+def test_a_trigger_on_another_table_is_let_be(client, tmp_path):
+    data = sessions_db(tmp_path / "sessions.db", "CREATE TABLE log (x TEXT)", "CREATE TABLE other (y TEXT)",
+                       f"CREATE TRIGGER boom AFTER INSERT ON other BEGIN INSERT INTO log VALUES ({BLOW_UP}); END")
+    status, answer, _ = client.post("/sessions/import", {"format": "goose-sqlite", "data": data})
+    assert (status, answer["message_count"]) == (201, 1), answer
 
 
 @pytest.fixture
