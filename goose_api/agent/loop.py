@@ -259,6 +259,7 @@ class Agent:
         try:
             for request in requests:
                 _check(control)
+                control.step(f"the tool call {conv.tool_call_name(request) or '?'}")  # a cancel from here on stops it
                 yield ToolRequested(request)
                 responses.append((yield from answer(request, session, tools, control)))
                 yield ToolAnswered(responses[-1])
