@@ -137,3 +137,12 @@ def test_mcp_and_dialect_slots_come_back_when_their_answers_end(app, alice, fake
     chunks = sdk.chat.completions.create(model="goose", stream=True, messages=[{"role": "user", "content": "y"}])
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed chat"
     assert budget(app).open() == 0
+
+
+def test_get_mcp_is_405_not_a_stream_that_never_ends(app, alice):
+    """A stateless MCP server sends nothing unasked; the SDK's GET stream held a thread for ever, outside any
+    limit (any key could open one per thread)."""
+    status, body, response = alice.get("/mcp", headers={"Accept": "text/event-stream"}, buffered=False)
+    assert status == 405 and body["error"] == "method_not_allowed", body
+    assert "POST" in response.headers["Allow"]
+    assert budget(app).open() == 0

@@ -8,6 +8,10 @@ key's or the worker's limit the answer is 429 with ``Retry-After`` and nothing
 starts. ``cancel`` waits for the run to stop only when a slot is free, as
 ``POST /session/<id>/cancel`` does; the MCP server learns which from
 ``SLOT_HEADER``, which this view always sets (a client's own is replaced).
+
+``GET`` is 405, the answer the MCP spec gives a server that offers no stream
+of its own: a stateless server never sends anything unasked, and the SDK's
+stream for it stayed open for ever, a thread held outside any limit.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ blp = Blueprint("mcp", __name__)
 EXTENSION = "goose_api.mcp_server"
 
 
-@blp.route(PATH, methods=["GET", "POST", "DELETE"])
+@blp.route(PATH, methods=["POST", "DELETE"])
 def mcp():
     """Streamable HTTP: a JSON-RPC message in, a JSON or SSE answer out (stateless)."""
     caller()  # the hooks identified the key; the tools identify it again from the same header
