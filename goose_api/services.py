@@ -69,7 +69,8 @@ class Services:
         tools = InstrumentedTools(registry, metrics)
         policy = ApprovalPolicy(settings.mode, ToolPermissions(data.permissions))
         context = ContextWindow(settings)
-        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
+        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns,
+                      settings.max_tool_output_chars)
         state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout,
@@ -77,13 +78,15 @@ class Services:
                                               for entry in settings.api_keys if entry.get("webhook_secret")})
         runs = RunService(settings, store, agent, state, RunJournal(data), track=metrics.active_run,
                           on_final=webhooks.run_ended)
-        access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy))
+        # a new session never inherits the runs, journal or queue an old one of the same id left
+        access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy), on_created=state.delete)
         turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
                             settings.private_paths())
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
-        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
+        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp,
+                                   max_bytes=settings.import_max_bytes, max_messages=settings.import_max_messages)
         catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
         services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
                        catalog, idempotency, webhooks, transfer, recovery)

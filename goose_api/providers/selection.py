@@ -2,7 +2,10 @@
 
 The choice starts from settings and can be switched at run time through
 ``POST /provider/config``; a switch is written to ``<data_dir>/provider.json``
-so every worker process and a restarted server see the same choice.
+so every worker process and a restarted server see the same choice. Each
+process keeps the instances of the last ``INSTANCES_KEPT`` choices (a switch
+per model name must not pile up instances, each ``local`` one with a model
+loaded); an older one is closed once its call in flight, if any, is done.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,8 @@ from goose_api.storage import atomic
 
 log = logging.getLogger(__name__)
 
+INSTANCES_KEPT = 4
+
 
 class ProviderConfig:
     def __init__(self, settings: Settings, path: Path, on_event=None):
@@ -29,7 +35,7 @@ class ProviderConfig:
         self.on_event = on_event  # RetryingProvider's observer (metrics)
         self.path = path  # the switched-to choice, shared by every worker (``DataDir.provider``)
         self._lock = threading.Lock()
-        self._instances: dict[tuple[str, str], Provider] = {}
+        self._instances: OrderedDict[tuple[str, str], Provider] = OrderedDict()
         self._stamp: tuple[int, int] | None = None
         self._override: dict[str, str] = {}
 
@@ -46,6 +52,7 @@ class ProviderConfig:
             NotReady: the provider cannot be built (a credential or the model file is missing).
         """
         key = choice or self.current()
+        evicted: list[Provider] = []
         with self._lock:
             instance = self._instances.get(key)
             if instance is None:
@@ -55,7 +62,17 @@ class ProviderConfig:
                     raise NotReady(str(exc)) from None
                 instance = RetryingProvider(inner, self.settings, on_event=self.on_event)
                 self._instances[key] = instance
-            return instance
+                while len(self._instances) > INSTANCES_KEPT:
+                    evicted.append(self._instances.popitem(last=False)[1])
+            self._instances.move_to_end(key)
+        for old in evicted:  # a local model's close waits for its call in flight: not on this request's time
+            threading.Thread(target=old.close, name="provider-close", daemon=True).start()
+        return instance
+
+    def instances(self) -> int:
+        """Provider instances this process keeps (diagnostics and tests)."""
+        with self._lock:
+            return len(self._instances)
 
     def problem(self) -> str | None:
         """Why the current provider cannot work (for start-up and readiness), or None."""
