@@ -18,12 +18,16 @@ from goose_api.auth import KeyRing
 from goose_api.mcp.registry import ExtensionRegistry
 from goose_api.ops.metrics import InstrumentedTools, Metrics
 from goose_api.providers.selection import ProviderConfig
+from goose_api.runs.broker import TurnBroker
 from goose_api.runs.catalog import SessionCatalog
 from goose_api.runs.event_log import LogSignal
 from goose_api.runs.idempotency import IdempotencyStore
 from goose_api.runs.journal import RunJournal
+from goose_api.runs.leases import SessionLeases
 from goose_api.runs.recovery import RunRecovery
+from goose_api.runs.redis_link import RedisLink
 from goose_api.runs.service import RunService
+from goose_api.runs.signals import RedisChangeCounter, RedisLogSignal
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.turns import TurnService
 from goose_api.runs.webhooks import WebhookOutbox
@@ -35,6 +39,13 @@ from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
+
+
+def cross_host_runs(redis: RedisLink, settings: Settings) -> dict[str, Any]:
+    """What lets runs cross hosts through Redis: event wake-ups, steering, session leases, the turn queue."""
+    return {"signal": RedisLogSignal(redis), "steering": RedisChangeCounter(redis, "steering"),
+            "leases": SessionLeases(redis, settings.run_lease_timeout),
+            "queue": TurnBroker(redis, settings.worker_queue, settings.run_lease_timeout)}
 
 
 @dataclass
@@ -55,10 +66,16 @@ class Services:
     webhooks: WebhookOutbox
     transfer: SessionTransfer
     recovery: RunRecovery
+    redis: RedisLink | None = None  # REDIS_URL: turns run in worker processes
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> "Services":
+    def build(cls, settings: Settings, role: str = "web") -> "Services":
+        """Everything a process serves with; ``role`` is ``web`` (answers HTTP) or ``worker`` (runs queued turns).
+
+        With ``REDIS_URL`` a web process hands every turn to the queue and
+        delivers no webhook: the workers run the turns and deliver.
+        """
         data = DataDir.at(settings.data_dir, settings.sessions_dir)
         data.root.mkdir(parents=True, exist_ok=True)
         keys = KeyRing.from_settings(settings, data.api_key)
@@ -70,11 +87,14 @@ class Services:
         policy = ApprovalPolicy(settings.mode, ToolPermissions(data.permissions))
         context = ContextWindow(settings)
         agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
-        state = RunStateStore(data, LogSignal(), settings.run_lease_timeout)
+        redis = RedisLink(settings.redis_url) if settings.redis_url else None
+        crossing = cross_host_runs(redis, settings) if redis is not None else {}
+        state = RunStateStore(data, crossing.get("signal") or LogSignal(), settings.run_lease_timeout,
+                              crossing.get("steering"))
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
         runs = RunService(settings, store, agent, state, RunJournal(data), track=metrics.active_run,
-                          on_final=webhooks.run_ended)
+                          on_final=webhooks.run_ended, queue=crossing.get("queue"), leases=crossing.get("leases"))
         access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy))
         turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)
@@ -83,11 +103,14 @@ class Services:
         transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
         catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
         services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
-                       catalog, idempotency, webhooks, transfer, recovery)
+                       catalog, idempotency, webhooks, transfer, recovery, redis)
         # closed in reverse: the sweeper first, then runs (they may call tools), extensions, the rest
+        if redis is not None:
+            services._closers.extend([redis.close, state.signal.close])
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
         recovery.start()
-        webhooks.start()
+        if redis is None or role == "worker":
+            webhooks.start()
         return services
 
     def on_close(self, closer: Callable[[], Any]) -> None:

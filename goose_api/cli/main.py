@@ -1,13 +1,14 @@
 """The ``goose-api`` command: run the server, or talk to one from a terminal.
 
     goose-api serve [--bind HOST:PORT] [--workers N]
+    goose-api worker [--threads N]      (REDIS_URL: run queued turns)
     goose-api ask "prompt" [--session ID [--new]] [--last] [--if-busy POLICY] [--no-stream] [--json]
     goose-api sessions | show ID | rm ID | cancel ID | resume ID [--no-stream]
     goose-api fork ID [--at N] [--as NEW_ID] | export ID [--format F] [-o FILE] | import FILE [--format F]
     goose-api extensions [add TYPE NAME ... | remove NAME]
     goose-api provider [set PROVIDER [MODEL]]
 
-Every command but ``serve`` takes ``--url``/``--key`` (default ``GOOSE_API_URL``/
+Every command but ``serve`` and ``worker`` takes ``--url``/``--key`` (default ``GOOSE_API_URL``/
 ``GOOSE_API_KEY``) and ``--json``. Exit codes: 0 done, 1 the server answered with
 an error (or the turn failed or was cancelled), 2 wrong usage, 3 the server could not
 be reached, 130 interrupted (Ctrl-C; a running turn is cancelled first).
@@ -40,6 +41,17 @@ def serve(args: argparse.Namespace) -> int:
         command += ["--bind", args.bind]
     if args.workers:
         command += ["--workers", str(args.workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return OK  # not reached: execv replaces this process
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Become a turn worker (``python -m goose_api.worker``): it consumes the queue on REDIS_URL."""
+    command = [sys.executable, "-m", "goose_api.worker"]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, command)
@@ -193,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the server (gunicorn with the project's settings)")
     serve_parser.add_argument("--bind", metavar="HOST:PORT", help="where to listen (default: host/port settings)")
     serve_parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: workers setting)")
+    worker_parser = commands.add_parser("worker", help="run queued turns (REDIS_URL; the Procfile's worker: line)")
+    worker_parser.add_argument("--threads", type=int, metavar="N",
+                               help="turns run at once (default: worker_threads setting)")
 
     ask_parser = commands.add_parser("ask", help="send a prompt and show the answer as it arrives")
     _connection_options(ask_parser, True)
@@ -250,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--if-busy is for a reply: use it with --session ID or --last")
     if args.command == "serve":
         return serve(args)
+    if args.command == "worker":
+        return worker(args)
     handler: Callable[[GooseClient, argparse.Namespace], int] = args.handler
     try:
         with GooseClient(args.url, args.key) as client:

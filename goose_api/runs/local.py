@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 
+from goose_api.errors import ApiError
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.worker import LocalRun
 
@@ -62,7 +63,7 @@ class LocalRuns:
             for run in self.all():
                 try:
                     self._look_at(run, beat, look)
-                except (OSError, ValueError):
+                except (OSError, ValueError, ApiError):  # ApiError: Redis or the database away for a moment
                     log.exception("run watcher failed session=%s run=%s", run.session_id, run.run_id)
             if beat:
                 next_beat = time.monotonic() + self.heartbeat_interval
@@ -82,3 +83,5 @@ class LocalRuns:
         if beat and not run.finished.is_set():
             self.state.update(run.session_id, run.run_id,
                               lambda r: r["owner"].__setitem__("heartbeat", time.time()))
+            if not run.session_lock.refresh():
+                log.warning("run lost its session lease session=%s run=%s", run.session_id, run.run_id)

@@ -65,12 +65,13 @@ def new_record(session_id: str, run_id: str, owner: dict[str, Any], **fields: An
 class RunStateStore:
     """Run records and event logs, one directory per session."""
 
-    def __init__(self, data: DataDir, signal: LogSignal, lease_timeout: float):
+    def __init__(self, data: DataDir, signal: LogSignal, lease_timeout: float, steering: Any = None):
         self.data = data
         data.runs.mkdir(parents=True, exist_ok=True)
         self.signal = signal
         self.lease_timeout = lease_timeout
-        self.steering = ChangeCounter(data.steering_changes)  # bumped by ``steer``
+        # bumped by ``steer``; across hosts a Redis counter (``signals.RedisChangeCounter``)
+        self.steering = steering if steering is not None else ChangeCounter(data.steering_changes)
 
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
@@ -155,7 +156,7 @@ class RunStateStore:
 
     def log(self, session_id: str, run_id: str, base: int) -> EventLog:
         return EventLog(self.data.run_events(session_id, run_id), base,
-                        lambda: self.lock(session_id), self.signal)
+                        lambda: self.lock(session_id), self.signal, key=f"{session_id}/{run_id}")
 
     def has_log(self, session_id: str, run_id: str) -> bool:
         """Whether the run's event log is still kept."""

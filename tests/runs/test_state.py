@@ -60,7 +60,7 @@ def test_a_waiting_reader_wakes_when_this_process_appends(tmp_path):
     # It polls the file every 10 minutes: only the in-process signal can wake it before the join gives up.
     waiting = threading.Thread(target=lambda: got.extend(reader.wait(timeout=600, poll=600)), daemon=True)
     waiting.start()
-    wait_until(lambda: state.signal.listeners(str(log.path)), 10, "the reader to wait")
+    wait_until(lambda: state.signal.listeners(log.key), 10, "the reader to wait")
     log.append("done", {"status": "success"})
     waiting.join(60)
     assert [e.type for e in got] == ["done"] and got[0].terminal
