@@ -45,7 +45,7 @@ def cross_host_runs(redis: RedisLink, settings: Settings) -> dict[str, Any]:
     """What lets runs cross hosts through Redis: event wake-ups, steering, session leases, the turn queue."""
     return {"signal": RedisLogSignal(redis), "steering": RedisChangeCounter(redis, "steering"),
             "leases": SessionLeases(redis, settings.run_lease_timeout),
-            "queue": TurnBroker(redis, settings.worker_queue, settings.run_lease_timeout)}
+            "broker": TurnBroker(redis, settings.worker_queue, settings.run_lease_timeout)}
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Services:
         webhooks = WebhookOutbox(data, settings.webhook_secret, retries=settings.webhook_retries,
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
         runs = RunService(settings, store, agent, state, RunJournal(data), track=metrics.active_run,
-                          on_final=webhooks.run_ended, queue=crossing.get("queue"), leases=crossing.get("leases"))
+                          on_final=webhooks.run_ended, broker=crossing.get("broker"), leases=crossing.get("leases"))
         access = SessionAccess(store, SessionOwners(data.owners, data.owners_legacy))
         turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
         idempotency = IdempotencyStore(data, settings.idempotency_ttl)

@@ -83,10 +83,10 @@ class RunRef:
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
                  journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
-                 on_final: FinalListener | None = None, queue: TurnBroker | None = None,
+                 on_final: FinalListener | None = None, broker: TurnBroker | None = None,
                  leases: SessionLeases | None = None):
         self.settings = settings
-        self.queue_broker = queue  # REDIS_URL: turns go to worker processes through it (``broker.py``)
+        self.queue_broker = broker  # REDIS_URL: turns go to worker processes through it (``broker.py``)
         self.leases = leases       # REDIS_URL: sessions are held through Redis leases (``leases.py``)
         self.track = track  # held while a run executes: the active-runs gauge
         self.store = store
@@ -314,8 +314,11 @@ class RunService:
 
     def _owner_gone(self, record: Record) -> bool:
         owner = record.get("owner") or {}
-        if owner.get("queued"):  # no worker has it yet: alive while its message waits in the queue
-            return self.queue_broker is None or not self.queue_broker.waiting(record["run_id"])
+        if owner.get("queued"):  # no worker had it: alive while its message waits in the queue
+            if self.queue_broker is None or self.queue_broker.waiting(record["run_id"]):
+                return self.queue_broker is None
+            now = self.state.read(record["session_id"]) or {}  # a claim writes the owner, then drops the mark
+            return now.get("run_id") == record["run_id"] and bool((now.get("owner") or {}).get("queued"))
         if owner.get("instance") == self._instance:
             return self._local.get(record["run_id"]) is None
         return self.state.owner_gone(record)
