@@ -15,6 +15,9 @@ from typing import Any
 
 from goose_api.errors import NotReady
 
+OUTAGES = ("redis", "database")  # services that come back by themselves: the answer says when to look again
+OUTAGE_RETRY_AFTER = "5"
+
 
 def provider_check(services: Any) -> dict[str, Any]:
     name, model = services.providers.current()
@@ -33,6 +36,15 @@ def extensions_check(services: Any) -> dict[str, Any]:
     if failed:
         check["reason"] = "; ".join(f"extension {ext['name']} is not running: {ext.get('last_error') or 'stopped'}"
                                     for ext in failed)
+    return check
+
+
+def redis_check(services: Any) -> dict[str, Any]:
+    """With ``REDIS_URL``: the turn queue, the session leases and the event wake-ups need Redis."""
+    problem = services.redis.problem()
+    check = {"name": "redis", "ok": problem is None}
+    if problem:
+        check["reason"] = f"{problem}; turns cannot be queued until it is back"
     return check
 
 
@@ -58,7 +70,11 @@ def readiness(services: Any) -> list[dict[str, Any]]:
     checks = [provider_check(services), extensions_check(services),
               writable_check("data dir", "data_dir", services.data.root),
               writable_check("sessions dir", "sessions_dir", services.data.sessions)]
+    if services.redis is not None:
+        checks.append(redis_check(services))
     reasons = [check["reason"] for check in checks if not check["ok"]]
     if reasons:
-        raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})
+        outage = any(not check["ok"] for check in checks if check["name"] in OUTAGES)
+        raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks},
+                       headers={"Retry-After": OUTAGE_RETRY_AFTER} if outage else None)
     return checks
