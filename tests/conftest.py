@@ -69,3 +69,18 @@ def live_server(fake_openai, dirs, tmp_path) -> Iterator[LiveServer]:
     server = start_live_server(live_env(fake_openai, dirs), tmp_path, tmp_path / "gunicorn.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The suite's Redis (tests/support/services.py): REDIS_URL's when set, else a throwaway one."""
+    from tests.support.services import start_redis
+
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server.url
