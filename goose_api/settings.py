@@ -56,6 +56,7 @@ class Settings:
     # storage
     data_dir: str = ""
     sessions_dir: str = ""
+    database_url: str | None = None            # postgres://...: keep the state in PostgreSQL (DATABASE_URL)
     # provider
     provider: str | None = None
     model: str | None = None
@@ -148,6 +149,9 @@ class Settings:
                 sources[key] = source
         values.setdefault("data_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose-api"))
         values.setdefault("sessions_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose" / "sessions"))
+        if environ.get("DATABASE_URL") and "database_url" not in _prefixed(environ):  # Procfile hosts' add-on
+            values["database_url"] = environ["DATABASE_URL"]
+            sources["database_url"] = "DATABASE_URL"
         if "PORT" in environ:  # Procfile hosts: listen on every interface at $PORT
             values["port"] = _coerce(known["port"], environ["PORT"], "PORT")
             values["host"] = "0.0.0.0"
@@ -188,6 +192,8 @@ class Settings:
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
+            raise ConfigurationError("DATABASE_URL (database_url) must be a postgres:// or postgresql:// URL")
         self._validate_model_capabilities()
 
     def _validate_model_capabilities(self) -> None:

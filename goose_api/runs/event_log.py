@@ -106,6 +106,7 @@ class EventLog:
 
     def __init__(self, path: Path, base: int, lock: Callable[[], AbstractContextManager[Any]], signal: LogSignal):
         self.path = Path(path)
+        self.key = str(self.path)  # the ``LogSignal`` channel of its readers
         self.base = base          # the id before this run's first event
         self._lock = lock
         self.signal = signal
@@ -120,7 +121,7 @@ class EventLog:
                 fh.write(line)
                 fh.flush()
                 self._tail = (fh.tell(), event.id)
-        self.signal.notify(str(self.path))
+        self.signal.notify(self.key)
         return event
 
     def next_id(self) -> int:
@@ -175,7 +176,7 @@ class LogReader:
     def wait(self, timeout: float, poll: float) -> list[Event]:
         """New events, waiting up to ``timeout`` seconds for the first one."""
         deadline = time.monotonic() + max(0.0, timeout)
-        channel = self.log.signal.listen(str(self.log.path))  # before the poll: no append slips in between
+        channel = self.log.signal.listen(self.log.key)  # before the poll: no append slips in between
         try:
             while True:
                 seen = channel.generation

@@ -51,6 +51,7 @@ from goose_api.runs.worker import LocalRun, RunExecutor, RunSpec
 from goose_api.sessions.store import SessionStore
 from goose_api.settings import Settings
 from goose_api.storage.flock import HeldLock
+from goose_api.storage.interfaces import QueueStorage
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,13 @@ class RunRef:
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
                  journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
-                 on_final: FinalListener | None = None):
+                 on_final: FinalListener | None = None, queue: QueueStorage | None = None):
         self.settings = settings
         self.track = track  # held while a run executes: the active-runs gauge
         self.store = store
         self.state = state
         self.journal = journal
-        self.queue = TurnQueue(state)
+        self.queue = queue if queue is not None else TurnQueue(state)
         self.on_final = on_final  # hears of every run's terminal event (webhooks)
         self.poll = settings.run_poll_interval
         self._executor = RunExecutor(store, agent, state, journal,
