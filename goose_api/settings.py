@@ -56,6 +56,7 @@ class Settings:
     # storage
     data_dir: str = ""
     sessions_dir: str = ""
+    database_url: str | None = None            # postgres://...: keep the state in PostgreSQL (DATABASE_URL)
     # provider
     provider: str | None = None
     model: str | None = None
@@ -152,6 +153,9 @@ class Settings:
                 sources[key] = source
         values.setdefault("data_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose-api"))
         values.setdefault("sessions_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose" / "sessions"))
+        if environ.get("DATABASE_URL") and "database_url" not in _prefixed(environ):  # Procfile hosts' add-on
+            values["database_url"] = environ["DATABASE_URL"]
+            sources["database_url"] = "DATABASE_URL"
         if env.get("REDIS_URL") and sources.get("redis_url") not in ("environment", ".env"):
             values["redis_url"], sources["redis_url"] = env["REDIS_URL"], "REDIS_URL"  # the Redis add-on's variable
         if "PORT" in environ:  # Procfile hosts: listen on every interface at $PORT
@@ -195,6 +199,8 @@ class Settings:
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
+            raise ConfigurationError("DATABASE_URL (database_url) must be a postgres:// or postgresql:// URL")
         self._validate_model_capabilities()
 
     def _validate_queue(self) -> None:
@@ -203,6 +209,11 @@ class Settings:
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError("REDIS_URL must be a redis://, rediss:// or unix:// URL "
                                      "(the Redis add-on sets it; unset it to run turns in the web processes)")
+        if self.redis_url and not self.database_url:
+            raise ConfigurationError("REDIS_URL is set but DATABASE_URL is not: worker processes run the turns and "
+                                     "must see the same sessions and runs as the web processes, which files on "
+                                     "one host's disk cannot give. Set DATABASE_URL (postgresql://...) as well, "
+                                     "or unset REDIS_URL to run turns in the web processes")
 
     def _validate_model_capabilities(self) -> None:
         for pattern, values in self.model_capabilities.items():

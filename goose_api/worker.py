@@ -49,11 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    services = Services.build(settings, role="worker")
-    problem = services.redis.problem()
-    if problem:
-        print(f"goose-api worker: {problem}; check REDIS_URL", file=sys.stderr)
-        services.close()
+    try:
+        services = Services.build(settings, role="worker")
+    except ConfigurationError as exc:  # Redis or the database out of reach, a schema behind: named, no traceback
+        print(f"goose-api worker: {exc}", file=sys.stderr)
         return UNREACHABLE
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -54,6 +54,7 @@ from goose_api.runs.worker import LocalRun, RunExecutor, RunSpec
 from goose_api.sessions.store import SessionStore
 from goose_api.settings import Settings
 from goose_api.storage.flock import HeldLock
+from goose_api.storage.interfaces import QueueStorage
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class RunRef:
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
                  journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
-                 on_final: FinalListener | None = None, broker: TurnBroker | None = None,
-                 leases: SessionLeases | None = None):
+                 on_final: FinalListener | None = None, queue: QueueStorage | None = None,
+                 broker: TurnBroker | None = None, leases: SessionLeases | None = None):
         self.settings = settings
         self.queue_broker = broker  # REDIS_URL: turns go to worker processes through it (``broker.py``)
         self.leases = leases       # REDIS_URL: sessions are held through Redis leases (``leases.py``)
@@ -92,7 +93,7 @@ class RunService:
         self.store = store
         self.state = state
         self.journal = journal
-        self.queue = TurnQueue(state)
+        self.queue = queue if queue is not None else TurnQueue(state)
         self.on_final = on_final  # hears of every run's terminal event (webhooks)
         self.poll = settings.run_poll_interval
         self._executor = RunExecutor(store, agent, state, journal,

@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from filelock import FileLock, Timeout
+
 from goose_api.runs.event_log import EventLog, LogSignal
 from goose_api.storage import atomic, flock, process
 from goose_api.storage.change_counter import ChangeCounter
@@ -188,6 +190,19 @@ class RunStateStore:
         logs.sort(key=lambda p: p.stat().st_mtime)
         for path in logs[:-keep] if keep else logs:
             path.unlink(missing_ok=True)
+
+    def sessions(self) -> list[str]:
+        """The sessions with a run record, sorted."""
+        return self.data.run_sessions()
+
+    def exclusive(self, name: str) -> FileLock | None:
+        """A job lock one process of the installation holds at a time (``auto_resume``); None: taken."""
+        lock = FileLock(str(self.data.job_lock(name)), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        return lock
 
     def delete(self, session_id: str) -> None:
         """Forget every run of a session (its file is gone)."""

@@ -53,7 +53,7 @@ def build_app(settings: Settings) -> Flask:
         log.error("provider not ready: %s", problem)
     api = GooseApi(app)
     register_error_handlers(app)
-    throttle = AuthThrottle(services.data.auth_failures, settings.auth_failure_limit,
+    throttle = AuthThrottle(services.stores.auth_failures(), settings.auth_failure_limit,
                             settings.auth_failure_window)
     services.on_close(throttle.close)
     register_request_hooks(app, services, throttle, PUBLIC_ENDPOINTS)
