@@ -84,3 +84,21 @@ def redis_server():
 @pytest.fixture
 def redis_url(redis_server) -> str:
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The suite's PostgreSQL (tests/support/services.py): DATABASE_URL's when set, else a throwaway one."""
+    from tests.support.services import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server) -> Iterator[str]:
+    """A fresh, migrated database of the suite's PostgreSQL, dropped after the test."""
+    url = postgres_server.fresh_database()
+    yield url
+    postgres_server.drop_database(url)

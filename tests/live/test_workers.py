@@ -27,6 +27,8 @@ from tests.support.gates import Gate, Quorum
 from tests.support.mcp_fixtures import wait_until
 from tests.support.sse_reader import parse
 
+pytestmark = pytest.mark.timeout(300)  # a cluster of four processes starts in each test
+
 AUTH = {"x-api-key": API_KEY}
 RECOVERY = 90.0  # bound for a dead worker's run to be finished (lease 3 s, then Dramatiq's redelivery)
 
@@ -86,7 +88,7 @@ def test_a_turn_started_on_one_web_is_streamed_polled_and_continued_on_the_other
     assert reply.status_code == 200 and reply.json()["response"] == "the second answer", reply.text
     assert texts(detail(one, session_id)) == [("user", "hello"), ("assistant", "the first answer"),
                                               ("user", "and again"), ("assistant", "the second answer")]
-    assert session_id in {s["session_id"] for s in one.get("/sessions").json()["sessions"]}
+    assert session_id in {s["id"] for s in one.get("/sessions").json()["sessions"]}
 
 
 def test_a_web_whose_disk_is_wiped_serves_the_same_sessions_and_idempotency_keys(cluster, fake_openai):
@@ -165,11 +167,7 @@ def test_postgresql_restarted_mid_run(cluster, fake_openai, postgres_server):
     postgres_server.restart()
     gate.open()
     session = wait_until(lambda: _settled_or_none(cluster.webs[1], session_id), RECOVERY, "the run to end")
-    if session["last_error"]:  # the save failed while the database was away: the run says so and resumes
-        fake_openai.add(Reply("after the restart"))
-        resumed = cluster.webs[1].post(f"/session/{session_id}/resume", {})
-        assert resumed.status_code == 200, resumed.text
-        session = detail(cluster.webs[1], session_id)
+    assert session["state"] == "idle" and session["last_error"] is None, session  # the pool reconnected
     assert texts(session) == [("user", "survive"), ("assistant", "after the restart")]
 
 

@@ -125,7 +125,7 @@ def test_an_append_wakes_the_readers_of_its_own_log_and_channels_do_not_pile_up(
     got: list = []
     reader = threading.Thread(target=lambda: got.extend(mine.follow(0).wait(timeout=60, poll=60)))
     reader.start()
-    wait_until(lambda: list(state.signal._channels) == [str(mine.path)], 5, "the reader to listen on its own log")
+    wait_until(lambda: list(state.signal._channels) == [mine.key], 5, "the reader to listen on its own log")
     other.append("message", {"text": "not for this reader"})
     mine.append("message", {"text": "hello"})
     reader.join(10)

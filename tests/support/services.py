@@ -125,8 +125,10 @@ class PostgresServer:
         """Stop and start the suite's own server (its data kept): an outage of a moment."""
         assert self.dir is not None, "only the suite's own server can be restarted"
         data = self.dir / "data"
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "restart"]),
-                       check=True, capture_output=True)
+        # -l: the restarted server writes to its log, not to our pipes (run() would wait for them forever)
+        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "server.log"),
+                                     "-m", "fast", "-w", "-t", str(int(START_TIMEOUT)), "restart"]),
+                       check=True, capture_output=True, timeout=2 * START_TIMEOUT)
 
     def stop(self) -> None:
         if self.dir is None:
@@ -166,6 +168,22 @@ class RedisServer:
         _wait_for_port(self.port, "redis-server", self._process)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         return self
+
+    def pause(self) -> None:
+        """Stop the suite's own server, keeping its port (Redis away for a moment; its data is not kept)."""
+        assert self._process is not None, "only the suite's own server can be paused"
+        self._process.terminate()
+        self._process.wait(10)
+        self._process = None
+
+    def resume(self) -> None:
+        """Start it again on the same port, empty (a Redis without persistence after a restart)."""
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self._process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port, "redis-server", self._process)
 
     def stop(self) -> None:
         if self._process is not None:
