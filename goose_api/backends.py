@@ -80,6 +80,18 @@ def open_stores(settings: Settings, data: DataDir) -> Stores:
     return file_stores(settings, data)
 
 
+def check_backend(settings: Settings) -> None:
+    """Make sure the chosen backend can work, before any worker starts (the master's ``on_starting``).
+
+    Raises:
+        ConfigurationError: ``DATABASE_URL`` is wrong, unreachable, refused, or its schema is behind.
+    """
+    if settings.database_url:
+        from goose_api.postgres.stores import check_database
+
+        check_database(settings.database_url)
+
+
 def file_stores(settings: Settings, data: DataDir) -> Stores:
     """The file backend: everything in the data dir and goose's sessions dir (one machine)."""
     data.root.mkdir(parents=True, exist_ok=True)

@@ -72,8 +72,18 @@ def live_server(fake_openai, dirs, tmp_path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """The suite's PostgreSQL server (``DATABASE_URL``'s, else a throwaway one), for the whole session."""
+    from tests.support.services import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_server():
-    """The suite's Redis (tests/support/services.py): REDIS_URL's when set, else a throwaway one."""
+    """The suite's Redis server (``REDIS_URL``'s, else a throwaway one), for the whole session."""
     from tests.support.services import start_redis
 
     server = start_redis()
@@ -86,19 +96,9 @@ def redis_url(redis_server) -> str:
     return redis_server.url
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """The suite's PostgreSQL (tests/support/services.py): DATABASE_URL's when set, else a throwaway one."""
-    from tests.support.services import start_postgres
-
-    server = start_postgres()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def database_url(postgres_server) -> Iterator[str]:
-    """A fresh, migrated database of the suite's PostgreSQL, dropped after the test."""
+    """A fresh, migrated database of its own for one test."""
     url = postgres_server.fresh_database()
     yield url
     postgres_server.drop_database(url)

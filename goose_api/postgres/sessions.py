@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 PREFIX = "postgresql:sessions/"
 
 
+GOOSE_ORDER = tuple(new_metadata(""))  # goose's metadata keys, in the order its files have them
+
+
+def goose_ordered(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata in goose's key order (JSONB keeps its own), unknown keys after."""
+    return {**{key: metadata.get(key) for key in GOOSE_ORDER}, **metadata}
+
+
 class PgSessionStore:
     """``SessionStorage`` over the ``sessions`` and ``messages`` tables."""
 
@@ -106,7 +114,7 @@ class PgSessionStore:
                 messages.append(Message.from_json(raw))
             except MessageFormatError as exc:
                 raise SessionCorrupt(f"Session {session_id} cannot be read: message {position + 1}: {exc}") from None
-        return Session(session_id, Path(PREFIX + session_id), dict(row[0]), messages,
+        return Session(session_id, Path(PREFIX + session_id), goose_ordered(row[0]), messages,
                        stamp=(row[1], 0, int(row[2] * 1e9)))
 
     def save(self, session: Session, durable: bool = True) -> None:
@@ -159,14 +167,14 @@ class PgSessionStore:
 
     def file_bytes(self, session: Session) -> bytes:
         """The session as goose's JSONL file."""
-        metadata = {**session.metadata, "message_count": len(session.messages)}
+        metadata = goose_ordered({**session.metadata, "message_count": len(session.messages)})
         return to_jsonl(metadata, (m.to_json() for m in session.messages)).encode("utf-8")
 
     def read_metadata(self, session_id: str) -> dict[str, Any]:
         row = self.db.fetchone("SELECT metadata FROM sessions WHERE id = %s", (self.check_id(session_id),))
         if row is None:
             raise SessionNotFound(session_id)
-        return dict(row[0])
+        return goose_ordered(row[0])
 
     def message_counts(self, session_ids: Iterable[str]) -> dict[str, int]:
         ids = list(session_ids)

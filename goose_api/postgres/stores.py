@@ -21,6 +21,15 @@ from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
 
 
+def check_database(url: str) -> None:
+    """Raises: ConfigurationError: the database cannot be used (names DATABASE_URL)."""
+    db = Database(url, min_size=0, max_size=1).open()
+    try:
+        migrate.check(db)
+    finally:
+        db.close()
+
+
 def postgres_stores(settings: Settings, data: DataDir) -> Stores:
     """Raises: ConfigurationError: ``DATABASE_URL`` is wrong, unreachable, or its schema is behind."""
     db = Database(settings.database_url or "").open()

@@ -10,7 +10,7 @@ from goose_api import create_app
 from goose_api.conversation import CHAT_MODE_TEXT, DECLINED_TEXT
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 
 MEMORY = {"memory": {"enabled": True, "type": "builtin", "name": "memory"}}
 
@@ -61,7 +61,7 @@ def test_approve_mode_waits_and_allow_once_runs_the_tool(make_client, fake_opena
     assert "approved" in tool_result(done, "call_1")["value"][0]["text"]
     assert done["message"] == "Session started with prompt: print"
     assert client.get("/session/ask")[1]["state"] == "idle"
-    assert_goose_session(dirs["sessions"] / "ask.jsonl")
+    assert_goose_session(goose_file(dirs, "ask"))
     fake_openai.add(Reply("", tool_calls=[shell("echo again", "call_2")]))
     status, body, _ = client.post("/session/reply", {"prompt": "again", "session_id": "ask"})
     assert body["status"] == "waiting_approval", "allow_once is for one call only"
@@ -80,7 +80,7 @@ def test_deny_answers_the_model_with_goose_declined_text(make_client, fake_opena
     sent = fake_openai.requests[-1].body["messages"]
     assert [m for m in sent if m["role"] == "tool"][0]["content"] in (DECLINED_TEXT, [{"type": "text",
                                                                                        "text": DECLINED_TEXT}])
-    assert_goose_session(dirs["sessions"] / "deny.jsonl")
+    assert_goose_session(goose_file(dirs, "deny"))
 
 
 @pytest.mark.slow
@@ -118,7 +118,7 @@ def test_smart_approve_runs_read_only_tools_and_asks_for_the_rest(make_client, f
     assert (status, done["status"]) == (200, "success"), done
     assert tool_result(done, "read")["status"] == "success"
     assert (dirs["work"] / "written").exists()
-    assert_goose_session(dirs["sessions"] / "smart.jsonl")
+    assert_goose_session(goose_file(dirs, "smart"))
 
 
 @pytest.mark.slow
@@ -130,7 +130,7 @@ def test_chat_mode_offers_no_tools_and_skips_any_call(make_client, fake_openai, 
     assert "tools" not in fake_openai.requests[0].body
     assert tool_result(body, "call_c") == {"status": "success", "value": [{"type": "text", "text": CHAT_MODE_TEXT}]}
     assert not (dirs["work"] / "nope").exists()
-    assert_goose_session(dirs["sessions"] / "chat.jsonl")
+    assert_goose_session(goose_file(dirs, "chat"))
 
 
 @pytest.mark.slow
@@ -168,7 +168,7 @@ def test_async_confirm_and_a_cancel_while_waiting(make_client, fake_openai, dirs
     shown = client.get("/session/two")[1]
     assert shown["state"] == "idle" and shown["pending_approvals"] == []
     assert tool_result({"messages": shown["messages"]}, "c1") == {"status": "error", "error": "cancelled"}
-    assert_goose_session(dirs["sessions"] / "two.jsonl")
+    assert_goose_session(goose_file(dirs, "two"))
 
 
 @pytest.mark.parametrize("body,status,code", [

@@ -13,7 +13,7 @@ from tests.api.test_errors import assert_error
 from tests.api.test_runs import wait_for_state
 from tests.fakes.core import Fail, Reply
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_list_is_newest_first_paginated_and_shaped_like_goose(client, fake_opena
     assert list(entry) == ["id", "path", "modified", "metadata"]
     assert entry["path"] == str(dirs["sessions"] / "new.jsonl")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", entry["modified"])
-    assert entry["metadata"] == assert_goose_session(dirs["sessions"] / "new.jsonl")[0]
+    assert entry["metadata"] == assert_goose_session(goose_file(dirs, "new"))[0]
     status, page, _ = client.get("/sessions?limit=1&offset=1")
     assert [s["id"] for s in page["sessions"]] == ["mid"] and page["total"] == 3
 
@@ -120,7 +120,7 @@ def test_end_stops_the_run_and_keeps_the_history(client, fake_openai, dirs):
     assert shown["state"] == "idle" and shown["messages"][0]["content"][0]["text"] == "long job"
     status, body, _ = client.post("/session/end", {"session_id": "ending"})
     assert (status, body["cancelled"]) == (200, None), "ending an idle session is fine"
-    assert_goose_session(dirs["sessions"] / "ending.jsonl")
+    assert_goose_session(goose_file(dirs, "ending"))
 
 
 def test_summarize_replaces_the_history_and_keeps_a_backup(client, fake_openai, dirs):

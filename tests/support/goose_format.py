@@ -116,3 +116,24 @@ def assert_goose_session(path: str | Path) -> tuple[dict, list[dict]]:
     if meta["message_count"] != len(messages):
         _fail(path, 1, f"message_count {meta['message_count']} but {len(messages)} messages")
     return meta, messages
+
+
+def goose_file(dirs: dict, session_id: str) -> Path:
+    """The session's goose JSONL file: in the sessions dir, or (the PostgreSQL backend) exported from the
+    database into ``<home>/exported/`` as ``goose-api`` exports it, for ``assert_goose_session`` to read."""
+    url = dirs.get("database_url")
+    if not url:
+        return Path(dirs["sessions"]) / f"{session_id}.jsonl"
+    from goose_api.postgres.db import Database
+    from goose_api.postgres.sessions import PgSessionStore
+
+    db = Database(url, min_size=0, max_size=1).open()
+    try:
+        store = PgSessionStore(db, None)
+        body = store.file_bytes(store.load(session_id))
+    finally:
+        db.close()
+    target = Path(dirs["home"]) / "exported" / f"{session_id}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(body)
+    return target

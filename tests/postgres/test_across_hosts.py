@@ -1,0 +1,79 @@
+"""Two servers on two "hosts" (separate data and sessions dirs) sharing only PostgreSQL: whichever one a
+request reaches, it sees the same sessions, owners, Idempotency-Key answers and failed-auth counts."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from goose_api import create_app
+from tests.fakes.core import Reply
+from tests.support.app import ApiClient, settings_for
+
+KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"})
+
+
+@pytest.fixture
+def hosts(fake_openai, database_url, tmp_path):
+    apps = []
+    for name in ("one", "two"):
+        dirs = {part: tmp_path / name / part for part in ("data", "sessions", "work")}
+        for path in dirs.values():
+            path.mkdir(parents=True)
+        apps.append(create_app(settings_for(fake_openai, dirs, database_url=database_url, api_keys=KEYS,
+                                            auth_failure_limit=3, extensions={"developer": {"enabled": False}})))
+    yield apps
+    for app in apps:
+        app.extensions["goose_api"].close()
+
+
+def as_(app, key: str) -> ApiClient:
+    return ApiClient(app.test_client(), key)
+
+
+def test_a_session_started_on_one_host_is_continued_on_the_other(hosts, fake_openai, tmp_path):
+    one, two = hosts
+    fake_openai.add(Reply("first answer"), Reply("second answer"))
+    assert as_(one, "alice-key").post("/session/start", {"prompt": "hi", "session_id": "s1"})[0] == 200
+    status, body, _ = as_(two, "alice-key").post("/session/reply", {"prompt": "again", "session_id": "s1"})
+    assert (status, body["response"]) == (200, "second answer")
+    shown = as_(one, "alice-key").get("/session/s1")[1]
+    assert [m["role"] for m in shown["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert not list(Path(tmp_path / "one" / "sessions").iterdir()), "nothing kept on a host's disk"
+    assert not list(Path(tmp_path / "two" / "sessions").iterdir())
+
+
+def test_ownership_holds_on_every_host(hosts, fake_openai):
+    one, two = hosts
+    fake_openai.add(Reply("mine"))
+    as_(one, "alice-key").post("/session/start", {"prompt": "x", "session_id": "alices"})
+    assert as_(two, "bob-key").get("/session/alices")[0] == 404
+    assert as_(two, "bob-key").get("/sessions")[1]["sessions"] == []
+    assert as_(two, "alice-key").get("/session/alices")[0] == 200
+    assert [s["id"] for s in as_(two, "alice-key").get("/sessions")[1]["sessions"]] == ["alices"]
+
+
+def test_an_idempotency_key_gets_the_same_answer_from_either_host(hosts, fake_openai):
+    one, two = hosts
+    fake_openai.add(Reply("only once"))
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"prompt": "hello", "session_id": "idem"}
+    first = as_(one, "alice-key").post("/session/start", body, headers=key)
+    again = as_(two, "alice-key").post("/session/start", body, headers=key)
+    assert first[0] == again[0] == 200 and first[1] == again[1]
+    assert again[2].headers["Idempotent-Replayed"] == "true"
+    assert len(fake_openai.requests) == 1
+    fake_openai.add(Reply("for bob"))  # the same key from another client is that client's own request
+    status, answer, _ = as_(one, "bob-key").post("/session/start", {**body, "session_id": "bobs"}, headers=key)
+    assert (status, answer["response"]) == (200, "for bob")
+
+
+def test_failed_key_checks_on_one_host_throttle_the_address_on_the_other(hosts):
+    one, two = hosts
+    for _ in range(3):
+        assert as_(one, "wrong").get("/provider/config", environ_base={"REMOTE_ADDR": "10.0.0.9"})[0] == 401
+    status, body, response = as_(two, "alice-key").get("/provider/config", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert (status, body["error"]) == (429, "too_many_requests") and int(response.headers["Retry-After"]) > 0
+    assert as_(two, "alice-key").get("/provider/config", environ_base={"REMOTE_ADDR": "10.0.0.8"})[0] == 200
