@@ -85,6 +85,7 @@ class Settings:
     redis_url: str | None = None
     worker_threads: int = 128                # turns one `goose-api worker` process runs at once
     worker_queue: str = "goose-turns"        # the Dramatiq queue turns wait in
+    worker_metrics_port: int | None = None   # a worker serves GET /metrics (Prometheus) on this port
     # durable runs (journal, resume, idempotency, webhooks)
     resume_started_tools: str = "interrupt"
     auto_resume: bool = False

@@ -19,6 +19,8 @@ import sys
 import threading
 from typing import Sequence
 
+from prometheus_client import start_http_server
+
 from goose_api.errors import ConfigurationError
 from goose_api.ops.logs import configure_logging
 from goose_api.runs.queue_worker import QueueWorker
@@ -57,6 +59,8 @@ def serve(settings: Settings) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if settings.worker_metrics_port:  # workers answer no HTTP but this: their own provider, tool and run numbers
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=services.metrics.registry())
     worker = services.runs.queue_broker.worker(QueueWorker(services.runs).handle, settings.worker_threads)
     worker.start()
     log.info("worker ready queue=%s threads=%d", settings.worker_queue, settings.worker_threads)

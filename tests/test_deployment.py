@@ -74,3 +74,42 @@ def test_compose_starts_in_order_and_keeps_its_data():
     assert set(document["volumes"]) == set(volumes)
     assert services["web"]["ports"] == ["8080:8080"] and services["web"]["environment"]["PORT"] == "8080"
     assert "ports" not in services["worker"]  # workers answer no HTTP
+
+
+def deploying_blocks():
+    from tests.docs.markdown import blocks
+
+    return blocks(ROOT / "docs" / "deploying.md")
+
+
+def covered_here(name: str):
+    return [b for b in deploying_blocks() if b.options.get("covered_by") == f"tests/test_deployment.py::{name}"]
+
+
+def test_the_docs_show_the_procfile_as_it_is():
+    (block,) = covered_here("test_the_docs_show_the_procfile_as_it_is")
+    shown = [line.strip() for line in block.text.splitlines() if line.strip()]
+    assert shown == [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
+
+
+def test_the_config_vars_shown_are_settings_goose_api_reads(tmp_path):
+    from dataclasses import fields
+
+    from goose_api.providers import PROVIDERS
+    from goose_api.settings import Settings
+
+    (block,) = covered_here("test_the_config_vars_shown_are_settings_goose_api_reads")
+    variables = dict(line.strip().split("=", 1) for line in block.text.splitlines() if line.strip())
+    names = {f.name for f in fields(Settings)}
+    for name in variables:
+        assert name == "OPENAI_API_KEY" or name.removeprefix("GOOSE_API_").lower() in names | {"key"}, name
+    settings = Settings.load(environ={"HOME": str(tmp_path), **variables}, cwd=tmp_path)
+    assert (settings.api_key, settings.provider, settings.model) == (
+        variables["GOOSE_API_KEY"], variables["GOOSE_API_PROVIDER"], variables["GOOSE_API_MODEL"])
+    assert settings.env["OPENAI_API_KEY"] == variables["OPENAI_API_KEY"] and settings.provider in PROVIDERS
+
+
+def test_the_compose_block_names_the_file_tested_above():
+    (block,) = covered_here("test_compose_runs_the_procfile_commands")
+    assert block.text.splitlines()[0].strip() == "docker compose up -d --build"
+    assert "--scale worker=" in block.text
