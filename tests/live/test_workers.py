@@ -12,14 +12,18 @@ workers; PostgreSQL restarted and Redis away for a moment give 503
 
 from __future__ import annotations
 
+import signal
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 import requests
 
 from tests.fakes.core import Reply
+from tests.api.test_webhooks import SECRET, Receiver
 from tests.live.test_runs import kill_hard, shell
 from tests.support.app import API_KEY
 from tests.support.cluster import Cluster
@@ -33,11 +37,11 @@ AUTH = {"x-api-key": API_KEY}
 RECOVERY = 90.0  # bound for a dead worker's run to be finished (lease 3 s, then Dramatiq's redelivery)
 
 
-@pytest.fixture
-def cluster(tmp_path, fake_openai, database_url, redis_url):
+@contextmanager
+def running_cluster(tmp_path, fake_openai, database_url, redis_url, **settings: str) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path, fake_openai, database_url, redis_url, settings={
         "GOOSE_API_RUN_LEASE_TIMEOUT": "3", "GOOSE_API_RUN_HEARTBEAT_INTERVAL": "1",
-        "GOOSE_API_WORKER_THREADS": "10", "GOOSE_API_WORKER_QUEUE": f"turns-{uuid.uuid4().hex[:8]}"})
+        "GOOSE_API_WORKER_THREADS": "10", "GOOSE_API_WORKER_QUEUE": f"turns-{uuid.uuid4().hex[:8]}", **settings})
     try:
         cluster.start_web()
         cluster.start_web()
@@ -46,6 +50,12 @@ def cluster(tmp_path, fake_openai, database_url, redis_url):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, fake_openai, database_url, redis_url):
+    with running_cluster(tmp_path, fake_openai, database_url, redis_url) as cluster:
+        yield cluster
 
 
 def sid() -> str:
@@ -223,3 +233,79 @@ def _ignore(call, *args) -> None:
         call(*args)
     except requests.RequestException:
         pass  # the web it waited on was killed
+
+
+def test_cancel_and_if_busy_sent_to_the_other_web_steer_the_workers_run(cluster, fake_openai):
+    one, two = cluster.webs
+    session_id, held, next_held = sid(), Gate(), Gate()
+    fake_openai.add(Reply("never delivered", gate=held))
+    assert one.post("/session/start", {"prompt": "first", "session_id": session_id, "async": True}).status_code == 202
+    held.wait_reached()
+    cancelled = two.post(f"/session/{session_id}/cancel", {})
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled"], cancelled.text
+    held.open()
+    fake_openai.add(Reply("the second", gate=next_held), Reply("the queued third"), Reply("the interrupting fourth"))
+    second = one.post("/session/reply", {"prompt": "second", "session_id": session_id, "async": True})
+    assert second.status_code == 202, second.text
+    next_held.wait_reached()
+    queued = two.post("/session/reply", {"prompt": "third", "session_id": session_id, "if_busy": "enqueue"})
+    assert queued.status_code == 202 and queued.json()["status"] == "queued", queued.text
+    assert [q["run_id"] for q in detail(one, session_id)["queued_runs"]] == [queued.json()["run_id"]]
+    next_held.open()
+    session = settled(one, session_id)
+    assert texts(session)[-4:] == [("user", "second"), ("assistant", "the second"),
+                                   ("user", "third"), ("assistant", "the queued third")]
+    last = one.post("/session/reply", {"prompt": "fourth", "session_id": session_id, "if_busy": "interrupt"})
+    assert last.status_code == 200 and last.json()["response"] == "the interrupting fourth", last.text
+
+
+def test_an_approval_asked_through_one_web_is_confirmed_on_the_other(tmp_path, fake_openai, database_url,
+                                                                      redis_url):
+    with running_cluster(tmp_path, fake_openai, database_url, redis_url, GOOSE_API_MODE="approve") as cluster:
+        session_id = sid()
+        marker = cluster.work / f"{session_id}.txt"
+        fake_openai.add(Reply("", tool_calls=[shell(f"echo ok >> {marker.name}", "c1")]), Reply("approved and ran"))
+        waiting = cluster.webs[0].post("/session/start", {"prompt": "may I", "session_id": session_id})
+        assert waiting.status_code == 200 and waiting.json()["status"] == "waiting_approval", waiting.text
+        assert not marker.exists()
+        done = cluster.webs[1].post(f"/session/{session_id}/confirm", {"id": "c1", "action": "allow_once"})
+        assert done.status_code == 200 and done.json()["response"] == "approved and ran", done.text
+        assert marker.read_text() == "ok\n"
+
+
+def test_a_stopped_worker_hands_its_run_to_another(cluster, fake_openai):
+    session_id, gate = sid(), Gate()
+    marker = cluster.work / f"{session_id}.txt"
+    fake_openai.add(Reply("", tool_calls=[shell(f"echo ran >> {marker.name}", "s1")], gate=gate),
+                    Reply("finished elsewhere"))
+    started = cluster.webs[0].post("/session/start", {"prompt": "deploy", "session_id": session_id, "async": True})
+    gate.wait_reached()
+    owner = cluster.owner_of(started.json()["run_id"])
+    owner.process.send_signal(signal.SIGTERM)  # a deploy: the step in flight finishes, the next never starts
+    gate.open()
+    assert owner.process.wait(60) == 0
+    session = settled(cluster.webs[1], session_id)
+    assert texts(session)[-1] == ("assistant", "finished elsewhere")
+    assert marker.read_text() == "ran\n"  # the tool ran once, on the worker that resumed the run
+    survivor = next(w for w in cluster.workers if w is not owner)
+    wait_until(lambda: f"interrupted run resumed by a worker session={session_id}" in survivor.log(), 30,
+               "the survivor's log line")
+
+
+def test_webhooks_are_delivered_by_the_workers_signed_and_retried(tmp_path, fake_openai, database_url, redis_url):
+    receiver = Receiver([503])
+    try:
+        with running_cluster(tmp_path, fake_openai, database_url, redis_url, GOOSE_API_WEBHOOK_SECRET=SECRET,
+                             GOOSE_API_WEBHOOK_RETRY_WAIT="0.2", GOOSE_API_WEBHOOK_URL=receiver.url) as cluster:
+            fake_openai.add(Reply("hooked"))
+            body = cluster.webs[0].post("/session/start", {"prompt": "x", "session_id": sid()}).json()
+            wait_until(lambda: len(receiver.deliveries) == 2, 60, "the retry after the 503")
+            (first, _), (second, _) = receiver.deliveries
+            payload = receiver.payloads()[-1]
+            assert (payload["type"], payload["run_id"], payload["data"]) == ("done", body["run_id"], body)
+            assert first["X-Goose-Delivery"] == second["X-Goose-Delivery"] and receiver.rejected == []
+            delivered = f"webhook delivered id={first['X-Goose-Delivery']}"
+            wait_until(lambda: any(delivered in w.log() for w in cluster.workers), 30, "a worker's log line")
+            assert not any("webhook" in web.log() for web in cluster.webs)  # web processes deliver nothing
+    finally:
+        receiver.close()
