@@ -83,5 +83,5 @@ class LocalRuns:
         if beat and not run.finished.is_set():
             self.state.update(run.session_id, run.run_id,
                               lambda r: r["owner"].__setitem__("heartbeat", time.time()))
-            if not run.session_lock.refresh():
+            if run.session_lock.is_locked and not run.session_lock.refresh():  # released: the run is ending
                 log.warning("run lost its session lease session=%s run=%s", run.session_id, run.run_id)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = "2"
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
+MAX_CONNECTIONS = 64    # per process; a command holds one for a round trip
 
 
 def unreachable(exc: BaseException) -> NotReady:
@@ -36,8 +37,11 @@ class RedisLink:
     def __init__(self, url: str, *, prefix: str = "goose"):
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT,
-                                           socket_timeout=SOCKET_TIMEOUT, health_check_interval=10)
+        # A blocking pool: under a burst a thread waits a moment for a free connection instead of failing
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT,
+                                                     socket_connect_timeout=CONNECT_TIMEOUT,
+                                                     socket_timeout=SOCKET_TIMEOUT, health_check_interval=10)
+        self.client = redis.Redis(connection_pool=pool)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -65,3 +69,4 @@ class RedisLink:
 
     def close(self) -> None:
         self.client.close()
+        self.client.connection_pool.disconnect()

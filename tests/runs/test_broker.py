@@ -50,7 +50,8 @@ def test_a_dead_workers_message_goes_to_another_worker(link):
     taken = dead.broker.consume(name, prefetch=1, timeout=100)
     assert next(m for m in taken if m is not None).kwargs["run_id"] == "run_2"  # fetched, never acknowledged
     assert dead.backlog() == 0
-    alive = TurnBroker(RedisLink(link.url, prefix=link.prefix), name, heartbeat_timeout=0.5)
+    other = RedisLink(link.url, prefix=link.prefix)
+    alive = TurnBroker(other, name, heartbeat_timeout=0.5)
     got: queue.Queue = queue.Queue()
     worker = alive.worker(lambda **m: got.put(m), threads=1)
     worker.start()
@@ -58,10 +59,12 @@ def test_a_dead_workers_message_goes_to_another_worker(link):
         assert got.get(timeout=WAIT)["run_id"] == "run_2"  # put back by the broker's maintenance
     finally:
         worker.stop(timeout=10_000)
+        other.close()
 
 
 def test_sending_while_redis_is_away_is_503_and_queues_nothing():
-    broker = TurnBroker(RedisLink(f"redis://127.0.0.1:{free_port()}/0"), "goose-turns", heartbeat_timeout=30.0)
+    link = RedisLink(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(NotReady) as away:
-        broker.send(**message("run_3"))
+        TurnBroker(link, "goose-turns", heartbeat_timeout=30.0).send(**message("run_3"))
     assert away.value.headers["Retry-After"]
+    link.close()

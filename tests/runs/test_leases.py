@@ -60,3 +60,4 @@ def test_redis_away_is_503_not_ready_with_retry_after():
     assert away.value.status == 503 and away.value.code == "not_ready"
     assert away.value.headers["Retry-After"] and "REDIS_URL" in away.value.message
     assert link.problem().startswith("Redis (REDIS_URL) cannot be reached")
+    link.close()

@@ -49,5 +49,7 @@ def test_the_steering_counter_moves_for_every_process(links):
 
 
 def test_a_counter_read_while_redis_is_away_reports_no_change():
-    counter = RedisChangeCounter(RedisLink(f"redis://127.0.0.1:{free_port()}/0"), "steering")
+    link = RedisLink(f"redis://127.0.0.1:{free_port()}/0")
+    counter = RedisChangeCounter(link, "steering")
     assert counter.value() == counter.value() == 0
+    link.close()
