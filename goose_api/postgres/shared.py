@@ -69,6 +69,9 @@ class PgIdempotency(IdempotencyStore):
     def sweep(self) -> int:
         return self.db.execute("DELETE FROM idempotency WHERE expires < %s", (time.time(),))
 
+    def count(self) -> int:
+        return self.db.fetchone("SELECT count(*) FROM idempotency")[0]
+
 
 class PgPermissions:
     """The tools always allowed, as rows."""
@@ -199,6 +202,10 @@ class PgOutbox:
 
     def pending(self) -> int:
         return self.db.fetchone("SELECT count(*) FROM webhook_deliveries WHERE NOT failed")[0]
+
+    def waiting(self) -> list[dict[str, Any]]:
+        return [dict(row[0]) for row in
+                self.db.fetchall("SELECT delivery FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
 
 
 class PgFailures:

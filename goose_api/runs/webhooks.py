@@ -31,6 +31,7 @@ from typing import Any, Iterator
 import requests
 from filelock import FileLock, Timeout
 
+from goose_api.errors import ApiError
 from goose_api.runs.event_log import Event
 from goose_api.storage import atomic
 from goose_api.storage.data_dir import DataDir, lock_of
@@ -105,6 +106,16 @@ class FileOutbox:
     def pending(self) -> int:
         return len(self.data.webhook_deliveries())
 
+    def waiting(self) -> list[dict[str, Any]]:
+        """The deliveries waiting (not given up), oldest first."""
+        out = []
+        for path in self.data.webhook_deliveries():
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (FileNotFoundError, ValueError):
+                continue  # delivered meanwhile, or being replaced
+        return out
+
 
 class WebhookOutbox:
     def __init__(self, outbox: OutboxStorage, secret: str | None, *, retries: int, first_wait: float,
@@ -165,8 +176,8 @@ class WebhookOutbox:
                         due_in = self._send(delivery)
                     if due_in is not None:
                         wait = min(wait, due_in)
-            except Exception:  # the outbox unreachable a moment (a database restart): look again later
-                log.exception("webhook outbox unreadable")
+            except ApiError as exc:  # the outbox unreachable a moment (a database restart): look again later
+                log.warning("webhook outbox unreadable: %s", exc)
             self._wake.wait(max(0.05, wait))
 
     def _send(self, delivery: dict[str, Any]) -> float | None:

@@ -121,12 +121,14 @@ class PostgresServer:
         name = urlsplit(url).path.lstrip("/")
         self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    def restart(self) -> None:
-        """Stop and start the suite's own server (its data kept): an outage of a moment."""
-        assert self.dir is not None, "only the suite's own server can be restarted"
-        data = self.dir / "data"
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "restart"]),
-                       check=True, capture_output=True)
+    def cut_off(self, url: str) -> None:
+        """An outage of one database: its connections are ended and new ones refused until ``reconnect``."""
+        name = urlsplit(url).path.lstrip("/")
+        self._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        self._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+
+    def reconnect(self, url: str) -> None:
+        self._admin(f"ALTER DATABASE {urlsplit(url).path.lstrip('/')} ALLOW_CONNECTIONS true")
 
     def stop(self) -> None:
         if self.dir is None:
