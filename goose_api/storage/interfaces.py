@@ -162,7 +162,7 @@ class RunStorage(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
-    def sessions(self) -> list[str]: ...
+    def sessions(self) -> list[str]: ...  # the sessions whose run the recovery sweep looks at
 
     def exclusive(self, name: str) -> HeldLock | None: ...  # a process-wide job lock (auto-resume), None: taken
 

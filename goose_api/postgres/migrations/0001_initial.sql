@@ -91,8 +91,11 @@ CREATE TABLE kv (
     version     bigint NOT NULL DEFAULT 1
 );
 
+-- The tools each API key (by name) chose to always allow.
 CREATE TABLE tool_permissions (
-    tool        text PRIMARY KEY
+    client      text NOT NULL,
+    tool        text NOT NULL,
+    PRIMARY KEY (client, tool)
 );
 
 CREATE TABLE webhook_deliveries (
