@@ -215,11 +215,14 @@ class IdempotencyStorage(Protocol):
 
 
 class PermissionStorage(Protocol):
-    """The tools a user chose to always allow (files: ``agent/approvals.ToolPermissions``)."""
+    """The tools each key (by name) chose to always allow (files: ``agent/approvals.ToolPermissions``).
 
-    def always_allowed(self, tool: str) -> bool: ...
+    ``key`` None (a turn of no known key) is never allowed and remembers nothing.
+    """
 
-    def allow_always(self, tool: str) -> None: ...
+    def always_allowed(self, tool: str, key: str | None) -> bool: ...
+
+    def allow_always(self, tool: str, key: str | None) -> None: ...
 
 
 class ChoiceStorage(Protocol):

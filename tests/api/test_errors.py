@@ -138,10 +138,11 @@ def test_reply_without_any_session_is_404(client):
     assert "start one" in answer["message"]
 
 
-@pytest.mark.parametrize("working_dir", ["relative/dir", "/definitely/not/here"])
-def test_bad_working_dir_is_400_and_creates_nothing(client, dirs, working_dir):
+@pytest.mark.parametrize("working_dir, code", [("relative/dir", "validation_error"),
+                                               ("/definitely/not/here", "bad_request")])
+def test_bad_working_dir_is_400_and_creates_nothing(client, dirs, working_dir, code):
     status, answer, _ = client.post("/session/start", {"prompt": "x", "working_dir": working_dir})
-    assert_error(status, answer, 400, "bad_request")
+    assert_error(status, answer, 400, code)
     assert stored_session_ids(dirs) == set()
 
 

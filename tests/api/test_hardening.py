@@ -63,3 +63,12 @@ def test_provider_errors_and_switches_reveal_no_secret(client, fake_openai):
     assert status == 400 and "GROQ_API_KEY" in body["message"]
     _, config, _ = client.get("/provider/config")
     assert fake_openai.api_key not in str(config) and fake_openai.base_url not in str(config)
+
+
+@pytest.mark.parametrize("path, body", [("/session/start", {"prompt": "x"}),
+                                        ("/sessions/import", {"format": "json", "data": {"conversation": []}})])
+@pytest.mark.parametrize("working_dir", ["", "relative/dir", " /lead"])
+def test_a_working_dir_that_is_not_absolute_is_400(client, dirs, path, body, working_dir):
+    status, answer, _ = client.post(path, {**body, "working_dir": working_dir})
+    assert (status, answer["error"]) == (400, "validation_error") and "working_dir" in answer["errors"], answer
+    assert list(dirs["sessions"].iterdir()) == []
