@@ -12,7 +12,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make requirements" $(VENV)/bin/pip-compile --
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-quick bench model install install-dev chromium services requirements clean
+.PHONY: run test test-quick bench model install install-dev chromium bubblewrap services requirements clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +31,18 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.runtime-installed
-install-dev: $(VENV)/.dev-installed tests/node_modules/.installed chromium services
+install: $(VENV)/.runtime-installed bubblewrap
+install-dev: $(VENV)/.dev-installed tests/node_modules/.installed chromium bubblewrap services
 
 # Headless Chromium renders /docs in the test suite (Debian's package).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
+
+# The developer extension's shell runs in a bubblewrap sandbox (Debian's package; developer_sandbox: auto).
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap)
 
 # The suite starts throwaway PostgreSQL and Redis servers of its own (tests/support/services.py; Debian's packages),
 # unless DATABASE_URL / REDIS_URL name servers to use.

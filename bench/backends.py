@@ -63,7 +63,7 @@ def overhead(servers: dict, stub: ProviderStub, rounds: int, per_size: int) -> d
     for name, server in servers.items():
         http[name] = requests.Session()
         http[name].headers["x-api-key"] = API_KEY
-        own_times(http[name], server.url, stub, "bench_10_0", 2)  # warm up: extensions, pools, caches
+        own_times(http[name], server.url, stub, f"bench_{SIZES[0]}_0", 2)  # warm up: extensions, pools, caches
     results: dict = {}
     for size in SIZES:
         ids = [f"bench_{size}_{k}" for k in range(per_size)]

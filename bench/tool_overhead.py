@@ -135,7 +135,8 @@ def compare(work: Path, transport: str, batches: int, size: int) -> dict:
             config = {"type": "streamable_http", "name": "echo", "uri": url, "timeout": 30}
             direct_transport = lambda: streamable_http_client(url, http_client=httpx2.AsyncClient())  # noqa: E731
         settings = Settings(data_dir=str(work / transport), extensions={"developer": {"enabled": False},
-                                                                        "echo": {"enabled": True, **config}}, env={})
+                                                                        "echo": {"enabled": True, **config}}, env={},
+                            extension_hosts=("127.0.0.1",))  # the echo server listens on loopback
         registry = ExtensionRegistry(settings, DataDir.at(settings.data_dir, settings.sessions_dir).extensions)
         direct = DirectClient(direct_transport)
         try:

@@ -17,12 +17,17 @@ DATA_DIR_ENV = "GOOSE_API_DATA_DIR"
 
 def working_dir(ctx: Any) -> Path:
     """The directory the request asks us to work in, else this process's cwd."""
+    return given_working_dir(ctx) or Path.cwd()
+
+
+def given_working_dir(ctx: Any) -> Path | None:
+    """The directory the request asks us to work in, if it names one."""
     meta = getattr(getattr(ctx, "request_context", None), "meta", None) or {}
     for key in WORKING_DIR_META_KEYS:
         value = meta.get(key)
         if isinstance(value, str) and value:
             return Path(value)
-    return Path.cwd()
+    return None
 
 
 def data_dir() -> Path:

@@ -60,6 +60,7 @@ class Stores:
     extensions: ExtensionStorage
     outbox: OutboxStorage
     auth_failures: Callable[[], FailureStorage]  # made by the web app (only HTTP needs it)
+    problem: Callable[[], str | None] = lambda: None  # why the backend cannot serve now (readiness), or None
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def close(self) -> None:

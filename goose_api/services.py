@@ -102,12 +102,15 @@ class Services:
         redis = RedisLink(settings.redis_url) if settings.redis_url else None
         crossing = cross_host_runs(redis, settings, state) if redis is not None else {}
         webhooks = WebhookOutbox(stores.outbox, settings.webhook_secret, retries=settings.webhook_retries,
-                                 first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout)
+                                 first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout,
+                                 key_secrets={str(entry["name"]): str(entry["webhook_secret"])
+                                              for entry in settings.api_keys if entry.get("webhook_secret")})
         runs = RunService(settings, store, agent, state, stores.journal, track=metrics.active_run,
                           on_final=webhooks.run_ended, queue=stores.queue, broker=crossing.get("broker"),
                           leases=crossing.get("leases"))
         access = SessionAccess(store, stores.owners)
-        turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots)
+        turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
+                            settings.private_paths())
         idempotency = stores.idempotency
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
@@ -120,6 +123,10 @@ class Services:
         if redis is not None:
             services._closers.extend([redis.close, state.signal.close])
         services._closers.extend([webhooks.close, registry.close, runs.close, recovery.close])
+        if settings.allowed_roots is None and any(not entry.get("admin") for entry in settings.api_keys):
+            log.warning("allowed_roots is unset: keys without admin all work inside the default working dir %s "
+                        "(where the developer tools may write); set allowed_roots and give each key a directory "
+                        "of its own", turns.default_working_dir)
         recovery.start()
         if redis is None or role == "worker":
             webhooks.start()

@@ -97,17 +97,27 @@ class Settings:
     webhook_timeout: float = 10.0
     # extensions
     extensions: Mapping[str, Any] = field(default_factory=dict)
-    extension_commands: tuple[str, ...] | None = None
+    extension_commands: tuple[Any, ...] | None = None   # commands, or {cmd, args_prefix, allow_code_options}
+    extension_hosts: tuple[str, ...] = ()
     # operations
     log_level: str = "INFO"
     log_format: str = "text"
     allowed_roots: tuple[str, ...] | None = None
+    developer_sandbox: str = "auto"
     cors_origins: tuple[str, ...] = ()
     auth_failure_limit: int = 10
     auth_failure_window: float = 60.0
-    # where values came from, and the environment providers and extensions may read
+    # where values came from, the files read, and the environment providers and extensions may read
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    files: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def private_paths(self) -> tuple[str, ...]:
+        """What a tool must never see: the data dir (keys, every run), the sessions dir, the files settings
+        came from (keys, provider credentials) and the goose CLI's config dir (its secrets live there)."""
+        goose_config = _xdg(self.env, "XDG_CONFIG_HOME", ".config") / "goose"
+        paths = [self.data_dir, self.sessions_dir, *self.files, str(goose_config)]
+        return tuple(dict.fromkeys(str(Path(p)) for p in paths if p))
 
     @property
     def long_request_limits(self) -> tuple[int, int]:
@@ -133,17 +143,18 @@ class Settings:
         cwd = Path(cwd or os.getcwd())
         dotenv = {k: v for k, v in dotenv_values(cwd / ".env").items() if v is not None}
         env = {**dotenv, **environ}  # the real environment wins over .env
+        files: list[str] = []
         layers: list[tuple[str, dict[str, Any]]] = [
-            ("goose config", _goose_cli_layer(env)),
+            ("goose config", _goose_cli_layer(env, files)),
             ("goose environment", {GOOSE_CLI_KEYS[k]: env[k] for k in GOOSE_CLI_KEYS if k in env}),
-            ("config file", _config_file_layer(env, cwd)),
+            ("config file", _config_file_layer(env, cwd, files)),
             (".env", _prefixed(dotenv)),
             ("environment", _prefixed(environ)),
             ("overrides", dict(overrides or {})),
         ]
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        known = {f.name: f for f in fields(cls) if f.name not in ("env", "sources")}
+        known = {f.name: f for f in fields(cls) if f.name not in ("env", "sources", "files")}
         for source, layer in layers:
             for key, raw in layer.items():
                 if key not in known:
@@ -163,7 +174,9 @@ class Settings:
             values["port"] = _coerce(known["port"], environ["PORT"], "PORT")
             values["host"] = "0.0.0.0"
             sources.update(port="PORT", host="PORT")
-        settings = cls(**values, env=MappingProxyType(env), sources=MappingProxyType(sources))
+        if (cwd / ".env").is_file():
+            files.append(str((cwd / ".env").resolve()))
+        settings = cls(**values, env=MappingProxyType(env), sources=MappingProxyType(sources), files=tuple(files))
         settings.validate()
         return settings
 
@@ -172,6 +185,8 @@ class Settings:
             raise ConfigurationError("context_strategy must be 'summarize' or 'truncate'")
         if self.mode not in ("auto", "approve", "smart_approve", "chat"):
             raise ConfigurationError("mode must be one of auto, approve, smart_approve, chat")
+        if self.developer_sandbox not in ("auto", "bwrap", "off"):
+            raise ConfigurationError("developer_sandbox must be auto, bwrap or off")
         if self.log_format not in ("text", "json"):
             raise ConfigurationError("log_format must be 'text' or 'json'")
         if self.auth_failure_limit < 1 or self.auth_failure_window <= 0:
@@ -200,6 +215,10 @@ class Settings:
         for entry in self.api_keys:
             if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
                 raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+            if "webhook_secret" in entry and not (isinstance(entry["webhook_secret"], str)
+                                                  and entry["webhook_secret"]):
+                raise ConfigurationError(f"api_keys entry {entry['name']!r}: webhook_secret must be a non-empty "
+                                         "string (or left out: then it is derived from the server's)")
         if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
             raise ConfigurationError("DATABASE_URL (database_url) must be a postgres:// or postgresql:// URL")
         self._validate_model_capabilities()
@@ -256,24 +275,27 @@ def _read_structured(path: Path) -> dict[str, Any]:
     return data
 
 
-def _config_file_layer(env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+def _config_file_layer(env: Mapping[str, str], cwd: Path, files: list[str]) -> dict[str, Any]:
     explicit = env.get("GOOSE_API_CONFIG")
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigurationError(f"GOOSE_API_CONFIG points to {path}, which is not a file")
+        files.append(str(path.resolve()))
         return _read_structured(path)
     for name in CONFIG_CANDIDATES:
         if (cwd / name).is_file():
+            files.append(str((cwd / name).resolve()))
             return _read_structured(cwd / name)
     return {}
 
 
-def _goose_cli_layer(env: Mapping[str, str]) -> dict[str, Any]:
+def _goose_cli_layer(env: Mapping[str, str], files: list[str]) -> dict[str, Any]:
     """Provider, model, mode and extensions from the goose CLI's config (read only, never written)."""
     path = _xdg(env, "XDG_CONFIG_HOME", ".config") / "goose" / "config.yaml"
     if not path.is_file():
         return {}
+    files.append(str(path.resolve()))
     try:
         data = _read_structured(path)
     except ConfigurationError:

@@ -95,8 +95,34 @@ def test_repo_config_yaml_documents_every_setting():
     from pathlib import Path
     text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
     for f in fields(Settings):
-        if f.name not in ("env", "sources"):
+        if f.name not in ("env", "sources", "files"):
             assert f"# {f.name}:" in text or f"\n{f.name}:" in text, f"config.yaml does not document {f.name}"
+
+
+def test_the_files_settings_came_from_are_private(tmp_path):
+    goose_cfg = tmp_path / "home/.config/goose/config.yaml"
+    goose_cfg.parent.mkdir(parents=True)
+    goose_cfg.write_text("GOOSE_MODEL: m\n")
+    (tmp_path / "config.yaml").write_text("max_turns: 7\n")
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-dotenv\n")
+    s = load(tmp_path, {"XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert set(s.files) == {str(goose_cfg), str(tmp_path / "config.yaml"), str(tmp_path / ".env")}
+    assert set(s.private_paths()) == {str(tmp_path / "xdg/goose-api"), str(tmp_path / "xdg/goose/sessions"),
+                                      str(goose_cfg), str(tmp_path / "config.yaml"), str(tmp_path / ".env"),
+                                      str(tmp_path / "home/.config/goose")}
+    explicit = tmp_path / "elsewhere.yaml"
+    explicit.write_text("max_turns: 3\n")
+    assert str(explicit) in load(tmp_path, {"GOOSE_API_CONFIG": str(explicit)}).files
+
+
+@pytest.mark.parametrize("text, message", [
+    ("developer_sandbox: maybe\n", "developer_sandbox must be auto, bwrap or off"),
+    ("api_keys: [{name: a, key: k, webhook_secret: ''}]\n", "webhook_secret must be a non-empty string"),
+    ("api_keys: [{name: a, key: k, webhook_secret: 12}]\n", "webhook_secret must be a non-empty string")])
+def test_tenancy_settings_are_checked(tmp_path, text, message):
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        load(tmp_path)
 
 
 def test_long_request_limits_leave_threads_for_short_requests(tmp_path):

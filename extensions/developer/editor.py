@@ -1,15 +1,18 @@
 """The text editor behind the developer extension's ``text_editor`` tool.
 
-Paths must be absolute (the model cannot know our cwd). Every change records
-the file's previous content so ``undo_edit`` can put it back, per file, most
-recent first. Errors are ``EditorError`` with a message that tells the model
-what to do next.
+Paths must be absolute (the model cannot know our cwd) and inside the
+session's working dir: every file access goes through a ``WorkArea``
+(``area.py``). Every change records the file's previous content so
+``undo_edit`` can put it back, per file, most recent first. Errors are
+``EditorError`` with a message that tells the model what to do next.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+
+from extensions.developer.area import WorkArea
 
 MAX_VIEW_BYTES = 400_000
 MAX_DIR_ENTRIES = 500
@@ -26,10 +29,10 @@ class TextEditor:
         self._history: dict[Path, list[str | None]] = {}  # None: the file did not exist
         self._lock = threading.Lock()
 
-    def view(self, path: Path, view_range: list[int] | None = None) -> str:
-        if path.is_dir():
-            return _list_dir(path)
-        text = _read(path)
+    def view(self, area: WorkArea, path: Path, view_range: list[int] | None = None) -> str:
+        if area.kind(path) == "dir":
+            return _list_dir(area, path)
+        text = _read(area, path)
         lines = text.splitlines()
         start, end = 1, len(lines)
         if view_range:
@@ -40,16 +43,16 @@ class TextEditor:
                 raise EditorError(f"view_range {view_range} is outside the file, which has {len(lines)} lines")
         return f"{path} ({len(lines)} lines)\n" + _numbered(lines[start - 1:end], start)
 
-    def write(self, path: Path, file_text: str | None) -> str:
+    def write(self, area: WorkArea, path: Path, file_text: str | None) -> str:
         if file_text is None:
             raise EditorError("write needs file_text: the whole new content of the file")
-        self._save(path, file_text)
+        self._save(area, path, file_text)
         return f"Wrote {len(file_text.splitlines())} lines to {path}"
 
-    def str_replace(self, path: Path, old_str: str | None, new_str: str | None) -> str:
+    def str_replace(self, area: WorkArea, path: Path, old_str: str | None, new_str: str | None) -> str:
         if not old_str:
             raise EditorError("str_replace needs old_str: the exact text to replace, copied from the file")
-        text = _read(path)
+        text = _read(area, path)
         count = text.count(old_str)
         if count == 0:
             raise EditorError(f"old_str was not found in {path}. View the file and copy the text exactly, "
@@ -58,14 +61,14 @@ class TextEditor:
             raise EditorError(f"old_str appears {count} times in {path}; include more of the surrounding "
                               "lines so that it matches exactly once.")
         new_text = text.replace(old_str, new_str or "", 1)
-        self._save(path, new_text)
+        self._save(area, path, new_text)
         first_line = text[:text.index(old_str)].count("\n") + 1
         return f"Edited {path}:\n" + _snippet(new_text, first_line, (new_str or "").count("\n") + 1)
 
-    def insert(self, path: Path, insert_line: int | None, new_str: str | None) -> str:
+    def insert(self, area: WorkArea, path: Path, insert_line: int | None, new_str: str | None) -> str:
         if insert_line is None or new_str is None:
             raise EditorError("insert needs insert_line (0 inserts at the top) and new_str")
-        text = _read(path)
+        text = _read(area, path)
         lines = text.splitlines(keepends=True)
         if not 0 <= insert_line <= len(lines):
             raise EditorError(f"insert_line must be between 0 and {len(lines)} (the file's line count)")
@@ -73,51 +76,55 @@ class TextEditor:
             lines[-1] += "\n"
         block = new_str if new_str.endswith("\n") else new_str + "\n"
         new_text = "".join(lines[:insert_line]) + block + "".join(lines[insert_line:])
-        self._save(path, new_text)
+        self._save(area, path, new_text)
         return f"Inserted after line {insert_line} of {path}:\n" + _snippet(new_text, insert_line + 1,
                                                                               block.count("\n"))
 
-    def undo_edit(self, path: Path) -> str:
+    def undo_edit(self, area: WorkArea, path: Path) -> str:
         with self._lock:
             history = self._history.get(path)
             if not history:
                 raise EditorError(f"There is no edit of {path} to undo")
             previous = history.pop()
         if previous is None:
-            path.unlink(missing_ok=True)
+            try:
+                area.unlink(path)
+            except FileNotFoundError:
+                pass  # removed since: what undo wants
             return f"Undid the creation of {path}: the file is removed"
-        path.write_text(previous, encoding="utf-8")
+        area.write_text(path, previous)
         return f"Undid the last edit of {path}"
 
-    def _save(self, path: Path, new_text: str) -> None:
-        if path.is_dir():
+    def _save(self, area: WorkArea, path: Path, new_text: str) -> None:
+        kind = area.kind(path)
+        if kind == "dir":
             raise EditorError(f"{path} is a directory")
-        previous = path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new_text, encoding="utf-8")
+        previous = area.read_bytes(path).decode("utf-8", "replace") if kind is not None else None
+        area.write_text(path, new_text)
         with self._lock:
             history = self._history.setdefault(path, [])
             history.append(previous)
             del history[:-UNDO_DEPTH]
 
 
-def _read(path: Path) -> str:
-    if not path.exists():
+def _read(area: WorkArea, path: Path) -> str:
+    kind = area.kind(path)
+    if kind is None:
         raise EditorError(f"The file {path} does not exist; use the write command to create it")
-    if path.is_dir():
+    if kind == "dir":
         raise EditorError(f"{path} is a directory; view it to list its entries")
-    if path.stat().st_size > MAX_VIEW_BYTES:
+    if area.size(path) > MAX_VIEW_BYTES:
         raise EditorError(f"{path} is larger than {MAX_VIEW_BYTES} bytes; look at parts of it with the "
                           "shell (head, tail, grep, sed -n)")
-    data = path.read_bytes()
+    data = area.read_bytes(path)
     if b"\0" in data:
         raise EditorError(f"{path} looks like a binary file; it cannot be viewed or edited as text")
     return data.decode("utf-8", "replace")
 
 
-def _list_dir(path: Path) -> str:
-    entries = sorted(path.iterdir())
-    shown = [f"{e.name}/" if e.is_dir() else e.name for e in entries[:MAX_DIR_ENTRIES]]
+def _list_dir(area: WorkArea, path: Path) -> str:
+    entries = area.list_dir(path)
+    shown = [f"{name}/" if is_dir else name for name, is_dir in entries[:MAX_DIR_ENTRIES]]
     more = f"\n... and {len(entries) - MAX_DIR_ENTRIES} more" if len(entries) > MAX_DIR_ENTRIES else ""
     return f"{path}/ ({len(entries)} entries)\n" + "\n".join(shown) + more
 

@@ -1,9 +1,11 @@
 """Running one shell command with a timeout and a cap on the output kept.
 
-The command runs in its own process group so a timeout kills everything it
-started. Output is read as it comes (a command that prints gigabytes costs
-``OUTPUT_CAP`` of memory, not gigabytes): the first and last halves of the cap
-are kept and the middle is replaced by a note saying how much was left out.
+The command runs in its own process group (and, sandboxed, in its own pid
+namespace: ``sandbox.py``) so a timeout kills everything it started, and what
+it leaves running in the background is killed when it ends. Output is read as
+it comes (a command that prints gigabytes costs ``OUTPUT_CAP`` of memory, not
+gigabytes): the first and last halves of the cap are kept and the middle is
+replaced by a note saying how much was left out.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from extensions.developer.sandbox import Sandbox
+
+_running: set[int] = set()  # process groups of the commands running now (stopped with this server)
+_lock = threading.Lock()
 
 OUTPUT_CAP = 40_000       # bytes kept per stream
 DRAIN_TIMEOUT = 5.0       # after the command ends, how long to wait for its pipes to close
@@ -68,21 +76,26 @@ class ShellResult:
         return "\n".join(parts)
 
 
-def run(command: str, cwd: Path, timeout: float) -> ShellResult:
-    """Run ``command`` with bash (sh if absent) in ``cwd``; stdin is empty."""
+def run(command: str, cwd: Path, timeout: float, sandbox: Sandbox | None = None) -> ShellResult:
+    """Run ``command`` with bash (sh if absent) in ``cwd`` under ``sandbox``; stdin is empty."""
     shell = shutil.which("bash") or "/bin/sh"
-    proc = subprocess.Popen([shell, "-c", command], cwd=cwd, stdin=subprocess.DEVNULL,
+    sandbox = sandbox or Sandbox()
+    proc = subprocess.Popen(sandbox.argv(shell, command, cwd), cwd=cwd, env=sandbox.process_env(),
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    with _lock:
+        _running.add(proc.pid)
     outputs = (CappedOutput(), CappedOutput())
     readers = [threading.Thread(target=_drain, args=(stream, out), daemon=True)
                for stream, out in ((proc.stdout, outputs[0]), (proc.stderr, outputs[1]))]
     for reader in readers:
         reader.start()
-    try:
-        exit_code: int | None = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.wait()
+    finished = _exited(proc.pid, timeout)
+    _kill_group(proc.pid)  # on a timeout, the command; else what it left in the background
+    with _lock:
+        _running.discard(proc.pid)
+    exit_code: int | None = proc.wait()
+    if not finished:
         exit_code = None
     for reader in readers:
         reader.join(DRAIN_TIMEOUT)  # a daemon it started may hold the pipes open: stop waiting
@@ -94,6 +107,30 @@ def _drain(stream: IO[bytes] | None, out: CappedOutput) -> None:
     with stream:
         while chunk := stream.read1(READ_CHUNK):  # type: ignore[attr-defined]
             out.feed(chunk)
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for the shell to exit, without reaping it.
+
+    While it is not reaped its id cannot be reused, so killing its process group
+    afterwards reaches the processes it left behind and nothing else.
+    """
+    deadline, delay = time.monotonic() + timeout, 0.001
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.05)
+    return True
+
+
+def stop_all() -> None:
+    """Kill every command still running, and what it started: this server is stopping."""
+    with _lock:
+        groups = list(_running)
+    for pid in groups:
+        _kill_group(pid)
 
 
 def _kill_group(pid: int) -> None:

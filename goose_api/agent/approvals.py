@@ -7,8 +7,11 @@ Modes (setting ``mode``; goose's ``GOOSE_MODE``):
     run; the rest wait.
   - ``chat``: no tools are offered; a call the model makes anyway is answered
     with goose's chat-mode text.
-A tool confirmed with ``always_allow`` runs without asking from then on, in
-every worker: the choice is kept in ``<data_dir>/permissions.json``.
+A tool confirmed with ``always_allow`` runs without asking from then on, for
+the key that started the turn only (another key's turns still ask), in every
+worker: the choices are kept in ``<data_dir>/permissions.json`` as
+``{"keys": {"<key name>": ["<tool>", ...]}}``. The global list an earlier
+version kept (``{"always_allow": [...]}``) is read as the ``default`` key's.
 """
 
 from __future__ import annotations
@@ -32,33 +35,51 @@ ALLOW_ONCE, ALWAYS_ALLOW, DENY = "allow_once", "always_allow", "deny"
 ACTIONS = (ALLOW_ONCE, ALWAYS_ALLOW, DENY)
 
 
+LEGACY_KEY = "default"  # whose choices the global list of an earlier version was: the api_key holder's
+
+
 class ToolPermissions:
-    """The tools the user always allows, shared by every worker through one JSON file."""
+    """The tools each key always allows, shared by every worker through one JSON file."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._cache: tuple[tuple[int, int] | None, frozenset[str]] = (None, frozenset())
+        self._cache: tuple[tuple[int, int] | None, dict[str, frozenset[str]]] = (None, {})
 
-    def always_allowed(self, tool: str) -> bool:
-        return tool in self._read()
+    def always_allowed(self, tool: str, key: str | None) -> bool:
+        """Whether ``key`` chose always_allow for ``tool`` (a turn of no known key: never)."""
+        return key is not None and tool in self._read().get(key, frozenset())
 
-    def allow_always(self, tool: str) -> None:
+    def allow_always(self, tool: str, key: str | None) -> None:
+        """Remember ``tool`` for ``key``'s turns; a turn of no known key remembers nothing."""
+        if key is None:
+            return
         with FileLock(str(lock_of(self.path)), thread_local=False):
-            tools = set(self._read()) | {tool}
-            atomic.write_json(self.path, {"always_allow": sorted(tools)})
-        log.info("tool always allowed tool=%s", tool)
+            keys = {name: set(tools) for name, tools in self._read().items()}
+            keys.setdefault(key, set()).add(tool)
+            atomic.write_json(self.path, {"keys": {name: sorted(tools) for name, tools in sorted(keys.items())}})
+        log.info("tool always allowed tool=%s key=%s", tool, key)
 
-    def _read(self) -> frozenset[str]:
+    def _read(self) -> dict[str, frozenset[str]]:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return frozenset()
+            return {}
         stamp = (st.st_ino, st.st_mtime_ns)
         if self._cache[0] != stamp:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            tools = data.get("always_allow", []) if isinstance(data, dict) else []
-            self._cache = (stamp, frozenset(t for t in tools if isinstance(t, str)))
+            self._cache = (stamp, _parse(json.loads(self.path.read_text(encoding="utf-8"))))
         return self._cache[1]
+
+
+def _parse(data: object) -> dict[str, frozenset[str]]:
+    if not isinstance(data, dict):
+        return {}
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    out = {str(name): frozenset(t for t in tools if isinstance(t, str))
+           for name, tools in keys.items() if isinstance(tools, list)}
+    legacy = data.get("always_allow")
+    if isinstance(legacy, list):
+        out[LEGACY_KEY] = out.get(LEGACY_KEY, frozenset()) | {t for t in legacy if isinstance(t, str)}
+    return out
 
 
 class ApprovalPolicy:
@@ -72,11 +93,11 @@ class ApprovalPolicy:
         """The tools the model may see: none in chat mode."""
         return [] if self.mode == CHAT else tools
 
-    def verdict(self, name: str, tools: list[ToolSpec]) -> str:
-        """RUN, ASK or SKIP for a call to ``name`` (``tools``: the specs offered this turn)."""
+    def verdict(self, name: str, tools: list[ToolSpec], key: str | None) -> str:
+        """RUN, ASK or SKIP for a call to ``name`` in a turn of ``key`` (``tools``: the specs offered this turn)."""
         if self.mode == CHAT:
             return SKIP
-        if self.mode == AUTO or self.permissions.always_allowed(name):
+        if self.mode == AUTO or self.permissions.always_allowed(name, key):
             return RUN
         if self.mode == SMART_APPROVE:
             spec = next((t for t in tools if t.name == name), None)

@@ -28,6 +28,7 @@ class TurnControl(Protocol):
 
     cancel_event: threading.Event   # abandon the step in flight
     stop_event: threading.Event     # do not start another step; leave unanswered calls for a resume
+    client: str | None              # the name of the key the turn runs for (its always_allow choices)
 
     def step(self, description: str) -> None:
         """What the turn is doing now (named in a cancel's answer)."""

@@ -275,7 +275,7 @@ class Agent:
         if name is None:
             error = f"Could not parse the tool call: {conv.tool_call_error(request)}"
             return _answered(control, request, conv.tool_error(call_id, error))
-        verdict = self.policy.verdict(name, tools)
+        verdict = self.policy.verdict(name, tools, control.client)
         if verdict == SKIP:
             return _answered(control, request, conv.tool_response(call_id, [conv.text(conv.CHAT_MODE_TEXT)]))
         if verdict == ASK:
@@ -316,7 +316,7 @@ class Agent:
         if action != DENY:
             control.journal(APPROVED, request, by="user", action=action)
         if action == ALWAYS_ALLOW:
-            self.policy.permissions.allow_always(name)
+            self.policy.permissions.allow_always(name, control.client)
         return action
 
     def _run_tool(self, request: dict[str, Any], session: Session, control: TurnControl) -> Iterator[Any]:

@@ -25,6 +25,7 @@ import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +39,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import ValidationError
 
 from goose_api.errors import ExtensionError, ToolCallFailed
+from goose_api.mcp.hosts import HostPolicy, guarded_client
 from goose_api.mcp.loop import LoopThread, event_loop
 from goose_api.mcp.process import StderrTail, child_pid_with_stderr
 from goose_api.storage.process import pid_alive
@@ -63,6 +65,7 @@ class ServerSpec:
     cwd: str | None = None
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    hosts: HostPolicy = field(default_factory=lambda: HostPolicy(()), compare=False)  # where a URL may connect
 
     def describe(self) -> str:
         """What to name in messages: the command, or the URL without credentials or query."""
@@ -203,10 +206,10 @@ class McpConnection:
             return stdio_client(params, errlog=await self._stderr.open())
         if spec.transport == "sse":
             return sse_client(spec.url or "", headers=dict(spec.headers), timeout=HTTP_TIMEOUT,
-                              sse_read_timeout=24 * 3600)
+                              sse_read_timeout=24 * 3600, httpx_client_factory=partial(guarded_client, spec.hosts))
         if spec.transport == "streamable_http":
-            http = httpx2.AsyncClient(headers=dict(spec.headers),
-                                      timeout=httpx2.Timeout(HTTP_TIMEOUT, read=None))
+            http = guarded_client(spec.hosts, headers=dict(spec.headers),
+                                  timeout=httpx2.Timeout(HTTP_TIMEOUT, read=None))
             await stack.enter_async_context(http)
             return streamable_http_client(spec.url or "", http_client=http)
         raise ExtensionError(f"Unsupported MCP transport {spec.transport!r}")

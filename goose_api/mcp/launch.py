@@ -5,12 +5,16 @@ Builtin extensions are started exactly like a user's stdio extension:
 directory and the data dir in ``GOOSE_API_DATA_DIR``. ``env_keys`` are copied
 from the service's environment (``settings.env``) and must all be present;
 ``settings.extension_commands``, when set, lists the only commands a stdio
-extension may run (compared as written, so ``npx`` does not allow ``/tmp/npx``).
+extension may run, with the arguments they may take (``policy.py``); ``envs``
+never set loader or interpreter hooks. URL extensions reach public addresses
+and those ``settings.extension_hosts`` allows (``hosts.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,9 +22,12 @@ from typing import Any, Mapping
 
 from marshmallow import ValidationError
 
-from goose_api.errors import BadRequest, Forbidden
+from goose_api.errors import BadRequest, ConfigurationError
 from goose_api.mcp.client import ServerSpec
 from goose_api.mcp.config import DEFAULT_TIMEOUT, VARIANTS, load_extension_config
+from goose_api.mcp.hosts import HostPolicy
+from goose_api.mcp.policy import LaunchPolicy
+from goose_api.mcp.sandbox import developer_sandbox, sandbox_env
 from goose_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,24 +49,50 @@ def builtin_names() -> list[str]:
     return sorted(p.parent.name for p in BUILTINS_DIR.glob("*/__main__.py"))
 
 
-def server_spec(config: Mapping[str, Any], settings: Settings) -> ServerSpec:
-    """How to start or reach the server ``config`` describes.
+class Launcher:
+    """How to start or reach each extension, under the service's launch policy."""
 
-    Raises:
-        BadRequest: an ``env_keys`` variable is missing, or no such builtin exists.
-        Forbidden: a stdio ``cmd`` outside ``settings.extension_commands``.
-    """
-    kind = config["type"]
-    if kind == "builtin":
-        return _builtin_spec(config, settings)
-    env = {**config.get("envs", {}), **_env_from_keys(config.get("env_keys", []), settings)}
-    if kind == "stdio":
-        allowed = settings.extension_commands
-        if allowed is not None and config["cmd"] not in allowed:
-            raise Forbidden(f"Command {config['cmd']!r} is not allowed for extensions; the allowed commands "
-                            f"are set by extension_commands: {', '.join(allowed) or 'none'}")
-        return ServerSpec("stdio", command=config["cmd"], args=tuple(config.get("args", [])), env=env)
-    return ServerSpec(kind, url=config["uri"], headers=dict(config.get("headers", {})))
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        try:
+            self.commands = LaunchPolicy(settings.extension_commands, settings.env.get("PATH") or os.defpath)
+        except ValueError as exc:
+            raise ConfigurationError(f"extension_commands: {exc}") from None
+        for rule in self.commands.rules or []:
+            if rule.executable is None:
+                log.warning("extension_commands: %r is not an executable on the server's PATH; it allows nothing",
+                            rule.cmd)
+        self.hosts = HostPolicy(settings.extension_hosts)
+        self.sandbox = developer_sandbox(settings)
+
+    def spec(self, config: Mapping[str, Any]) -> ServerSpec:
+        """How to start or reach the server ``config`` describes.
+
+        Raises:
+            BadRequest: an ``env_keys`` variable is missing, or no such builtin exists.
+            Forbidden: a stdio command or its arguments outside ``extension_commands``, an ``envs`` name
+                that sets a loader or interpreter hook, a URL whose host is not a public address (nor
+                allowed by ``extension_hosts``).
+        """
+        kind = config["type"]
+        if kind == "builtin":
+            spec = _builtin_spec(config, self.settings)
+            if extension_key(config["name"]) == "developer":
+                for path in (self.settings.data_dir, self.settings.sessions_dir):
+                    try:  # hidden only if it exists before the sandbox does
+                        os.makedirs(path, exist_ok=True)
+                    except OSError:
+                        pass  # a file in the way (hidden as a file) or unwritable: readiness reports it
+                return dataclasses.replace(spec, env={**spec.env, **sandbox_env(self.sandbox)})
+            return spec
+        env = {**config.get("envs", {}), **_env_from_keys(config.get("env_keys", []), self.settings)}
+        if kind == "stdio":
+            args = tuple(config.get("args", []))
+            command = self.commands.command(config["cmd"], args)
+            self.commands.environment(env)
+            return ServerSpec("stdio", command=command, args=args, env=env)
+        self.hosts.check_url(config["uri"])
+        return ServerSpec(kind, url=config["uri"], headers=dict(config.get("headers", {})), hosts=self.hosts)
 
 
 def _builtin_spec(config: Mapping[str, Any], settings: Settings) -> ServerSpec:

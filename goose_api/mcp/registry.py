@@ -26,7 +26,7 @@ from goose_api.errors import ApiError, NotFound, ToolCallFailed
 from goose_api.mcp.client import McpConnection, stop_all
 from goose_api.mcp.config import DEFAULT_TIMEOUT
 from goose_api.mcp.content import error_text, to_goose_content
-from goose_api.mcp.launch import compact, configured_extensions, extension_key, server_spec
+from goose_api.mcp.launch import Launcher, compact, configured_extensions, extension_key
 from goose_api.mcp.store import Configs, ExtensionStore, Signature
 from goose_api.providers.base import ToolSpec
 from goose_api.settings import Settings
@@ -71,6 +71,7 @@ class ExtensionRegistry:
     def __init__(self, settings: Settings, store: ExtensionStorage | Path):
         """``store``: the extension configs every worker shares (a path: the extensions file there)."""
         self._settings = settings
+        self._launcher = Launcher(settings)
         self._store = ExtensionStore(store, configured_extensions(settings)) if isinstance(store, Path) else store
         self._extensions: dict[str, _Extension] = {}
         self._synced: Signature | None = _NEVER
@@ -135,7 +136,7 @@ class ExtensionRegistry:
         self._store = self._store.fresh()  # a file lock must not be shared with the parent
 
     def _connect(self, key: str, config: dict[str, Any]) -> McpConnection:
-        connection = McpConnection(key, server_spec(config, self._settings))
+        connection = McpConnection(key, self._launcher.spec(config))
         connection.start(float(config.get("timeout", DEFAULT_TIMEOUT)))
         return connection
 
@@ -164,7 +165,7 @@ class ExtensionRegistry:
 
         Raises:
             ExtensionError: the server could not be started or reached (nothing is kept).
-            Forbidden: a stdio ``cmd`` outside ``settings.extension_commands``.
+            Forbidden: a command, arguments, ``envs`` or URL the launch policy refuses (``launch.py``).
             BadRequest: ``env_keys`` missing from the environment, or an unknown builtin.
         """
         self.ensure_loaded()

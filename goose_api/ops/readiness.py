@@ -61,15 +61,23 @@ def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
     return {"name": name.replace(" ", "_"), "ok": True}
 
 
+def storage_check(services: Any) -> dict[str, Any]:
+    """Where the sessions are kept: the sessions dir is writable, or the database answers."""
+    if services.stores.backend == "files":
+        return writable_check("sessions dir", "sessions_dir", services.data.sessions)
+    problem = services.stores.problem()
+    return {"name": "database", "ok": problem is None, **({"reason": problem} if problem else {})}
+
+
 def readiness(services: Any) -> list[dict[str, Any]]:
     """Every check, when all pass.
 
     Raises:
         NotReady: one or more checks failed; the message lists every reason.
     """
-    checks = [provider_check(services), extensions_check(services),
-              writable_check("data dir", "data_dir", services.data.root),
-              writable_check("sessions dir", "sessions_dir", services.data.sessions)]
+    storage = storage_check(services)  # first: the other checks read the backend's state
+    checks = [provider_check(services), *([extensions_check(services)] if storage["ok"] else []),
+              writable_check("data dir", "data_dir", services.data.root), storage]
     if services.redis is not None:
         checks.append(redis_check(services))
     reasons = [check["reason"] for check in checks if not check["ok"]]

@@ -28,7 +28,7 @@ from goose_api.errors import ConfigurationError, NotReady
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5       # seconds to reach the server at start-up
-POOL_WAIT = 30.0          # how long a statement waits for a free connection
+POOL_WAIT = 5.0           # how long a statement waits for a connection (then 503 not_ready: the database is away)
 RETRY_AFTER = "2"
 
 
@@ -84,6 +84,14 @@ class Database:
     def close(self) -> None:
         self._pool.close()
 
+    def problem(self) -> str | None:
+        """Why the database cannot be used now (for readiness: names DATABASE_URL, not the password), or None."""
+        try:
+            self.fetchone("SELECT 1")
+        except NotReady:
+            return f"the database at DATABASE_URL ({redacted(self.url)}) is unreachable"
+        return None
+
     # --- statements --------------------------------------------------------------------
 
     @contextmanager
@@ -101,8 +109,8 @@ class Database:
             with self._pool.connection() as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise NotReady(f"The database is unreachable: {type(exc).__name__}; retry shortly",
-                           headers={"Retry-After": RETRY_AFTER}) from None
+            raise NotReady(f"The database at DATABASE_URL ({redacted(self.url)}) is unreachable "
+                           f"({type(exc).__name__}); retry shortly", headers={"Retry-After": RETRY_AFTER}) from None
 
     def execute(self, sql: str, params: Any = None) -> int:
         """Run one statement; returns the rows it changed."""

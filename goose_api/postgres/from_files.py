@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from goose_api.errors import ApiError
 from goose_api.postgres.db import Database
+from goose_api.postgres.shared import DEFAULT_KEY
 from goose_api.sessions.owners import SessionOwners
 from goose_api.sessions.store import SessionStore
 from goose_api.storage.data_dir import DataDir
@@ -83,11 +84,14 @@ def move(db: Database, data_dir: Path, sessions_dir: Path) -> Moved:
 
 def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
     permissions = _json(data.permissions) or {}
-    tools = [t for t in permissions.get("always_allow", []) if isinstance(t, str)]
-    for tool in tools:
-        db.execute("INSERT INTO tool_permissions (tool) VALUES (%s) ON CONFLICT DO NOTHING", (tool,))
-    if tools:
-        moved.other.append(f"{len(tools)} tools always allowed")
+    chosen = [(DEFAULT_KEY, t) for t in permissions.get("always_allow", []) if isinstance(t, str)]  # one list
+    keys = permissions.get("keys") if isinstance(permissions.get("keys"), dict) else {}  # per key
+    chosen += [(str(key), t) for key, tools in keys.items() if isinstance(tools, list) for t in tools
+               if isinstance(t, str)]
+    allowed = sum(db.execute("INSERT INTO tool_permissions (client, tool) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                             (key, tool)) for key, tool in chosen)
+    if allowed:
+        moved.other.append(f"{allowed} tools always allowed")
     for name, value in (("provider", _json(data.provider)), ("extensions", _json(data.extensions))):
         if isinstance(value, dict) and db.execute(
                 "INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(value))):

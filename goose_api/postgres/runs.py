@@ -25,7 +25,7 @@ from goose_api.postgres.db import Database, lock_key
 from goose_api.runs.event_log import Event, LogReader, LogSignal
 from goose_api.runs.journal import RunJournal
 from goose_api.runs.queue import TurnQueue
-from goose_api.runs.state import LOGS_KEPT, Record, RunStateStore
+from goose_api.runs.state import ACTIVE_STATES, INTERRUPTED, LOGS_KEPT, Record, RunStateStore
 from goose_api.runs.worker import RunSpec
 
 JOURNAL_KEPT = 10_000  # entries kept per session when a new turn starts (the turns before it are history)
@@ -155,7 +155,11 @@ class PgRunStore:
                 self.db.execute(f"DELETE FROM {table} WHERE session_id = %s", (session_id,))
 
     def sessions(self) -> list[str]:
-        return [sid for (sid,) in self.db.fetchall("SELECT session_id FROM run_records ORDER BY session_id")]
+        """The sessions whose run the sweep must look at: active or interrupted (an idle or failed one needs
+        nothing, and a table of every session ever run is not read every few seconds by every process)."""
+        return [sid for (sid,) in self.db.fetchall(
+            "SELECT session_id FROM run_records WHERE record->>'state' = ANY(%s) ORDER BY session_id",
+            ([*ACTIVE_STATES, INTERRUPTED],))]
 
     def exclusive(self, name: str) -> "JobLock | None":
         """A job lock one process of the installation holds (a session-level advisory lock); None: taken."""

@@ -41,6 +41,33 @@ PREFIX = "postgresql:sessions/"
 GOOSE_ORDER = tuple(new_metadata(""))  # goose's metadata keys, in the order its files have them
 
 
+def jsonb_ordered(value: Any) -> Any:
+    """``value`` as JSONB gives it back: every object's keys in its order (shorter first, then bytewise),
+    and NUL characters (which JSONB cannot hold; a tool may print them) as U+FFFD."""
+    if isinstance(value, dict):
+        return {_text(key): jsonb_ordered(value[key])
+                for key in sorted(value, key=lambda k: (len(_text(k).encode()), _text(k).encode()))}
+    if isinstance(value, list):
+        return [jsonb_ordered(item) for item in value]
+    return _text(value) if isinstance(value, str) else value
+
+
+def without_nul(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata with NUL characters in its strings as U+FFFD (its key order kept)."""
+    return {key: _text(value) if isinstance(value, str) else value for key, value in metadata.items()}
+
+
+def _text(value: str) -> str:
+    return value.replace("\0", "\ufffd") if "\0" in value else value
+
+
+def as_stored(messages: Iterable[Message]) -> None:
+    """Give messages about to be saved the key order they come back with, in place (identity kept), so a
+    session reads, answers and exports the same whether this process saved it or loaded it."""
+    for message in messages:
+        message.content[:] = jsonb_ordered(message.content)
+
+
 def goose_ordered(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The metadata in goose's key order (JSONB keeps its own), unknown keys after."""
     return {**{key: metadata.get(key) for key in GOOSE_ORDER}, **metadata}
@@ -69,7 +96,7 @@ class PgSessionStore:
         return self.db.fetchone("SELECT 1 FROM sessions WHERE id = %s", (self.check_id(session_id),)) is not None
 
     def create(self, session_id: str | None, working_dir: str, description: str = "") -> Session:
-        metadata = new_metadata(working_dir, description)
+        metadata = without_nul(new_metadata(working_dir, description))
         for candidate in self._candidate_ids(session_id):
             now = time.time()
             inserted = self.db.execute(
@@ -122,11 +149,13 @@ class PgSessionStore:
         self._write_head(session, ())
 
     def append(self, session: Session, *messages: Message) -> None:
+        as_stored(messages)
         start = len(session.messages)
         session.messages.extend(messages)
         self._write_head(session, [(start + i, m) for i, m in enumerate(messages)])
 
     def replace_messages(self, session: Session, messages: list[Message]) -> None:
+        as_stored(messages)
         session.messages = list(messages)
         with self.db.transaction():
             self.db.execute("DELETE FROM messages WHERE session_id = %s", (session.id,))
@@ -134,6 +163,7 @@ class PgSessionStore:
 
     def _write_head(self, session: Session, rows: Iterable[tuple[int, Message]]) -> None:
         session.metadata["message_count"] = len(session.messages)
+        session.metadata = without_nul(session.metadata)
         now = time.time()
         with self.db.transaction() as conn:
             rows = list(rows)
@@ -165,6 +195,13 @@ class PgSessionStore:
     def forget(self, session_id: str) -> None:
         self._forget(session_id)
 
+    def backup(self, session: Session) -> str:
+        """Keep the history as it is now (goose JSONL) in ``session_backups``; a name for the log."""
+        taken = time.time()
+        self.db.execute("INSERT INTO session_backups (session_id, taken, jsonl) VALUES (%s, %s, %s)",
+                        (session.id, taken, self.file_bytes(session).decode("utf-8")))
+        return f"session_backups/{session.id}@{taken:.3f}"
+
     def file_bytes(self, session: Session) -> bytes:
         """The session as goose's JSONL file."""
         metadata = goose_ordered({**session.metadata, "message_count": len(session.messages)})
@@ -190,6 +227,10 @@ class PgSessionStore:
 
     def acquire(self, session_id: str) -> "PgSessionLock":
         return self.locks.acquire(self.check_id(session_id))
+
+    def lock(self, session_id: str) -> "PgSessionLock":
+        """``with store.lock(id):`` holds the session for one turn (``SessionBusy`` if taken)."""
+        return self.acquire(session_id)
 
     def _remember(self, session: Session) -> None:
         with self._cache_lock:

@@ -24,6 +24,7 @@ from goose_api.runs.idempotency import IdempotencyStore
 
 log = logging.getLogger(__name__)
 
+DEFAULT_KEY = "default"  # the api_key holder's name: whose the choices of a single-key installation are
 CACHE_SECONDS = 1.0  # how long a process trusts its copy of a rarely changed value (provider choice)
 FAILURE_LOOK = 1.0   # how long an address found unthrottled is not looked up again (unless it failed here)
 
@@ -69,19 +70,26 @@ class PgIdempotency(IdempotencyStore):
     def sweep(self) -> int:
         return self.db.execute("DELETE FROM idempotency WHERE expires < %s", (time.time(),))
 
+    def count(self) -> int:
+        return self.db.fetchone("SELECT count(*) FROM idempotency")[0]
+
 
 class PgPermissions:
-    """The tools always allowed, as rows."""
+    """The tools each key always allows, as rows (``key``: the key's name; no key remembers nothing)."""
 
     def __init__(self, db: Database):
         self.db = db
 
-    def always_allowed(self, tool: str) -> bool:
-        return self.db.fetchone("SELECT 1 FROM tool_permissions WHERE tool = %s", (tool,)) is not None
+    def always_allowed(self, tool: str, key: str | None = DEFAULT_KEY) -> bool:
+        return key is not None and self.db.fetchone(
+            "SELECT 1 FROM tool_permissions WHERE client = %s AND tool = %s", (key, tool)) is not None
 
-    def allow_always(self, tool: str) -> None:
-        self.db.execute("INSERT INTO tool_permissions (tool) VALUES (%s) ON CONFLICT DO NOTHING", (tool,))
-        log.info("tool always allowed tool=%s", tool)
+    def allow_always(self, tool: str, key: str | None = DEFAULT_KEY) -> None:
+        if key is None:
+            return
+        self.db.execute("INSERT INTO tool_permissions (client, tool) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (key, tool))
+        log.info("tool always allowed tool=%s key=%s", tool, key)
 
 
 class PgChoice:
@@ -199,6 +207,10 @@ class PgOutbox:
 
     def pending(self) -> int:
         return self.db.fetchone("SELECT count(*) FROM webhook_deliveries WHERE NOT failed")[0]
+
+    def waiting(self) -> list[dict[str, Any]]:
+        return [dict(row[0]) for row in
+                self.db.fetchall("SELECT delivery FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
 
 
 class PgFailures:

@@ -54,6 +54,7 @@ def postgres_stores(settings: Settings, data: DataDir) -> Stores:
         extensions=PgExtensionStore(db, configured_extensions(settings)),
         outbox=PgOutbox(db),
         auth_failures=lambda: PgFailures(db),
+        problem=db.problem,
     )
     stores._closers.extend([db.close, locks.close])
     return stores

@@ -119,6 +119,10 @@ class IdempotencyStore:
                     removed += 1
         return removed
 
+    def count(self) -> int:
+        """Entries kept now (expired ones included until a sweep)."""
+        return len(self.data.idempotency_entries())
+
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
         atomic.write_json(path, entry)
 

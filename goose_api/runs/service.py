@@ -65,7 +65,8 @@ LIVENESS_CHECK = 1.0   # how often a waiting reader checks that the run's owner 
 SHUTDOWN_MARGIN = 5.0  # of gunicorn's graceful timeout, kept for writing the stopped runs' last state
 RETRY_AFTER = "2"
 
-FinalListener = Callable[[str, str, "str | None", Event], None]  # session id, run id, webhook, terminal event
+# session id, run id, webhook URL, the key whose secret signs it (None: the server's), terminal event
+FinalListener = Callable[[str, str, "str | None", "str | None", Event], None]
 
 
 def new_run_id() -> str:
@@ -108,18 +109,26 @@ class RunService:
     # --- starting -------------------------------------------------------------------
 
     def start(self, session_id: str, prompt: str, *, kind: str, stream: bool = False,
-              webhook: str | None = None, options: TurnOptions | None = None) -> RunRef:
-        """Take the session and hand the turn to the pool.
+              webhook: str | None = None, options: TurnOptions | None = None, client: str | None = None) -> RunRef:
+        """Take the session and hand the turn to the pool; ``client``: the name of the key it runs for.
 
         Raises:
             SessionBusy: a run (or another holder) has the session; carries ``active_run_id``.
             ServerStopping: this worker is shutting down.
         """
-        spec = RunSpec(new_run_id(), kind, prompt, stream, webhook or self.settings.webhook_url,
-                       options=_options_json(options))
+        spec = RunSpec(new_run_id(), kind, prompt, stream, options=_options_json(options), client=client,
+                       **self._webhook(webhook, client))
         return self._launch(session_id, self._acquire(session_id), spec)
 
-    def resume(self, session_id: str, *, stream: bool = False, webhook: str | None = None) -> RunRef:
+    def _webhook(self, given: str | None, client: str | None) -> dict[str, str | None]:
+        """Where a turn's final event goes and whose secret signs it: the caller's URL with the
+        caller's key, else the ``webhook_url`` setting with the server's secret."""
+        if given:
+            return {"webhook": given, "webhook_key": client}
+        return {"webhook": self.settings.webhook_url, "webhook_key": None}
+
+    def resume(self, session_id: str, *, stream: bool = False, webhook: str | None = None,
+               client: str | None = None) -> RunRef:
         """Drive the session's interrupted run on from its last saved step (a new run of the same turn).
 
         Raises:
@@ -135,19 +144,22 @@ class RunService:
                 raise NotResumable(f"Session {session_id} has no interrupted run to resume (its last run is "
                                    f"{state}); send the next prompt with POST /session/reply",
                                    details={"session_id": session_id})
-            spec = RunSpec(new_run_id(), "resume", record.get("prompt"), stream, webhook or record.get("webhook"),
-                           record.get("turn") or record["run_id"], record["run_id"],
-                           int(record.get("turn_start", record.get("first_message")) or 0), record.get("options"))
+            hook = self._webhook(webhook, client) if webhook else {
+                "webhook": record.get("webhook"), "webhook_key": record.get("webhook_key")}
+            spec = RunSpec(new_run_id(), "resume", record.get("prompt"), stream,
+                           turn=record.get("turn") or record["run_id"], resumed_from=record["run_id"],
+                           turn_start=int(record.get("turn_start", record.get("first_message")) or 0),
+                           options=record.get("options"), client=client or record.get("client"), **hook)
         except BaseException:
             lock.release()
             raise
         return self._launch(session_id, lock, spec)
 
     def enqueue(self, session_id: str, prompt: str, *, front: bool = False, stream: bool = False,
-                webhook: str | None = None, options: TurnOptions | None = None) -> str:
+                webhook: str | None = None, options: TurnOptions | None = None, client: str | None = None) -> str:
         """Queue a turn behind the session's run (``front``: next in line); returns its run id."""
-        spec = RunSpec(new_run_id(), "reply", prompt, stream, webhook or self.settings.webhook_url,
-                       options=_options_json(options))
+        spec = RunSpec(new_run_id(), "reply", prompt, stream, options=_options_json(options), client=client,
+                       **self._webhook(webhook, client))
         self.queue.push(session_id, spec, front=front)
         log.info("turn queued session=%s run=%s front=%s", session_id, spec.run_id, front)
         self.drain(session_id)
@@ -213,6 +225,7 @@ class RunService:
         self.state.write(new_record(session_id, spec.run_id, owner or owner_of(self._instance), kind=spec.kind,
                                     stream=spec.stream, event_base=base, turn=spec.turn_id,
                                     resumed_from=spec.resumed_from, webhook=spec.webhook,
+                                    webhook_key=spec.webhook_key, client=spec.client,
                                     prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
                                     options=spec.options, **marks))
         self.state.prune_logs(session_id, slack=PRUNE_SLACK)
@@ -336,7 +349,7 @@ class RunService:
             event = log_.append("error", data, event_id=event_id)
             log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
                         (record.get("owner") or {}).get("pid"))
-            self._notify(session_id, run_id, record.get("webhook"), event)
+            self._notify(session_id, run_id, record.get("webhook"), record.get("webhook_key"), event)
             self.drain(session_id)
         return self.state.read(session_id)
 
@@ -475,11 +488,12 @@ class RunService:
 
     def _ended(self, run: LocalRun, event: Event) -> None:
         self._local.forget(run.run_id)
-        self._notify(run.session_id, run.run_id, run.spec.webhook, event)
+        self._notify(run.session_id, run.run_id, run.spec.webhook, run.spec.webhook_key, event)
 
-    def _notify(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
+    def _notify(self, session_id: str, run_id: str, webhook: str | None, webhook_key: str | None,
+                event: Event) -> None:
         if self.on_final is not None:
-            self.on_final(session_id, run_id, webhook, event)
+            self.on_final(session_id, run_id, webhook, webhook_key, event)
 
     def begin_shutdown(self) -> None:
         """The worker got SIGTERM: runs stop at their next saved step, event streams end, no new run starts.

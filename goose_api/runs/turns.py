@@ -44,16 +44,17 @@ class Queued:
 
 class TurnService:
     def __init__(self, access: SessionAccess, runs: RunService, default_working_dir: str,
-                 allowed_roots: tuple[str, ...] | None = None):
+                 allowed_roots: tuple[str, ...] | None = None, private: tuple[str, ...] = ()):
         self.access = access
         self.runs = runs
         self.default_working_dir = default_working_dir
         self.allowed_roots = allowed_roots
+        self.private = tuple(os.path.realpath(path) for path in private)  # never a working dir, nor inside one
 
     def start(self, prompt: str, owner: Client, session_id: str | None = None, working_dir: str | None = None, *,
               stream: bool = False, webhook: str | None = None, history: Sequence[Message] = (),
               options: TurnOptions | None = None) -> RunRef:
-        """Create a session of ``owner``'s and start its first turn.
+        """Create a session of ``owner``'s and start its first turn (for ``owner``'s key).
 
         ``history``: earlier messages the session starts with (a conversation
         that began elsewhere: the dialects seed a session with it).
@@ -62,32 +63,37 @@ class TurnService:
             BadRequest: bad working_dir. Conflict: the session id is taken.
             SessionBusy, ServerStopping: the run service refused the turn (the session is discarded).
         """
-        working_dir = self.check_working_dir(working_dir) if working_dir else self.default_working_dir
+        working_dir = self.check_working_dir(working_dir, confined=not owner.admin) if working_dir \
+            else self.default_working_dir
         session = self.access.create(session_id, working_dir, describe(prompt), owner)
         try:
             if history:
                 self.access.store.append(session, *history)
-            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, options=options)
+            return self.runs.start(session.id, prompt, kind="start", stream=stream, webhook=webhook, options=options,
+                                   client=owner.name)
         except BaseException:
             self.access.discard(session)
             raise
 
-    def reply(self, prompt: str, session_id: str, *, stream: bool = False,
-              if_busy: str = REJECT, webhook: str | None = None, options: TurnOptions | None = None) -> RunRef | Queued:
-        """Start a turn on a session (see ``if_busy``).
+    def reply(self, prompt: str, session_id: str, *, stream: bool = False, if_busy: str = REJECT,
+              webhook: str | None = None, options: TurnOptions | None = None,
+              client: str | None) -> RunRef | Queued:
+        """Start a turn on a session (see ``if_busy``) for the key named ``client``.
 
         Raises:
             SessionNotFound: the session is gone. SessionBusy: a turn runs on it (``reject``).
         """
         try:
-            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, options=options)
+            return self.runs.start(session_id, prompt, kind="reply", stream=stream, webhook=webhook, options=options,
+                                   client=client)
         except SessionBusy:
             if if_busy == REJECT:
                 raise
         if if_busy == ENQUEUE:
             return Queued(session_id, self.runs.enqueue(session_id, prompt, stream=stream, webhook=webhook,
-                                                        options=options))
-        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, options=options)
+                                                        options=options, client=client))
+        run_id = self.runs.enqueue(session_id, prompt, front=True, stream=stream, webhook=webhook, options=options,
+                                   client=client)
         try:
             self.runs.cancel(session_id, reason="interrupt")
         except NoActiveRun:
@@ -109,8 +115,11 @@ class TurnService:
                 return None
             time.sleep(self.runs.poll)
 
-    def check_working_dir(self, path: str) -> str:
-        """An absolute, existing directory (inside ``allowed_roots`` when set).
+    def check_working_dir(self, path: str, *, confined: bool = False) -> str:
+        """An absolute, existing directory (inside ``allowed_roots`` when set), not a private one of the server's.
+
+        ``confined`` (a key without admin): inside ``allowed_roots``, or when that is unset inside the
+        default working dir, so such a key cannot make the developer tools work on ``/`` or ``/etc``.
 
         Raises:
             BadRequest: anything else.
@@ -120,8 +129,15 @@ class TurnService:
         real = os.path.realpath(path)
         if not os.path.isdir(real):
             raise BadRequest("working_dir must be an existing directory")
-        if self.allowed_roots and not any(
-                real == root or real.startswith(root.rstrip("/") + "/")
-                for root in map(os.path.realpath, self.allowed_roots)):
+        if self.allowed_roots and not any(_inside(real, root) for root in map(os.path.realpath, self.allowed_roots)):
             raise BadRequest("working_dir is outside the allowed roots")
+        if confined and not self.allowed_roots and not _inside(real, os.path.realpath(self.default_working_dir)):
+            raise BadRequest(f"working_dir must be inside {self.default_working_dir} (the default working dir) for "
+                             "a key without admin, unless allowed_roots says otherwise")
+        if any(_inside(real, private) for private in self.private):
+            raise BadRequest("working_dir is inside the server's data or sessions dir; choose another directory")
         return real
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -11,10 +11,14 @@ due in the outbox, each file under its own lock, so exactly one worker sends
 each attempt.
 
 Every delivery is signed (Stripe-style): ``X-Goose-Timestamp: <unix seconds>``
-and ``X-Goose-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``
-with the ``webhook_secret`` setting (generated into ``<data_dir>/webhook_secret``
-when unset). A receiver recomputes it over the raw body and rejects old
-timestamps to stop replays.
+and ``X-Goose-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``.
+A receiver recomputes it over the raw body and rejects old timestamps to stop
+replays. The signing secret is that of the key that asked for the webhook, so
+no key can have the server sign an event another key's receiver would accept:
+its ``webhook_secret`` in ``api_keys``, else ``HMAC-SHA256(server secret, key
+name)`` in hex. The server secret (the ``webhook_secret`` setting, else
+generated into ``<data_dir>/webhook_secret``) signs the ``webhook_url``
+setting's deliveries and those of the ``default`` key (``api_key``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any, Iterator
 import requests
 from filelock import FileLock, Timeout
 
+from goose_api.errors import ApiError
 from goose_api.runs.event_log import Event
 from goose_api.storage import atomic
 from goose_api.storage.data_dir import DataDir, lock_of
@@ -42,12 +47,20 @@ log = logging.getLogger(__name__)
 
 MAX_WAIT = 3600.0     # the longest wait between two attempts
 IDLE_LOOK = 5.0       # how often an idle delivery thread looks for work another worker queued
+SERVER_KEY = "default"  # the api_key holder signs with the server secret itself
+SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-Goose-Signature", "X-Goose-Timestamp"
+SIGNED_TEXT = f"<{TIMESTAMP_HEADER}>.<raw body>"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The ``X-Goose-Signature`` value for ``body`` sent at ``timestamp``."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def derived_secret(server_secret: str, key: str) -> str:
+    """A key's webhook secret when ``api_keys`` sets none: hex HMAC-SHA256 of its name, keyed by the server's."""
+    return hmac.new(server_secret.encode(), key.encode(), hashlib.sha256).hexdigest()
 
 
 def final_event(session_id: str, run_id: str, event: Event) -> dict[str, Any]:
@@ -105,12 +118,23 @@ class FileOutbox:
     def pending(self) -> int:
         return len(self.data.webhook_deliveries())
 
+    def waiting(self) -> list[dict[str, Any]]:
+        """The deliveries waiting (not given up), oldest first."""
+        out = []
+        for path in self.data.webhook_deliveries():
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (FileNotFoundError, ValueError):
+                continue  # delivered meanwhile, or being replaced
+        return out
+
 
 class WebhookOutbox:
     def __init__(self, outbox: OutboxStorage, secret: str | None, *, retries: int, first_wait: float,
-                 timeout: float):
+                 timeout: float, key_secrets: dict[str, str] | None = None):
         self.outbox = outbox
         self._secret = secret
+        self._key_secrets = dict(key_secrets or {})  # the webhook_secret of api_keys entries that set one
         self.retries = retries
         self.first_wait = first_wait
         self.timeout = timeout
@@ -126,17 +150,28 @@ class WebhookOutbox:
             self._secret = self.outbox.secret()
         return self._secret
 
-    def run_ended(self, session_id: str, run_id: str, webhook: str | None, event: Event) -> None:
-        """Queue the final event of a run that has a webhook; returns at once."""
-        if webhook:
-            self.post(webhook, final_event(session_id, run_id, event))
+    def secret_for(self, key: str | None) -> str:
+        """The secret signing the webhooks ``key`` asked for (None: the server's own, for ``webhook_url``)."""
+        if key is not None and key in self._key_secrets:
+            return self._key_secrets[key]
+        if key is None or key == SERVER_KEY:
+            return self.secret
+        return derived_secret(self.secret, key)
 
-    def post(self, url: str, payload: dict[str, Any]) -> str:
-        """Write a delivery to the outbox (durably) and wake the delivery thread; returns its id."""
+    def run_ended(self, session_id: str, run_id: str, webhook: str | None, key: str | None, event: Event) -> None:
+        """Queue the final event of a run that has a webhook, signed for ``key``; returns at once."""
+        if webhook:
+            self.post(webhook, final_event(session_id, run_id, event), key)
+
+    def post(self, url: str, payload: dict[str, Any], key: str | None = None) -> str:
+        """Write a delivery to the outbox (durably) and wake the delivery thread; returns its id.
+
+        ``key``: the name of the key whose secret signs it (None: the server's).
+        """
         delivery_id = "whd_" + uuid.uuid4().hex[:16]
         body = json.dumps({"id": delivery_id, **payload}, ensure_ascii=False, separators=(",", ":"))
         self.outbox.add({"id": delivery_id, "url": url, "body": body, "attempts": 0, "next_at": time.time(),
-                         "created": time.time(), "last_error": None})
+                         "created": time.time(), "last_error": None, "key": key})
         self.start()
         self._wake.set()
         return delivery_id
@@ -165,8 +200,8 @@ class WebhookOutbox:
                         due_in = self._send(delivery)
                     if due_in is not None:
                         wait = min(wait, due_in)
-            except Exception:  # the outbox unreachable a moment (a database restart): look again later
-                log.exception("webhook outbox unreadable")
+            except ApiError as exc:  # the outbox unreachable a moment (a database restart): look again later
+                log.warning("webhook outbox unreadable: %s", exc)
             self._wake.wait(max(0.05, wait))
 
     def _send(self, delivery: dict[str, Any]) -> float | None:
@@ -174,8 +209,8 @@ class WebhookOutbox:
         body = delivery["body"].encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", "User-Agent": f"goose-api/{__version__}",
-                   "X-Goose-Delivery": delivery["id"], "X-Goose-Timestamp": timestamp,
-                   "X-Goose-Signature": sign(self.secret, timestamp, body)}
+                   "X-Goose-Delivery": delivery["id"], TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: sign(self.secret_for(delivery.get("key")), timestamp, body)}
         try:
             answer = requests.post(delivery["url"], data=body, headers=headers, timeout=self.timeout,
                                    allow_redirects=False)

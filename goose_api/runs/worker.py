@@ -58,6 +58,8 @@ class RunSpec:
     resumed_from: str | None = None
     turn_start: int | None = None  # a resume: how many messages the session had when the turn began
     options: dict[str, Any] | None = None  # the turn's own model and instructions (``TurnOptions.to_json``)
+    client: str | None = None      # the name of the key the turn runs for (its always_allow choices)
+    webhook_key: str | None = None  # whose secret signs the webhook: that key's; None: the server's
 
     @property
     def turn_id(self) -> str:
@@ -97,6 +99,7 @@ class LocalRun:
     kind = property(lambda self: self.spec.kind)
     prompt = property(lambda self: self.spec.prompt)
     stream = property(lambda self: self.spec.stream)
+    client = property(lambda self: self.spec.client)
 
     def step(self, description: str) -> None:
         self._step = description

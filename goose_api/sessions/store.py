@@ -303,15 +303,15 @@ class SessionStore:
         log.info("session discarded id=%s", session.id)
         return True
 
-    def backup(self, session: Session) -> Path:
-        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
+    def backup(self, session: Session) -> str:
+        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``); its name."""
         target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}.bak")
         n = 1
         while target.exists():
             n += 1
             target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}_{n}.bak")
         shutil.copy2(session.path, target)
-        return target
+        return target.name
 
     def forget(self, session_id: str) -> None:
         """Drop this process's cached copy (the file is untouched)."""

@@ -59,7 +59,7 @@ class Created:
 
 
 class SessionTransfer:
-    def __init__(self, access: SessionAccess, check_working_dir: Callable[[str], str], default_working_dir: str,
+    def __init__(self, access: SessionAccess, check_working_dir: Callable[..., str], default_working_dir: str,
                  scratch: Path):
         self.access = access
         self.store = access.store
@@ -112,7 +112,7 @@ class SessionTransfer:
 
     def import_session(self, fmt: str, data: Any, *, session_id: str | None, working_dir: str | None,
                        source_id: str | None, owner: Client) -> Created:
-        """Validate and store a session sent in ``fmt``.
+        """Validate and store a session sent in ``fmt`` (``owner`` without admin: its working dir is confined).
 
         Raises:
             BadRequest: the data is not a valid session in that format. Conflict: ``session_id`` is taken.
@@ -129,7 +129,7 @@ class SessionTransfer:
         except MessageFormatError as exc:
             raise BadRequest(f"the messages are not a goose history: {exc}") from None
         metadata = _checked_metadata(metadata)
-        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"])
+        metadata["working_dir"] = self._working_dir(working_dir, metadata["working_dir"], confined=not owner.admin)
         session = self._create(session_id, metadata, messages, owner)
         return Created(session.id, len(messages), session.working_dir)
 
@@ -171,12 +171,12 @@ class SessionTransfer:
                 raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
         return found.metadata, found.messages
 
-    def _working_dir(self, given: str | None, imported: str) -> str:
+    def _working_dir(self, given: str | None, imported: str, *, confined: bool) -> str:
         """The one asked for (checked), else the session's own if usable here, else the default."""
         if given:
-            return self.check_working_dir(given)
+            return self.check_working_dir(given, confined=confined)
         try:
-            return self.check_working_dir(imported) if imported else self.default_working_dir
+            return self.check_working_dir(imported, confined=confined) if imported else self.default_working_dir
         except BadRequest:
             return self.default_working_dir  # another machine's directory: the answer shows the one used
 

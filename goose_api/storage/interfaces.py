@@ -71,6 +71,8 @@ class SessionStorage(Protocol):
 
     def forget(self, session_id: str) -> None: ...
 
+    def backup(self, session: "Session") -> str: ...  # the history kept before a summary replaces it
+
     def file_bytes(self, session: "Session") -> bytes: ...
 
     def read_metadata(self, session_id: str) -> dict[str, Any]: ...
@@ -80,6 +82,8 @@ class SessionStorage(Protocol):
     def list_ids(self) -> list[tuple[str, float]]: ...
 
     def acquire(self, session_id: str) -> HeldLock: ...
+
+    def lock(self, session_id: str) -> AbstractContextManager[Any]: ...
 
 
 class OwnerStorage(Protocol):
@@ -158,7 +162,7 @@ class RunStorage(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
-    def sessions(self) -> list[str]: ...
+    def sessions(self) -> list[str]: ...  # the sessions whose run the recovery sweep looks at
 
     def exclusive(self, name: str) -> HeldLock | None: ...  # a process-wide job lock (auto-resume), None: taken
 
@@ -207,13 +211,18 @@ class IdempotencyStorage(Protocol):
 
     def sweep(self) -> int: ...
 
+    def count(self) -> int: ...
+
 
 class PermissionStorage(Protocol):
-    """The tools a user chose to always allow (files: ``agent/approvals.ToolPermissions``)."""
+    """The tools each key (by name) chose to always allow (files: ``agent/approvals.ToolPermissions``).
 
-    def always_allowed(self, tool: str) -> bool: ...
+    ``key`` None (a turn of no known key) is never allowed and remembers nothing.
+    """
 
-    def allow_always(self, tool: str) -> None: ...
+    def always_allowed(self, tool: str, key: str | None) -> bool: ...
+
+    def allow_always(self, tool: str, key: str | None) -> None: ...
 
 
 class ChoiceStorage(Protocol):
@@ -256,6 +265,8 @@ class OutboxStorage(Protocol):
     def given_up(self, delivery: dict[str, Any]) -> None: ...
 
     def pending(self) -> int: ...
+
+    def waiting(self) -> list[dict[str, Any]]: ...
 
     def secret(self) -> str: ...  # the generated signing key, when none is configured
 

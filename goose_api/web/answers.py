@@ -16,7 +16,9 @@ from goose_api.errors import BadRequest
 from goose_api.runs.event_log import EventLog
 from goose_api.runs.service import RunRef, RunService
 from goose_api.runs.turns import Queued
+from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
 from goose_api.web import long_requests
+from goose_api.web.current import caller
 from goose_api.web.idempotency import remember_run
 from goose_api.web.schemas.sessions import AcceptedSchema
 from goose_api.web.sse import stream_events
@@ -51,10 +53,14 @@ def hold_for_answer(*, asynchronous: bool = False, stream: bool = False) -> None
 
 
 def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = False,
-                stream: bool = False) -> Any:
-    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202)."""
+                stream: bool = False, webhook: str | None = None) -> Any:
+    """The HTTP answer for a run just started (or resumed by a confirm), or for a queued turn (202).
+
+    ``webhook``: the URL the request set up; a JSON answer then says how to verify its deliveries.
+    """
+    setup = webhook_setup(webhook) if webhook else None
     if isinstance(ref, Queued):
-        return accepted(ref, "Queued behind the session's current run", status="queued")
+        return accepted(ref, "Queued behind the session's current run", status="queued", webhook=setup)
     remember_run(ref)
     if stream:
         _, log = runs.log_of(ref.session_id, ref.run_id)
@@ -63,23 +69,34 @@ def answer_turn(runs: RunService, ref: RunRef | Queued, *, asynchronous: bool = 
         return response
     prefer = preference()
     if asynchronous or prefer.respond_async:
-        response = accepted(ref)
+        response = accepted(ref, webhook=setup)
         if prefer.respond_async:
             response.headers["Preference-Applied"] = "respond-async"
         return response
     long_requests.hold()  # taken before the turn started, except when a repeated request attaches to its run
     answer = runs.wait(ref, prefer.wait)
     if answer is None:
-        response = accepted(ref, f"Still running after {prefer.wait:g} s")
+        response = accepted(ref, f"Still running after {prefer.wait:g} s", webhook=setup)
         response.headers["Preference-Applied"] = f"wait={prefer.wait:g}"
         return response
-    return answer
+    return {**answer, "webhook": setup} if setup else answer
 
 
-def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted") -> Response:
+def webhook_setup(url: str) -> dict[str, str]:
+    """How the receiver at ``url`` verifies what it gets: signed with the calling key's webhook secret."""
+    key = caller().name
+    return {"url": url, "key": key, "secret": "GET /webhooks/secret",
+            "verify": f"{SIGNATURE_HEADER} is sha256=<hex HMAC-SHA256 of \"{SIGNED_TEXT}\"> keyed with the "
+                      f"webhook secret of key {key!r} (GET /webhooks/secret answers it to that key); "
+                      f"compare in constant time and reject an old {TIMESTAMP_HEADER}"}
+
+
+def accepted(ref: RunRef | Queued, note: str = "Running in the background", status: str = "accepted",
+             webhook: dict[str, str] | None = None) -> Response:
     body = AcceptedSchema().dump({
         "status": status, "session_id": ref.session_id, "run_id": ref.run_id,
-        "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events"})
+        "message": f"{note}: poll GET /session/{ref.session_id} or follow GET /session/{ref.session_id}/events",
+        **({"webhook": webhook} if webhook else {})})
     response = jsonify(body)
     response.status_code = 202
     response.headers["Location"] = f"/session/{ref.session_id}"

@@ -92,8 +92,26 @@ class _Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400  # a body that fails its schema is the caller's error: 400
 
 
+ADMIN_NOTE = "Needs an admin key: other keys get 403."
+
+
+def needs_admin(view: Callable) -> bool:
+    """Whether a view changes the server for every key (the request hook answers 403 to other keys)."""
+    return getattr(view, "admin_only", False)
+
+
 class ApiBlueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = _Parser()
+
+    def admin_only(self, func: Callable) -> Callable:
+        """Mark a route as a server-wide change: only admin keys may call it (checked before its body is read).
+
+        Place it below the route's other decorators (``functools.wraps`` carries the mark outwards).
+        """
+        func.admin_only = True  # type: ignore[attr-defined]
+        doc = (func.__doc__ or "").strip()
+        func.__doc__ = f"{doc}\n\n{ADMIN_NOTE}" if doc else ADMIN_NOTE
+        return self.doc(**{"x-admin-only": True})(func)
 
     def arguments(self, schema, *args, **kwargs) -> Callable:
         """flask-smorest's, with the schema made once per route.

@@ -1,5 +1,5 @@
-"""What happens around every request: request id, CORS, key check (throttled), content type,
-security headers, metrics and the access log."""
+"""What happens around every request: request id, CORS, key check (throttled), admin-only routes,
+content type, security headers, metrics and the access log."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import time
 from flask import Flask, Request, g, request
 
 from goose_api.auth import presented_key
-from goose_api.errors import Unauthorized, UnsupportedMediaType
+from goose_api.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from goose_api.services import Services
+from goose_api.web.api import needs_admin
 from goose_api.web.security import API_CSP, BASE_HEADERS, Cors, security_headers
 from goose_api.web.throttle import AuthThrottle
 
@@ -44,6 +45,8 @@ def register_request_hooks(app: Flask, services: Services, throttle: AuthThrottl
             return preflight
         if req.endpoint not in public_endpoints and req.method != "OPTIONS":
             state.client = _identify(services, throttle, req)
+            if not state.client.admin and needs_admin(app.view_functions.get(req.endpoint)):
+                raise Forbidden(f"{req.method} {req.path} changes the server for every key: it needs an admin key")
         if req.method in BODY_METHODS and _has_body(req) and not req.is_json:
             raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json")
         return None

@@ -247,15 +247,19 @@ def test_a_turn_waits_for_a_decision_the_user_sends_later(world):
     assert finished(events).response == "ok" and [c.arguments for c in world.tools.calls] == [{"text": "later"}]
 
 
-def test_always_allow_is_remembered_for_every_later_call(world):
+def test_always_allow_is_remembered_for_every_later_call_of_that_key(world):
     world.provider.add(Answer(calls=[Call("mem__echo", {"text": "a"}, id="c1")]), Answer("one"),
-                       Answer(calls=[Call("mem__echo", {"text": "b"}, id="c2")]), Answer("two"))
+                       Answer(calls=[Call("mem__echo", {"text": "b"}, id="c2")]), Answer("two"),
+                       Answer(calls=[Call("mem__echo", {"text": "c"}, id="c3")]), Answer("three"))
     agent = world.agent(mode="approve")
     session = world.session()
     list(agent.reply(session, "first", Driver({"c1": ALWAYS_ALLOW})))
     events = list(agent.reply(session, "second", Driver()))  # no decision scripted: it must not ask
     assert not any(isinstance(e, ApprovalRequired) for e in events) and len(world.tools.calls) == 2
-    assert ToolPermissions(world.data.permissions).always_allowed("mem__echo")
+    assert ToolPermissions(world.data.permissions).always_allowed("mem__echo", "alice")
+    assert not ToolPermissions(world.data.permissions).always_allowed("mem__echo", "bob")
+    events = list(agent.reply(session, "third", Driver({"c3": ALLOW_ONCE}, client="bob")))
+    assert any(isinstance(e, ApprovalRequired) for e in events), "another key's turn still asks"
 
 
 def test_smart_approve_runs_read_only_tools_and_asks_for_the_rest(world):

@@ -90,7 +90,9 @@ def test_always_allow_is_remembered_per_tool_in_every_worker(make_client, fake_o
     client.post("/session/start", {"prompt": "1", "session_id": "always"})
     status, done, _ = client.post("/session/always/confirm", {"id": "c1", "action": "always_allow"})
     assert (status, done["response"]) == (200, "one")
-    assert json.loads((dirs["data"] / "permissions.json").read_text()) == {"always_allow": ["developer__shell"]}
+    if not dirs.get("database_url"):  # the file backend's permissions.json (the next lines check every backend)
+        assert json.loads((dirs["data"] / "permissions.json").read_text()) == {
+            "keys": {"default": ["developer__shell"]}}
     other_worker = make_client("approve")
     fake_openai.add(Reply("", tool_calls=[shell("echo two", "c2")]), Reply("two"))
     status, body, _ = other_worker.post("/session/reply", {"prompt": "2", "session_id": "always"})
@@ -101,6 +103,41 @@ def test_always_allow_is_remembered_per_tool_in_every_worker(make_client, fake_o
     assert body["status"] == "waiting_approval", "always_allow covers that tool only"
     fake_openai.add(Reply("fine"))
     other_worker.post("/session/always/confirm", {"id": "c3", "action": "deny"})
+
+
+KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"})
+
+
+def test_always_allow_is_remembered_for_the_key_that_chose_it_only(make_client, fake_openai, dirs):
+    alice = make_client("approve", api_keys=KEYS)
+    bob = ApiClient(alice.flask, "bob-key")
+    alice.key = "alice-key"
+    fake_openai.add(Reply("", tool_calls=[shell("echo a", "a1")]), Reply("a"))
+    alice.post("/session/start", {"prompt": "1", "session_id": "alices"})
+    assert alice.post("/session/alices/confirm", {"id": "a1", "action": "always_allow"})[1]["response"] == "a"
+    assert json.loads((dirs["data"] / "permissions.json").read_text()) == {"keys": {"alice": ["developer__shell"]}}
+    fake_openai.add(Reply("", tool_calls=[shell("touch bobs-file", "b1")]))
+    status, body, _ = bob.post("/session/start", {"prompt": "2", "session_id": "bobs"})
+    assert (status, body["status"]) == (200, "waiting_approval"), "alice's choice is not bob's"
+    assert not (dirs["work"] / "bobs-file").exists()
+    fake_openai.add(Reply("no"))
+    bob.post("/session/bobs/confirm", {"id": "b1", "action": "deny"})
+    fake_openai.add(Reply("", tool_calls=[shell("echo again", "a2")]), Reply("again"))
+    status, body, _ = make_client("approve", api_keys=KEYS).call(
+        "POST", "/session/start", {"prompt": "3", "session_id": "alices2"}, headers={"x-api-key": "alice-key"})
+    assert (status, body["status"], body["response"]) == (200, "success", "again"), "alice's choice holds for her"
+
+
+def test_the_global_list_of_an_earlier_version_is_the_default_keys(make_client, fake_openai, dirs):
+    (dirs["data"] / "permissions.json").write_text(json.dumps({"always_allow": ["developer__shell"]}))
+    default = make_client("approve", api_keys=KEYS)
+    alice = ApiClient(default.flask, "alice-key")
+    fake_openai.add(Reply("", tool_calls=[shell("echo d", "d1")]), Reply("ran"))
+    assert default.post("/session/start", {"prompt": "1", "session_id": "d"})[1]["response"] == "ran"
+    fake_openai.add(Reply("", tool_calls=[shell("echo a", "a1")]))
+    assert alice.post("/session/start", {"prompt": "1", "session_id": "a"})[1]["status"] == "waiting_approval"
+    fake_openai.add(Reply("no"))
+    alice.post("/session/a/confirm", {"id": "a1", "action": "deny"})
 
 
 @pytest.mark.slow

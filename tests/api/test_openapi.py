@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from tests.fakes.openai import OpenAIFake
-from tests.support.app import API_KEY, ROOT
+from tests.support.app import API_KEY, ROOT, USER_KEY
 from tests.support.fuzz_server import fuzz_server
 from tests.support.live import LiveServer
 
@@ -81,22 +81,24 @@ def fuzz_server_and_fake(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIF
 
 @pytest.mark.live
 @pytest.mark.slow
-def test_schemathesis_run_finds_nothing(fuzz_server_and_fake, tmp_path):
+@pytest.mark.parametrize("key", [API_KEY, USER_KEY], ids=["admin", "non-admin"])
+def test_schemathesis_run_finds_nothing(fuzz_server_and_fake, tmp_path, key):
     """``schemathesis run`` over every documented operation: examples, coverage (incl. wrong methods) and fuzzing.
 
     Every check is on: no 5xx, status codes / content types / headers / bodies as documented, invalid
-    input rejected, valid input accepted, the key enforced, 405 with a correct Allow header.
+    input rejected, valid input accepted, the key enforced, 405 with a correct Allow header. Run as the
+    admin key and as a key without admin (whose server-wide changes are 403, as documented).
     """
     server, fake = fuzz_server_and_fake
     root = server.log_path.parent
     # The sessions dir is not forbidden: GET /sessions lists each file's path, as `goose session list` does.
-    forbidden = [API_KEY, fake.api_key, str(root / "home"), str(ROOT)]
+    forbidden = [API_KEY, USER_KEY, fake.api_key, str(root / "home"), str(ROOT)]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks", "PYTHONPATH": str(ROOT),
            "GOOSE_TEST_FORBIDDEN": "\n".join(forbidden)}
     command = [str(Path(sys.executable).parent / "schemathesis"),
                "--config-file", str(ROOT / "tests" / "schemathesis.toml"), "run", server.url + "/openapi.json",
                "--checks", "all", "--phases", "examples,coverage,fuzzing", "--max-examples", "25",
-               "--header", f"x-api-key: {API_KEY}", "--request-timeout", "60", "--workers", "2",
+               "--header", f"x-api-key: {key}", "--request-timeout", "60", "--workers", "2",
                "--seed", "1", "--suppress-health-check", "all", "--no-color", "--generation-database", "none"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]

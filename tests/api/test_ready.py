@@ -54,6 +54,7 @@ def test_a_failed_extension_is_a_reason(fake_openai, dirs):
     assert extensions["extensions"] == {"broken": "failed", "developer": "running"}
 
 
+@pytest.mark.files_only  # the sessions dir is the file backend's
 def test_an_unwritable_sessions_dir_is_a_reason_without_its_path(client, dirs):
     shutil.rmtree(dirs["sessions"])
     dirs["sessions"].write_text("not a directory")  # root ignores permissions; a file in the way does not

@@ -13,13 +13,11 @@ import pytest
 
 from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
-from goose_api.runs.journal import RunJournal
 from goose_api.runs.state import new_record
-from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session, goose_file
+from tests.support.goose_format import assert_goose_session, goose_file, journal_entries
 from tests.support.mcp_fixtures import wait_until
 
 
@@ -32,7 +30,7 @@ def lines(path) -> int:
 
 
 def steps(dirs, session_id: str, call_id: str) -> list[str]:
-    return [e["step"] for e in RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id) if e.get("call") == call_id]
+    return [e["step"] for e in journal_entries(dirs, session_id) if e.get("call") == call_id]
 
 
 def state(client: ApiClient, session_id: str) -> dict:

@@ -14,7 +14,7 @@ from goose_api import create_app
 from goose_api.sessions import goose_db
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ROOT, ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session, goose_file
+from tests.support.goose_format import assert_goose_session, goose_file, stored_session_ids
 
 # goose's sessions.db as its first SQLite release created it (crates/goose/src/session/session_manager.rs,
 # schema version 1): table -> columns, in order.
@@ -73,7 +73,7 @@ def test_a_fork_belongs_to_the_caller(fake_openai, dirs):
 
 @pytest.mark.slow
 def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
-    original = (dirs["sessions"] / "src.jsonl").read_text()
+    original = goose_file(dirs, "src").read_text()
     status, _, response = client.get("/session/src/export")
     assert status == 200 and response.mimetype == "application/jsonl"
     assert response.mimetype_params == {"charset": "utf-8"}
@@ -123,10 +123,10 @@ def test_the_cli_writes_into_a_sessions_db_and_reads_back(tooled, dirs, tmp_path
     db = tmp_path / "goose" / "sessions.db"
     db.parent.mkdir()
     run = [sys.executable, "-m", "goose_api.sessions.goose_db"]
-    done = subprocess.run([*run, "export", "--db", str(db), str(dirs["sessions"] / "src.jsonl")],
+    done = subprocess.run([*run, "export", "--db", str(db), str(goose_file(dirs, "src"))],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
-    again = subprocess.run([*run, "export", "--db", str(db), str(dirs["sessions"] / "src.jsonl")],
+    again = subprocess.run([*run, "export", "--db", str(db), str(goose_file(dirs, "src"))],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert again.returncode == 1 and "already has a session src" in again.stderr
     out = tmp_path / "back.jsonl"
@@ -161,7 +161,7 @@ def test_the_cli_writes_into_a_sessions_db_and_reads_back(tooled, dirs, tmp_path
 def test_import_rejects_what_goose_could_not_read(client, dirs, fmt, data, says):
     status, body, _ = client.post("/sessions/import", {"format": fmt, "data": data, "session_id": "bad"})
     assert (status, body["error"]) == (400, "bad_request") and says in body["message"], body
-    assert not (dirs["sessions"] / "bad.jsonl").exists()
+    assert "bad" not in stored_session_ids(dirs)
 
 
 def test_an_imported_working_dir_that_is_not_here_falls_back(client, dirs):

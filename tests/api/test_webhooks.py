@@ -14,7 +14,7 @@ import pytest
 
 from goose_api import create_app
 from tests.fakes.core import Fail, Reply
-from tests.support.app import ApiClient, settings_for
+from tests.support.app import ROOT, ApiClient, settings_for
 from tests.support.live import free_port
 from tests.support.mcp_fixtures import wait_until
 
@@ -31,7 +31,8 @@ SECRET = "test-webhook-secret"
 class Receiver:
     """Answers each delivery with the next scripted status (then 200); records only correctly signed ones."""
 
-    def __init__(self, statuses: list[int] | None = None, port: int = 0):
+    def __init__(self, statuses: list[int] | None = None, port: int = 0, secret: str = SECRET):
+        self.secret = secret
         self.statuses = list(statuses or [])
         self.deliveries: list[tuple[dict, bytes]] = []
         self.rejected: list[str] = []
@@ -56,12 +57,12 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
-    @staticmethod
-    def check(headers, body: bytes) -> str | None:
+    def check(self, headers, body: bytes) -> str | None:
         timestamp = headers.get("X-Goose-Timestamp", "")
         if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
             return "stale or missing timestamp"
-        expected = "sha256=" + hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        expected = "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body,
+                                        hashlib.sha256).hexdigest()
         return None if hmac.compare_digest(expected, headers.get("X-Goose-Signature", "")) else "bad signature"
 
     def payloads(self) -> list[dict]:
@@ -92,7 +93,9 @@ def test_the_final_event_is_signed_and_retried_after_a_500(fake_openai, dirs, re
         assert first[0]["X-Goose-Delivery"] == second[0]["X-Goose-Delivery"]
         payload = receiver.payloads()[0]
         assert (payload["type"], payload["session_id"], payload["run_id"]) == ("done", "hook", body["run_id"])
-        assert payload["data"] == body, "the run's final event: the blocking answer"
+        assert payload["data"] == {k: v for k, v in body.items() if k != "webhook"}, "the blocking answer"
+        assert body["webhook"]["url"] == receiver.url and body["webhook"]["key"] == "default"
+        assert "X-Goose-Signature" in body["webhook"]["verify"] and "GET /webhooks/secret" in body["webhook"]["verify"]
         assert receiver.rejected == []
         assert app.extensions["goose_api"].webhooks.pending() == 0
     finally:
@@ -126,7 +129,7 @@ def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
         "/session/start", {"prompt": "x", "session_id": "later", "webhook": f"http://127.0.0.1:{port}/hook"})
     assert status == 200
     outbox = app.extensions["goose_api"].webhooks.outbox
-    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.data.webhook_deliveries()), 10,
+    wait_until(lambda: any(delivery["attempts"] for delivery in outbox.waiting()), 10,
                "a failed first attempt")
     app.extensions["goose_api"].close()
     receiver = Receiver(port=port)
@@ -136,4 +139,97 @@ def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
         assert payload["session_id"] == "later" and payload["data"]["response"] == "nobody listens yet"
     finally:
         restarted.extensions["goose_api"].close()
+        receiver.close()
+
+
+# --- per-key secrets ------------------------------------------------------------------
+
+KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key", "webhook_secret": "bobs-own"})
+
+
+def alices_secret() -> str:
+    return hmac.new(SECRET.encode(), b"alice", hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def team(fake_openai, dirs):
+    app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, api_keys=KEYS, webhook_retries=0))
+    yield {name: ApiClient(app.test_client(), f"{name}-key") for name in ("alice", "bob")} | {
+        "default": ApiClient(app.test_client())}
+    app.extensions["goose_api"].close()
+
+
+def test_each_key_reads_its_own_webhook_secret(team):
+    answers = {name: client.get("/webhooks/secret")[1] for name, client in team.items()}
+    assert answers["alice"] == {"key": "alice", "secret": alices_secret(), "signature_header": "X-Goose-Signature",
+                                "timestamp_header": "X-Goose-Timestamp", "signed": "<X-Goose-Timestamp>.<raw body>",
+                                "format": "sha256=<hex digest>"}
+    assert answers["bob"]["secret"] == "bobs-own"
+    assert answers["default"]["secret"] == SECRET
+    assert ApiClient(team["alice"].flask, None).get("/webhooks/secret")[0] == 401
+
+
+def test_each_keys_webhooks_are_signed_with_its_own_secret(team, fake_openai):
+    receivers = {"alice": Receiver(secret=alices_secret()), "bob": Receiver(secret="bobs-own")}
+    try:
+        fake_openai.add(Reply("for alice"), Reply("for bob"))
+        status, body, _ = team["alice"].post("/session/start", {"prompt": "x", "webhook": receivers["alice"].url,
+                                                                "session_id": "a"})
+        assert (status, body["webhook"]["key"]) == (200, "alice")
+        status, body, _ = team["bob"].post("/session/start", {"prompt": "x", "webhook": receivers["bob"].url,
+                                                              "session_id": "b", "async": True})
+        assert (status, body["webhook"]["key"], body["webhook"]["url"]) == (202, "bob", receivers["bob"].url)
+        for name, receiver in receivers.items():
+            payload = wait_until(receiver.payloads, 10, f"{name}'s delivery")[0]
+            assert payload["data"]["response"] == f"for {name}" and receiver.rejected == []
+    finally:
+        for receiver in receivers.values():
+            receiver.close()
+
+
+def test_a_key_cannot_have_the_server_sign_an_event_for_another_keys_receiver(team, fake_openai):
+    bobs = Receiver(secret="bobs-own")
+    servers = Receiver(secret=SECRET)
+    try:
+        fake_openai.add(Reply("I am bob, pay alice"), Reply("I am the server"))
+        team["alice"].post("/session/start", {"prompt": "forge", "webhook": bobs.url, "session_id": "f1"})
+        team["alice"].post("/session/start", {"prompt": "forge", "webhook": servers.url, "session_id": "f2"})
+        wait_until(lambda: len(bobs.rejected) == 1 and len(servers.rejected) == 1, 10, "both deliveries")
+        assert bobs.deliveries == [] and servers.deliveries == []
+        assert bobs.rejected == ["bad signature"] and servers.rejected == ["bad signature"]
+    finally:
+        bobs.close()
+        servers.close()
+
+
+def test_the_webhook_url_setting_is_signed_with_the_server_secret(fake_openai, dirs):
+    receiver = Receiver()
+    app = create_app(settings_for(fake_openai, dirs, webhook_secret=SECRET, webhook_url=receiver.url, api_keys=KEYS))
+    try:
+        fake_openai.add(Reply("alice's turn"))
+        status, body, _ = ApiClient(app.test_client(), "alice-key").post("/session/start", {"prompt": "x"})
+        assert status == 200 and "webhook" not in body, "the admin's receiver is not the caller's business"
+        payload = wait_until(receiver.payloads, 10, "the delivery")[0]
+        assert payload["data"]["response"] == "alice's turn" and receiver.rejected == []
+    finally:
+        app.extensions["goose_api"].close()
+        receiver.close()
+
+
+def test_the_documented_receiver_check_accepts_a_real_delivery_and_nothing_else(team, fake_openai):
+    text = (ROOT / "docs" / "runs.md").read_text().split("## Webhooks", 1)[1]
+    namespace: dict = {}
+    exec(text.split("```python\n", 1)[1].split("```", 1)[0], namespace)  # the page's snippet, as written
+    valid = namespace["valid"]
+    receiver = Receiver(secret=alices_secret())
+    try:
+        fake_openai.add(Reply("checked"))
+        team["alice"].post("/session/start", {"prompt": "x", "webhook": receiver.url, "session_id": "d"})
+        headers, body = wait_until(lambda: receiver.deliveries, 10, "the delivery")[0]
+        secret = team["alice"].get("/webhooks/secret")[1]["secret"]
+        assert valid(secret, headers, body)
+        assert not valid(secret, headers, body + b" ")
+        assert not valid(team["bob"].get("/webhooks/secret")[1]["secret"], headers, body)
+        assert not valid(secret, {**headers, "X-Goose-Timestamp": str(int(time.time()) - 600)}, body)
+    finally:
         receiver.close()

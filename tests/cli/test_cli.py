@@ -212,8 +212,10 @@ def test_extensions_list_add_and_remove(server):
     assert {e["name"]: e["tools"] for e in details}["mcp_say"] == ["mcp_say__say"]
     assert run(server, "extensions", "remove", "mcp_say").returncode == 0
     assert "mcp_say" not in run(server, "extensions").stdout
-    broken = run(server, "extensions", "add", "stdio", "--timeout", "5", "broken", "/nonexistent/server", "--flag")
+    broken = run(server, "extensions", "add", "stdio", "--timeout", "5", "broken", "/bin/false", "--flag")
     assert broken.returncode == 1 and "extension_error" in broken.stderr
+    missing = run(server, "extensions", "add", "stdio", "--timeout", "5", "broken", "/nonexistent/server")
+    assert missing.returncode == 1 and "bad_request" in missing.stderr and "absolute path" in missing.stderr
     assert run(server, "extensions", "remove", "broken").returncode == 1  # it was not kept
 
 
@@ -319,6 +321,7 @@ def test_serve_runs_the_server_from_any_directory(fake_openai, dirs, tmp_path):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+        process.wait()
     assert "Booting worker" in log_path.read_text()
 
 

@@ -319,7 +319,7 @@ def check_data(block: Block) -> None:
         configparser.ConfigParser(strict=True, interpolation=None).read_string(block.text)
     elif block.lang == "yaml":
         data = yaml.safe_load(block.text)
-        known = {f for f in Settings.__dataclass_fields__} - {"env", "sources"}
+        known = {f for f in Settings.__dataclass_fields__} - {"env", "sources", "files"}
         if isinstance(data, dict) and set(data) <= known:
             with tempfile.TemporaryDirectory() as tmp:
                 Path(tmp, "config.yaml").write_text(block.text)

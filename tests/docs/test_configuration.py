@@ -8,7 +8,7 @@ from dataclasses import MISSING, fields
 from goose_api.settings import Settings
 from tests.docs.markdown import ROOT
 
-INTERNAL = {"env", "sources"}
+INTERNAL = {"env", "sources", "files"}  # how the settings were loaded, not settings
 SETTINGS = {f.name: f for f in fields(Settings) if f.name not in INTERNAL}
 
 

@@ -142,6 +142,36 @@ def test_mcp_tools_reach_only_the_keys_own_sessions(server, fake_openai):
     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
 
 
+def test_an_mcp_always_allow_holds_for_the_keys_own_turns_only(server, fake_openai):
+    def shell(command: str, call_id: str) -> Reply:
+        return Reply("", tool_calls=[ToolCall("developer__shell", {"command": command}, id=call_id)])
+
+    fake_openai.add(Reply("started"), shell("echo 1", "c1"), Reply("ran once"), shell("echo 2", "c2"),
+                    Reply("ran again"), shell("echo 3", "c3"), Reply("declined"))
+
+    async def scenario(key: str, *calls: tuple[str, dict]) -> list[dict]:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+            async with Client(streamable_http_client(server.url + "/mcp", http_client=http)) as client:
+                out: list[dict] = []
+                for tool, arguments in calls:
+                    result = await client.call_tool(tool, {k: v.format(*[o.get("session_id") for o in out])
+                                                           if isinstance(v, str) else v for k, v in arguments.items()})
+                    assert not result.is_error, result.content
+                    out.append(result.structured_content)
+                return out
+
+    started, asking, allowed, again = run(scenario(
+        "alice-key", ("start_session", {"prompt": "hi"}), ("reply", {"session_id": "{0}", "prompt": "run"}),
+        ("confirm", {"session_id": "{0}", "call_id": "c1", "action": "always_allow"}),
+        ("reply", {"session_id": "{0}", "prompt": "again"})))
+    assert asking["status"] == "waiting_approval" and allowed["response"] == "ran once"
+    assert (again["status"], again["response"]) == ("success", "ran again"), "alice's reply turns run it"
+    bobs, denied = run(scenario("bob-key", ("start_session", {"prompt": "run"}),
+                                ("confirm", {"session_id": "{0}", "call_id": "c3", "action": "deny"})))
+    assert bobs["status"] == "waiting_approval", "alice's choice is not bob's"
+    assert denied["response"] == "declined"
+
+
 def test_a_malformed_mcp_message_is_refused_and_the_server_stays_up(server, fake_openai):
     headers = {"Authorization": "Bearer alice-key", "Accept": "application/json, text/event-stream"}
     garbled = httpx2.post(server.url + "/mcp", headers={**headers, "Content-Type": "application/json"},

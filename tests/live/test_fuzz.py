@@ -1,5 +1,8 @@
 """Fuzzing a live gunicorn with bad (and some good) input: never a 5xx, no session line lost, still up.
 
+Half the keyed requests use a key without admin: its server-wide changes are always 403, and the
+admin's session does not exist for it.
+
 (Request lines past gunicorn's 4094-byte limit are answered by gunicorn itself, before the app, with
 its own HTML 414 page; the raw-socket test covers them for "stays up" only.)
 
@@ -22,14 +25,16 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.app import API_KEY
+from tests.support.app import API_KEY, USER_KEY
 from tests.support.fuzz_server import fuzz_server
 from tests.support.goose_format import assert_goose_session
 from tests.support.live import LiveServer
 
 KEEPER = "keeper"
+ADMIN_ONLY = {"/provider/config", "/extensions/add", "/extensions/remove"}  # for POST
 PATHS = ["/session/start", "/session/reply", "/provider/config", "/extensions/add", "/extensions/remove",
          "/extensions/list", "/extensions", "/metrics", "/ready", "/health", "/openapi.json", "/docs",
+         "/webhooks/secret", "/session/keeper", "/session/keeper/events",
          "/docs/assets/swagger-ui.css", "/docs/assets/..%2f..%2fetc%2fpasswd", "/session/other",
          "/session/other/events", "/session/..%2fkeeper", "/%00", "/" + "a" * 3000, "/session/start/"]
 IDS = st.one_of(st.sampled_from([KEEPER, "../keeper", "..", "/etc/passwd", "keeper.jsonl", "", "a" * 129,
@@ -49,7 +54,7 @@ BODIES = st.one_of(st.none(), st.binary(max_size=300), JSON, NEAR_VALID)
 HEADERS = st.fixed_dictionaries({}, optional={
     "Content-Type": st.sampled_from(["application/json", "text/plain", "application/json; charset=latin-1",
                                      "multipart/form-data", "application/x-www-form-urlencoded", "", "*/*"]),
-    "x-api-key": st.sampled_from([API_KEY, API_KEY, API_KEY, "wrong", ""]),
+    "x-api-key": st.sampled_from([API_KEY, API_KEY, USER_KEY, USER_KEY, "wrong", ""]),
     "Accept": st.sampled_from(["application/json", "text/html", "*/*", "text/plain;q=0.1"]),
     "X-Request-ID": st.from_regex(r"\A[!-~]([ -~]{0,150}[!-~])?\Z"),  # any value a client can send
     "Origin": st.sampled_from(["https://evil.example", "null"])})
@@ -83,6 +88,11 @@ def test_bad_input_never_gets_a_5xx(fuzzed, method, path, headers, body):
     answer = _send(server, method, path, headers, body)
     assert answer.status_code < 500 or (path == "/extensions/add" and answer.status_code == 502), \
         (answer.status_code, answer.text[:500])
+    if headers.get("x-api-key") == USER_KEY:
+        if method == "POST" and path in ADMIN_ONLY:
+            assert answer.status_code == 403, (answer.status_code, answer.text[:300])
+        if KEEPER in path and "%2f" not in path and method != "OPTIONS":
+            assert answer.status_code in (404, 405), "the admin's session is not the fuzzer's"
     if method != "HEAD" and answer.status_code >= 400:
         assert answer.headers["Content-Type"].startswith("application/json"), answer.text[:200]
         assert answer.json()["status"] == "error"

@@ -22,8 +22,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from tests.fakes.core import Reply
 from tests.api.test_webhooks import SECRET, Receiver
+from tests.fakes.core import Reply
 from tests.live.test_runs import kill_hard, shell
 from tests.support.app import API_KEY
 from tests.support.cluster import Cluster

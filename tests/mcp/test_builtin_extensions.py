@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from goose_api.errors import ToolCallFailed
 from goose_api.mcp.registry import ExtensionRegistry
-from goose_api.storage.process import pid_alive
-from tests.support.mcp_fixtures import ROOT, make_registry, make_settings, registry_for, wait_until  # noqa: F401
+from tests.support.mcp_fixtures import (  # noqa: F401
+    ROOT,
+    make_registry,
+    make_settings,
+    processes_named,
+    registry_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,8 +45,9 @@ def shell(registry: ExtensionRegistry, command: str, work: Path, **args) -> str:
     return text_of(registry.call_tool("developer__shell", {"command": command, **args}, working_dir=str(work)))
 
 
-def edit(registry: ExtensionRegistry, command: str, path: Path | str, **args) -> str:
-    return text_of(registry.call_tool("developer__text_editor", {"command": command, "path": str(path), **args}))
+def edit(registry: ExtensionRegistry, work: Path, command: str, path: Path | str, **args) -> str:
+    return text_of(registry.call_tool("developer__text_editor", {"command": command, "path": str(path), **args},
+                                      working_dir=str(work)))
 
 
 # --- developer: shell -----------------------------------------------------------
@@ -75,10 +82,10 @@ def test_shell_nonzero_exit_is_an_error_with_the_output(builtins, work):
 
 
 def test_shell_timeout_kills_the_command_and_its_children(builtins, work):
+    marker = f"goose-timeout-{uuid.uuid4()}"
     with pytest.raises(ToolCallFailed, match="timed out after 1 s and was killed"):
-        shell(builtins, "sleep 60 & echo $! > child.pid; echo started; wait", work, timeout=1)
-    child = int((work / "child.pid").read_text())
-    wait_until(lambda: not pid_alive(child), 5, "the background sleep to be killed")
+        shell(builtins, f"(exec -a {marker} sleep 60) & echo started; wait", work, timeout=1)
+    wait_until(lambda: not processes_named(marker), 5, "the background sleep to be killed")
 
 
 def test_shell_output_is_capped_with_a_note(builtins, work):
@@ -87,9 +94,10 @@ def test_shell_output_is_capped_with_a_note(builtins, work):
     assert out.rstrip().endswith("END") and len(out) < 45_000
 
 
-def test_shell_without_working_dir_uses_the_server_cwd(builtins):
-    out = text_of(builtins.call_tool("developer__shell", {"command": "pwd"}))
-    assert out.splitlines()[2] == str(ROOT)
+def test_the_tools_need_the_sessions_working_dir(builtins):
+    for tool, args in (("shell", {"command": "pwd"}), ("text_editor", {"command": "view", "path": str(ROOT)})):
+        with pytest.raises(ToolCallFailed, match="no working directory"):
+            builtins.call_tool(f"developer__{tool}", args)
 
 
 def test_shell_missing_working_dir_is_an_error(builtins, work):
@@ -101,64 +109,64 @@ def test_shell_missing_working_dir_is_an_error(builtins, work):
 
 def test_write_view_and_view_range(builtins, work):
     path = work / "new" / "dir" / "notes.txt"
-    assert edit(builtins, "write", path, file_text="one\ntwo\nthree\n") == f"Wrote 3 lines to {path}"
+    assert edit(builtins, work, "write", path, file_text="one\ntwo\nthree\n") == f"Wrote 3 lines to {path}"
     assert path.read_text() == "one\ntwo\nthree\n"
-    assert edit(builtins, "view", path).splitlines() == [f"{path} (3 lines)", "     1\tone", "     2\ttwo",
+    assert edit(builtins, work, "view", path).splitlines() == [f"{path} (3 lines)", "     1\tone", "     2\ttwo",
                                                          "     3\tthree"]
-    assert edit(builtins, "view", path, view_range=[2, -1]).splitlines()[1:] == ["     2\ttwo", "     3\tthree"]
-    assert edit(builtins, "view", work / "new" / "dir").splitlines() == [f"{work}/new/dir/ (1 entries)",
+    assert edit(builtins, work, "view", path, view_range=[2, -1]).splitlines()[1:] == ["     2\ttwo", "     3\tthree"]
+    assert edit(builtins, work, "view", work / "new" / "dir").splitlines() == [f"{work}/new/dir/ (1 entries)",
                                                                          "notes.txt"]
     with pytest.raises(ToolCallFailed, match="outside the file"):
-        edit(builtins, "view", path, view_range=[2, 9])
+        edit(builtins, work, "view", path, view_range=[2, 9])
 
 
 def test_str_replace_unique_missing_and_ambiguous(builtins, work):
     path = work / "code.py"
     path.write_text("a = 1\nb = 2\nb = 2\n")
     with pytest.raises(ToolCallFailed, match="appears 2 times"):
-        edit(builtins, "str_replace", path, old_str="b = 2", new_str="b = 3")
+        edit(builtins, work, "str_replace", path, old_str="b = 2", new_str="b = 3")
     with pytest.raises(ToolCallFailed, match="was not found"):
-        edit(builtins, "str_replace", path, old_str="c = 1", new_str="c = 2")
-    out = edit(builtins, "str_replace", path, old_str="a = 1", new_str="a = 10")
+        edit(builtins, work, "str_replace", path, old_str="c = 1", new_str="c = 2")
+    out = edit(builtins, work, "str_replace", path, old_str="a = 1", new_str="a = 10")
     assert out.startswith(f"Edited {path}:") and "a = 10" in out
     assert path.read_text() == "a = 10\nb = 2\nb = 2\n"
 
 
 def test_insert_and_undo_edit(builtins, work):
     path = work / "list.txt"
-    edit(builtins, "write", path, file_text="first\nlast")
-    edit(builtins, "insert", path, insert_line=1, new_str="middle")
+    edit(builtins, work, "write", path, file_text="first\nlast")
+    edit(builtins, work, "insert", path, insert_line=1, new_str="middle")
     assert path.read_text() == "first\nmiddle\nlast"
-    edit(builtins, "insert", path, insert_line=0, new_str="top\n")
-    edit(builtins, "insert", path, insert_line=4, new_str="bottom")
+    edit(builtins, work, "insert", path, insert_line=0, new_str="top\n")
+    edit(builtins, work, "insert", path, insert_line=4, new_str="bottom")
     assert path.read_text() == "top\nfirst\nmiddle\nlast\nbottom\n"
     with pytest.raises(ToolCallFailed, match="between 0 and 5"):
-        edit(builtins, "insert", path, insert_line=9, new_str="x")
-    assert edit(builtins, "undo_edit", path) == f"Undid the last edit of {path}"
+        edit(builtins, work, "insert", path, insert_line=9, new_str="x")
+    assert edit(builtins, work, "undo_edit", path) == f"Undid the last edit of {path}"
     assert path.read_text() == "top\nfirst\nmiddle\nlast"
-    edit(builtins, "undo_edit", path)
-    edit(builtins, "undo_edit", path)
+    edit(builtins, work, "undo_edit", path)
+    edit(builtins, work, "undo_edit", path)
     assert path.read_text() == "first\nlast"
-    assert "removed" in edit(builtins, "undo_edit", path)  # undoing the write that created it
+    assert "removed" in edit(builtins, work, "undo_edit", path)  # undoing the write that created it
     assert not path.exists()
     with pytest.raises(ToolCallFailed, match="no edit of"):
-        edit(builtins, "undo_edit", path)
+        edit(builtins, work, "undo_edit", path)
 
 
 def test_editor_errors_are_clear(builtins, work):
     with pytest.raises(ToolCallFailed, match="must be absolute"):
-        edit(builtins, "view", "relative/file.txt")
+        edit(builtins, work, "view", "relative/file.txt")
     with pytest.raises(ToolCallFailed, match="does not exist; use the write command"):
-        edit(builtins, "view", work / "missing.txt")
+        edit(builtins, work, "view", work / "missing.txt")
     with pytest.raises(ToolCallFailed, match="does not exist"):
-        edit(builtins, "str_replace", work / "missing.txt", old_str="a", new_str="b")
+        edit(builtins, work, "str_replace", work / "missing.txt", old_str="a", new_str="b")
     (work / "blob.bin").write_bytes(b"\x00\x01binary")
     with pytest.raises(ToolCallFailed, match="binary"):
-        edit(builtins, "view", work / "blob.bin")
+        edit(builtins, work, "view", work / "blob.bin")
     with pytest.raises(ToolCallFailed, match="needs file_text"):
-        edit(builtins, "write", work / "x.txt")
+        edit(builtins, work, "write", work / "x.txt")
     with pytest.raises(ToolCallFailed, match="'view', 'write'|view.*write"):
-        edit(builtins, "delete", work / "x.txt")
+        edit(builtins, work, "delete", work / "x.txt")
 
 
 # --- memory ---------------------------------------------------------------------
@@ -229,9 +237,12 @@ def test_say_speaks_with_espeak_ng_when_present(make_registry, tmp_path):
     fake = bin_dir / "espeak-ng"
     fake.write_text(f"#!/bin/sh\ncat > {spoken}.tmp && mv {spoken}.tmp {spoken}\n")
     fake.chmod(0o755)
+    server = tmp_path / "say-server"  # envs may not set PATH or PYTHONPATH: a wrapper script does
+    server.write_text(f"#!/bin/sh\nPATH='{bin_dir}':\"$PATH\" PYTHONPATH='{ROOT}' exec '{sys.executable}' "
+                      "-m extensions.mcp_say\n")
+    server.chmod(0o755)
     registry = make_registry()
-    registry.add({"type": "stdio", "name": "say", "cmd": sys.executable, "args": ["-m", "extensions.mcp_say"],
-                  "envs": {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}})
+    registry.add({"type": "stdio", "name": "say", "cmd": str(server)})
     assert registry.call_tool("say__say", {"text": "-v it speaks"}) == [{"type": "text", "text": "-v it speaks"}]
     wait_until(spoken.exists, 10, "the fake espeak-ng to receive the text")
     assert spoken.read_text() == "-v it speaks"

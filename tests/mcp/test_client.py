@@ -13,6 +13,7 @@ import pytest
 
 from goose_api.errors import ToolCallFailed
 from tests.support.mcp_fixtures import (  # noqa: F401
+    LOOPBACK,
     ROOT,
     accepts_connections,
     everything_server,
@@ -63,7 +64,7 @@ def test_everything_over_stdio(make_registry):
 
 @pytest.mark.npm
 def test_everything_over_sse(make_registry):
-    registry = make_registry()
+    registry = make_registry(extension_hosts=LOOPBACK)
     with everything_server("sse") as url:
         registry.add({"type": "sse", "name": "everything sse", "uri": f"{url}/sse", "timeout": 30})
         _exercise_everything(registry, "everything_sse")
@@ -72,7 +73,7 @@ def test_everything_over_sse(make_registry):
 
 @pytest.mark.npm
 def test_everything_over_streamable_http(make_registry):
-    registry = make_registry()
+    registry = make_registry(extension_hosts=LOOPBACK)
     with everything_server("streamableHttp") as url:
         registry.add({"type": "streamable_http", "name": "everything-http", "uri": f"{url}/mcp", "timeout": 30})
         _exercise_everything(registry, "everything-http")
@@ -138,7 +139,7 @@ def header_echo_server() -> Iterator[str]:
 
 
 def test_streamable_http_headers_are_sent_and_kept_secret(make_registry):
-    registry = make_registry()
+    registry = make_registry(extension_hosts=LOOPBACK)
     with header_echo_server() as url:
         registry.add({"type": "streamable_http", "name": "echo", "uri": url, "timeout": 30,
                       "headers": {"Authorization": "Bearer t0ken-value", "X-Team": "geese"}})
@@ -150,7 +151,7 @@ def test_streamable_http_headers_are_sent_and_kept_secret(make_registry):
 
 @pytest.mark.npm
 def test_a_remote_server_that_goes_away_is_marked_failed(make_registry):
-    registry = make_registry()
+    registry = make_registry(extension_hosts=LOOPBACK)
     with everything_server("sse") as url:
         registry.add({"type": "sse", "name": "remote", "uri": f"{url}/sse", "timeout": 10})
         assert registry.details()[0]["status"] == "running"

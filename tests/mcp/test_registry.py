@@ -94,7 +94,7 @@ def test_failed_add_keeps_nothing_and_says_why_with_stderr(make_registry, tmp_pa
     assert info.value.status == 502
     assert "FAKE_CONFIG is not set" in info.value.message  # the tail of the server's stderr
     assert registry.call_tool("fake__echo", {"text": "old one"}) == [{"type": "text", "text": "old one"}]
-    with pytest.raises(ExtensionError, match="No such file"):
+    with pytest.raises(BadRequest, match="neither an executable on the server's PATH nor the absolute path"):
         registry.add({"type": "stdio", "name": "ghost", "cmd": "/nonexistent/server"})
     assert registry.names() == ["fake"]
     stored = json.loads((tmp_path / "data" / "extensions.json").read_text())["extensions"]
@@ -358,7 +358,7 @@ def test_servers_are_stopped_at_exit_even_without_close(tmp_path):
 
 
 def test_remote_failure_messages_hide_url_credentials(make_registry):
-    registry = make_registry()
+    registry = make_registry(extension_hosts=("127.0.0.1",))
     port = free_port()  # nothing listens there
     with pytest.raises(ExtensionError) as info:
         registry.add({"type": "streamable_http", "name": "remote", "timeout": 5,

@@ -77,3 +77,19 @@ def test_failed_key_checks_on_one_host_throttle_the_address_on_the_other(hosts):
     status, body, response = as_(two, "alice-key").get("/provider/config", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert (status, body["error"]) == (429, "too_many_requests") and int(response.headers["Retry-After"]) > 0
     assert as_(two, "alice-key").get("/provider/config", environ_base={"REMOTE_ADDR": "10.0.0.8"})[0] == 200
+
+
+def test_a_database_away_for_a_moment_is_503_then_service_resumes(hosts, postgres_server, database_url):
+    one, _ = hosts
+    alice = as_(one, "alice-key")
+    assert alice.get("/sessions")[0] == 200 and alice.get("/ready")[0] == 200
+    postgres_server.cut_off(database_url)
+    try:
+        status, body, response = alice.get("/sessions")
+        assert (status, body["error"]) == (503, "not_ready") and response.headers["Retry-After"]
+        status, body, _ = alice.get("/ready")
+        assert status == 503 and "database at DATABASE_URL" in body["message"] and "unreachable" in body["message"]
+        assert ApiClient(one.test_client(), None).get("/health")[0] == 200, "the process itself is alive"
+    finally:
+        postgres_server.reconnect(database_url)
+    assert alice.get("/sessions")[0] == 200 and alice.get("/ready")[0] == 200

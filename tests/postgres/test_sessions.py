@@ -126,3 +126,12 @@ def test_owners_are_rows(db):
     assert owners.owner("s1") == "alice" and dict(owners.current()) == {"s1": "alice", "s2": "bob"}
     owners.forget("s1")
     assert owners.owner("s1") is None
+
+
+def test_nul_characters_jsonb_cannot_hold_are_kept_as_replacement_characters(store, db):
+    session = store.create("nul", "/w", "a\0b")
+    message = text("user", "binary \0 output")
+    store.append(session, message)
+    assert message.text() == "binary \ufffd output", "the saved message reads as it will load"
+    loaded = PgSessionStore(db, store.locks).load("nul")
+    assert loaded.messages[0].text() == "binary \ufffd output" and loaded.metadata["description"] == "a\ufffdb"

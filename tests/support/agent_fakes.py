@@ -226,7 +226,8 @@ class Driver:
     with ``decide`` or cancels the turn.
     """
 
-    def __init__(self, decisions: dict[str, str] | None = None):
+    def __init__(self, decisions: dict[str, str] | None = None, client: str | None = "alice"):
+        self.client = client  # the key the turn runs for
         self.cancel_event = threading.Event()
         self.stop_event = threading.Event()
         self.decisions = dict(decisions or {})

@@ -10,6 +10,7 @@ from tests.fakes.openai import OpenAIFake
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "test-api-key"
+USER_KEY = "test-user-key"  # a named key without admin (the fuzzing servers know it as "fuzzer")
 
 
 def settings_for(fake: OpenAIFake, dirs: dict[str, Path], **overrides: Any) -> Settings:

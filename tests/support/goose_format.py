@@ -137,3 +137,53 @@ def goose_file(dirs: dict, session_id: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(body)
     return target
+
+
+def stored_session_ids(dirs: dict) -> set[str]:
+    """The ids of the sessions stored (files in the sessions dir, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return {path.name.removesuffix(".jsonl") for path in Path(dirs["sessions"]).glob("*.jsonl")}
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM sessions")}
+
+
+def session_backups(dirs: dict, session_id: str) -> list[str]:
+    """The goose JSONL kept of each history a summary replaced (``.bak`` files, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return [path.read_text() for path in sorted(Path(dirs["sessions"]).glob(f"{session_id}.jsonl.*.bak"))]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT jsonl FROM session_backups WHERE session_id = %s "
+                                               "ORDER BY taken", (session_id,))]
+
+
+def has_run_state(dirs: dict, session_id: str) -> bool:
+    """Whether the server keeps run state (records, events) for the session."""
+    url = dirs.get("database_url")
+    if not url:
+        return (Path(dirs["data"]) / "runs" / session_id).is_dir()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return any(conn.execute(f"SELECT 1 FROM {table} WHERE session_id = %s LIMIT 1", (session_id,)).fetchone()
+                   for table in ("run_records", "run_events", "run_journal"))
+
+
+def journal_entries(dirs: dict, session_id: str) -> list[dict]:
+    """The session's run journal, oldest first (journal.jsonl, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        from goose_api.runs.journal import RunJournal
+        from goose_api.storage.data_dir import DataDir
+
+        return RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT entry FROM run_journal WHERE session_id = %s ORDER BY seq",
+                                               (session_id,))]

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MISBEHAVING = str(ROOT / "tests" / "fakes" / "misbehaving_server.py")
 EVERYTHING = ROOT / "tests" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 NO_DEVELOPER = {"developer": {"enabled": False}}
+LOOPBACK = ("127.0.0.1",)  # extension_hosts for the URL servers these tests start on this machine
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -84,6 +85,20 @@ def pids_of(registry: ExtensionRegistry) -> dict[str, int]:
 def assert_all_gone(pids: Any, timeout: float = 10.0) -> None:
     for pid in pids:
         wait_until(lambda: not pid_alive(pid), timeout, f"process {pid} to exit")
+
+
+def processes_named(marker: str) -> list[int]:
+    """Live processes whose command line holds ``marker`` (``exec -a <marker> ...`` names one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone while we looked
+    return found
 
 
 def free_port() -> int:

@@ -130,6 +130,15 @@ class PostgresServer:
                                      "-m", "fast", "-w", "-t", str(int(START_TIMEOUT)), "restart"]),
                        check=True, capture_output=True, timeout=2 * START_TIMEOUT)
 
+    def cut_off(self, url: str) -> None:
+        """An outage of one database: its connections are ended and new ones refused until ``reconnect``."""
+        name = urlsplit(url).path.lstrip("/")
+        self._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        self._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+
+    def reconnect(self, url: str) -> None:
+        self._admin(f"ALTER DATABASE {urlsplit(url).path.lstrip('/')} ALLOW_CONNECTIONS true")
+
     def stop(self) -> None:
         if self.dir is None:
             try:

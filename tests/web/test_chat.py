@@ -147,3 +147,23 @@ def test_a_turn_waiting_for_approval_says_so_and_a_failed_turn_is_an_error(make_
     with pytest.raises(openai.ConflictError):
         client.chat.completions.create(model="goose", messages=[user("next")],
                                        extra_headers={"X-Goose-Session-Id": session})
+
+
+def test_always_allow_holds_in_the_chat_turns_of_the_key_that_chose_it_only(make_app, fake_openai):
+    app = make_app(mode="approve", api_keys=KEYS)
+    alice, bob = wsgi_client(app, "alice-key"), wsgi_client(app, "bob-key")
+    fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": "echo 1"}, id="c1")]))
+    raw = alice.chat.completions.with_raw_response.create(model="goose", messages=[user("run")])
+    session = raw.headers["X-Goose-Session-Id"]
+    fake_openai.add(Reply("ran once"))
+    confirmed = app.test_client().post(f"/session/{session}/confirm", json={"id": "c1", "action": "always_allow"},
+                                       headers={"x-api-key": "alice-key"})
+    assert confirmed.status_code == 200 and confirmed.get_json()["response"] == "ran once"
+    fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": "echo 2"}, id="c2")]),
+                    Reply("ran again"))
+    again = alice.chat.completions.create(model="goose", messages=[user("again")],
+                                          extra_headers={"X-Goose-Session-Id": session})
+    assert again.choices[0].message.content == "ran again", "a reply turn is alice's too"
+    fake_openai.add(Reply("", tool_calls=[ToolCall("developer__shell", {"command": "echo 3"}, id="c3")]))
+    asked = bob.chat.completions.create(model="goose", messages=[user("run")])
+    assert "waiting for approval of developer__shell" in asked.choices[0].message.content, "alice's choice only"

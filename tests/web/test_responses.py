@@ -292,3 +292,21 @@ def test_an_unpolled_background_response_waiting_for_approval_can_be_answered(ma
         {"type": "mcp_approval_response", "approval_request_id": "mcpr_c1", "approve": True}])
     assert [i.type for i in done.output] == ["mcp_call", "message"] and done.output_text == "Ran it."
     assert client.responses.retrieve(started.id).output[0].type == "mcp_approval_request"
+
+
+def test_always_allow_holds_in_the_response_turns_of_the_key_that_chose_it_only(make_app, fake_openai):
+    app = make_app(mode="approve", api_keys=KEYS)
+    alice, bob = wsgi_client(app, "alice-key"), wsgi_client(app, "bob-key")
+    fake_openai.add(Reply("", tool_calls=[shell("echo 1", "c1")]))
+    asking = check_response(alice.responses.create(model="goose", input="run"))
+    session = asking.conversation.id
+    fake_openai.add(Reply("ran once"))
+    confirmed = app.test_client().post(f"/session/{session}/confirm", json={"id": "c1", "action": "always_allow"},
+                                       headers={"x-api-key": "alice-key"})
+    assert confirmed.status_code == 200 and confirmed.get_json()["response"] == "ran once"
+    fake_openai.add(Reply("", tool_calls=[shell("echo 2", "c2")]), Reply("ran again"))
+    again = check_response(alice.responses.create(model="goose", input="again", conversation=session))
+    assert again.output_text == "ran again", "a turn continuing alice's conversation is alice's too"
+    fake_openai.add(Reply("", tool_calls=[shell("echo 3", "c3")]))
+    asked = check_response(bob.responses.create(model="goose", input="run"))
+    assert [i.type for i in asked.output] == ["mcp_approval_request"], "alice's choice only"

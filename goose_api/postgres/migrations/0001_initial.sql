@@ -17,6 +17,14 @@ CREATE TABLE messages (
     PRIMARY KEY (session_id, position)
 );
 
+-- A session's history before a summary replaced it (goose JSONL, as the file backend's .bak files).
+CREATE TABLE session_backups (
+    session_id  text NOT NULL,
+    taken       double precision NOT NULL,
+    jsonl       text NOT NULL
+);
+CREATE INDEX session_backups_by_session ON session_backups (session_id, taken);
+
 CREATE TABLE session_owners (
     session_id  text PRIMARY KEY,
     owner       text NOT NULL
@@ -83,8 +91,11 @@ CREATE TABLE kv (
     version     bigint NOT NULL DEFAULT 1
 );
 
+-- The tools each API key (by name) chose to always allow.
 CREATE TABLE tool_permissions (
-    tool        text PRIMARY KEY
+    client      text NOT NULL,
+    tool        text NOT NULL,
+    PRIMARY KEY (client, tool)
 );
 
 CREATE TABLE webhook_deliveries (

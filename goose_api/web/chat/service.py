@@ -69,7 +69,8 @@ class ChatService:
         else:
             session_id = find_session(self.services.access, client, request.earlier)
         if session_id is not None:
-            ref = self.services.turns.reply(request.prompt, session_id, stream=request.stream, options=options)
+            ref = self.services.turns.reply(request.prompt, session_id, stream=request.stream, options=options,
+                                            client=client.name)
         else:
             ref = self.services.turns.start(request.prompt, client, stream=request.stream,
                                             history=seed(request.earlier), options=options)

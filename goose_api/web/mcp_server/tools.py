@@ -48,7 +48,8 @@ class GooseTools:
         return self._answer(ref, progress)
 
     def reply(self, client: Client, session_id: str, prompt: str, progress: Progress) -> dict[str, Any]:
-        ref = self.services.turns.reply(prompt, self.services.access.check(session_id, client), stream=True)
+        ref = self.services.turns.reply(prompt, self.services.access.check(session_id, client), stream=True,
+                                         client=client.name)
         return self._answer(ref, progress)
 
     def confirm(self, client: Client, session_id: str, call_id: str, action: str,

@@ -66,7 +66,8 @@ class ResponseService:
             if request.history:
                 raise invalid("Earlier messages in input only start a new conversation; continue one with the new "
                               "user message alone", "input")
-            ref = self.services.turns.reply(request.prompt, session_id, stream=stream, options=options)
+            ref = self.services.turns.reply(request.prompt, session_id, stream=stream, options=options,
+                                            client=client.name)
         else:
             ref = self.services.turns.start(request.prompt, client, stream=stream, history=request.history,
                                             options=options)

@@ -65,6 +65,7 @@ def details():
 @blp.response(200, ExtensionResultSchema)
 @_seed_errors(400, 401, 403, 413, 415, 502)
 @seed_error_shape
+@blp.admin_only
 def add():
     """Add (or replace) an extension: connects and lists its tools before answering."""
     services().registry.add(load_extension_config(json_body()))
@@ -74,8 +75,9 @@ def add():
 @blp.route("/extensions/remove", methods=["POST"])
 @blp.doc(requestBody=NAME_BODY)
 @blp.response(200, ExtensionResultSchema)
-@_seed_errors(400, 401, 404, 413, 415)
+@_seed_errors(400, 401, 403, 404, 413, 415)
 @seed_error_shape
+@blp.admin_only
 def remove():
     """Remove an extension and stop its server. The body is the name: ``"mcp_say"`` or ``{"name": ...}``."""
     services().registry.remove(load_extension_name(json_body()))

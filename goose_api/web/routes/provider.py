@@ -20,7 +20,8 @@ def show():
 @blp.route("/provider/config", methods=["POST"])
 @blp.arguments(ProviderSwitchSchema)
 @blp.response(200, ProviderConfigSchema)
-@blp.errors(400, 401, 413, 415)
+@blp.errors(400, 401, 403, 413, 415)
+@blp.admin_only
 def switch(body):
     """Switch provider and model for every worker."""
     return services().providers.switch(body["provider"], body.get("model"))

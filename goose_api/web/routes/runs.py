@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from goose_api.runs.service import RunRef
+from goose_api.runs.webhooks import SIGNATURE_HEADER, SIGNED_TEXT, TIMESTAMP_HEADER
 from goose_api.web import long_requests
 from goose_api.web.answers import accepted, answer_turn, cancel_answer, event_stream, hold_for_answer, last_event_id
 from goose_api.web.api import ApiBlueprint, event_stream_doc
-from goose_api.web.current import owned, services
+from goose_api.web.current import caller, owned, services
 from goose_api.web.schemas.runs import CancelSchema, ConfirmSchema, EventsQuerySchema
-from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema
+from goose_api.web.schemas.sessions import AcceptedSchema, ResumeSchema, TurnSchema, WebhookSecretSchema
 
 blp = ApiBlueprint("runs", __name__, description="Runs: follow, cancel and approve a session's turn")
 
@@ -65,5 +66,16 @@ def resume(body, session_id):
     runs = services().runs
     session_id = owned(session_id)
     hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
-    ref = runs.resume(session_id, stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    ref = runs.resume(session_id, stream=body["stream"], webhook=body.get("webhook"), client=caller().name)
+    return answer_turn(runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
+
+
+@blp.route("/webhooks/secret", methods=["GET"])
+@blp.response(200, WebhookSecretSchema)
+@blp.errors(401)
+def webhook_secret():
+    """The calling key's webhook secret: the HMAC-SHA256 key of the webhooks its turns set up."""
+    key = caller().name
+    return {"key": key, "secret": services().webhooks.secret_for(key), "signature_header": SIGNATURE_HEADER,
+            "timestamp_header": TIMESTAMP_HEADER, "signed": SIGNED_TEXT, "format": "sha256=<hex digest>"}

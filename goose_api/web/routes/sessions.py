@@ -42,7 +42,8 @@ def start(body):
     hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.start(body["prompt"], caller(), body.get("session_id"), body.get("working_dir"),
                           stream=body["stream"], webhook=body.get("webhook"))
-    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
 
 
 @blp.route("/session/reply", methods=["POST"])
@@ -58,8 +59,9 @@ def reply(body):
     session_id = svc.access.resolve(body.get("session_id"), caller())
     hold_for_answer(asynchronous=body["asynchronous"], stream=body["stream"])
     ref = svc.turns.reply(body["prompt"], session_id, stream=body["stream"], if_busy=body["if_busy"],
-                          webhook=body.get("webhook"))
-    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"])
+                          webhook=body.get("webhook"), client=caller().name)
+    return answer_turn(svc.runs, ref, asynchronous=body["asynchronous"], stream=body["stream"],
+                       webhook=body.get("webhook"))
 
 
 @blp.route("/sessions", methods=["GET"])

@@ -37,8 +37,9 @@ class _TurnOptions(Schema):
 class StartSchema(_TurnOptions):
     prompt = fields.String(required=True, validate=PROMPT)
     session_id = session_id_field(new=True, metadata={"description": "omit for a goose-style id (YYYYMMDD_HHMMSS)"})
-    working_dir = fields.String(metadata={"description": "absolute path of an existing directory (inside "
-                                                         "allowed_roots when set)", "pattern": "^/"})
+    working_dir = fields.String(validate=validate.Regexp("^/", error="must be an absolute path"), metadata={
+        "description": "absolute path of an existing directory (inside allowed_roots when set; for a key without "
+                       "admin, inside the default working dir when allowed_roots is unset)", "pattern": "^/"})
 
 
 class ReplySchema(_TurnOptions):
@@ -61,6 +62,13 @@ class PendingApprovalSchema(Schema):
     reason = fields.String(metadata={"description": "why it asks: a resumed call that had already started"})
 
 
+class WebhookSetupSchema(Schema):
+    url = fields.String(required=True)
+    key = fields.String(required=True, metadata={"description": "the key whose webhook secret signs the deliveries"})
+    secret = fields.String(required=True, metadata={"description": "where that key reads its webhook secret"})
+    verify = fields.String(required=True, metadata={"description": "how a receiver checks a delivery"})
+
+
 class TurnSchema(Schema):
     status = fields.String(required=True, metadata={
         "enum": ["success", "warning", "cancelled", "waiting_approval"]})
@@ -75,6 +83,7 @@ class TurnSchema(Schema):
     resumed_from = fields.String(metadata={"description": "a resume's answer: the interrupted run it drove on"})
     pending_approvals = fields.List(fields.Nested(PendingApprovalSchema),
                                     metadata={"description": "with status waiting_approval: calls to confirm"})
+    webhook = fields.Nested(WebhookSetupSchema, metadata={"description": "when the request set up a webhook"})
 
 
 class AcceptedSchema(Schema):
@@ -82,6 +91,16 @@ class AcceptedSchema(Schema):
     session_id = fields.String(required=True)
     run_id = fields.String(required=True)
     message = fields.String(required=True)
+    webhook = fields.Nested(WebhookSetupSchema, metadata={"description": "when the request set up a webhook"})
+
+
+class WebhookSecretSchema(Schema):
+    key = fields.String(required=True, metadata={"description": "the calling key's name"})
+    secret = fields.String(required=True, metadata={"description": "the HMAC-SHA256 key of its webhooks"})
+    signature_header = fields.String(required=True, metadata={"example": "X-Goose-Signature"})
+    timestamp_header = fields.String(required=True, metadata={"example": "X-Goose-Timestamp"})
+    signed = fields.String(required=True, metadata={"description": "what is signed"})
+    format = fields.String(required=True, metadata={"example": "sha256=<hex digest>"})
 
 
 class SessionQuerySchema(Schema):

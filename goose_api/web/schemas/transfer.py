@@ -25,9 +25,9 @@ class ImportSchema(Schema):
         "description": "goose-jsonl: the file's text; json: goose's Session object; goose-sqlite: the "
                        "sessions.db file, base64"})
     session_id = session_id_field(**NEW_ID)
-    working_dir = fields.String(metadata={"description": "absolute path of an existing directory; default: the "
-                                                         "session's own if it exists here, else the server's",
-                                          "pattern": "^/"})
+    working_dir = fields.String(validate=validate.Regexp("^/", error="must be an absolute path"), metadata={
+        "description": "absolute path of an existing directory; default: the session's own if it exists here, "
+                       "else the server's", "pattern": "^/"})
     source_id = fields.String(validate=validate.Length(min=1, max=256), metadata={
         "description": "goose-sqlite: the session's id in the database (optional when it holds one)"})
 
