@@ -15,6 +15,7 @@ import threading
 import time
 
 from goose_api.errors import ApiError
+from goose_api.runs.leases import SessionLease
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.worker import LocalRun
 
@@ -83,5 +84,6 @@ class LocalRuns:
         if beat and not run.finished.is_set():
             self.state.update(run.session_id, run.run_id,
                               lambda r: r["owner"].__setitem__("heartbeat", time.time()))
-            if run.session_lock.is_locked and not run.session_lock.refresh():  # released: the run is ending
+            lease = run.session_lock
+            if isinstance(lease, SessionLease) and lease.is_locked and not lease.refresh():  # REDIS_URL's leases
                 log.warning("run lost its session lease session=%s run=%s", run.session_id, run.run_id)

@@ -230,7 +230,7 @@ class RunService:
                                     options=spec.options, **marks))
         self.state.prune_logs(session_id, slack=PRUNE_SLACK)
 
-    def _send(self, session_id: str, lease: HeldLock | SessionLease, spec: RunSpec, base: int) -> None:
+    def _send(self, session_id: str, lease: SessionLease, spec: RunSpec, base: int) -> None:
         """Queue a run whose record is written; if Redis refuses, the run ends failed and the session is free."""
         try:
             lease.refresh(QUEUED_TTL)  # held for the worker until it adopts it

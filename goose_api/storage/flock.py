@@ -40,10 +40,6 @@ class HeldLock:
     def is_locked(self) -> bool:
         return self._fd is not None
 
-    def refresh(self, ttl: float | None = None) -> bool:
-        """Whether it is still held (an flock needs no renewal; a Redis lease, its counterpart, does)."""
-        return self._fd is not None
-
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
