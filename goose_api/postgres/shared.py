@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -211,6 +212,30 @@ class PgOutbox:
     def waiting(self) -> list[dict[str, Any]]:
         return [dict(row[0]) for row in
                 self.db.fetchall("SELECT delivery FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
+
+
+class PgResponses:
+    """The Responses API's stored responses as rows (``web/responses/store.ResponseStore``)."""
+
+    ID = re.compile(r"^resp_[0-9a-f]{32}$")  # the web package's pattern: an id that is not one is none
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def save(self, record: dict[str, Any]) -> None:
+        if not self.ID.match(record["id"]):
+            raise ValueError(f"not a response id: {record['id']!r}")
+        self.db.execute("INSERT INTO responses (id, record) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET "
+                        "record = EXCLUDED.record", (record["id"], Jsonb(record)))
+
+    def load(self, response_id: str) -> dict[str, Any] | None:
+        if not self.ID.match(response_id):
+            return None
+        row = self.db.fetchone("SELECT record FROM responses WHERE id = %s", (response_id,))
+        return dict(row[0]) if row is not None else None
+
+    def delete(self, response_id: str) -> None:
+        self.db.execute("DELETE FROM responses WHERE id = %s", (response_id,))
 
 
 class PgFailures:

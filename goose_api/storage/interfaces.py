@@ -271,6 +271,16 @@ class OutboxStorage(Protocol):
     def secret(self) -> str: ...  # the generated signing key, when none is configured
 
 
+class ResponseStorage(Protocol):
+    """The OpenAI Responses API's stored responses (files: ``web/responses/store.FileResponseStore``)."""
+
+    def save(self, record: dict[str, Any]) -> None: ...
+
+    def load(self, response_id: str) -> dict[str, Any] | None: ...
+
+    def delete(self, response_id: str) -> None: ...
+
+
 class FailureStorage(Protocol):
     """Failed key checks per client address (files: ``storage/auth_failures.SqliteFailures``).
 

@@ -71,7 +71,8 @@ def build_app(settings: Settings) -> Flask:
 
 def register_dialects(app: Flask, services: Services) -> None:
     """The OpenAI Responses and Chat Completions APIs and the MCP server, over the native routes' services."""
-    app.extensions[responses.EXTENSION] = ResponseService(services, FileResponseStore(services.data))
+    app.extensions[responses.EXTENSION] = ResponseService(services, services.stores.responses
+                                                          or FileResponseStore(services.data))
     app.extensions[chat.EXTENSION] = ChatService(services)
     endpoint = app.extensions[mcp_server.EXTENSION] = McpEndpoint(services)
     services.on_close(endpoint.close)
