@@ -201,7 +201,7 @@ class PgJournal(RunJournal):
     def write(self, session_id: str, entry: dict[str, Any], sync: bool = True) -> None:
         entry = {"time": round(time.time(), 3), **entry}
         self.db.execute("INSERT INTO run_journal (session_id, turn, entry) VALUES (%s, %s, %s)",
-                        (session_id, entry.get("turn"), Jsonb(entry)))
+                        (session_id, entry.get("turn"), Jsonb(entry)), durable=sync)
 
     def entries(self, session_id: str, turn: str | None = None) -> list[dict[str, Any]]:
         if turn is None:
@@ -232,7 +232,7 @@ class PgQueue(TurnQueue):
     def push(self, session_id: str, spec: RunSpec, *, front: bool = False) -> None:
         entry = {**spec.to_json(), "queued": time.time()}
         edge = "min(position) - 1" if front else "max(position) + 1"
-        with self.state.lock(session_id):
+        with self.state.lock(session_id), self.db.transaction(durable=True):
             self.db.execute(f"INSERT INTO run_queue (session_id, position, item) SELECT %s, coalesce({edge}, 0), %s "
                             "FROM run_queue WHERE session_id = %s", (session_id, Jsonb(entry), session_id))
 
