@@ -88,7 +88,7 @@ def overhead(servers: dict, stub: ProviderStub, rounds: int, per_size: int) -> d
     return results
 
 
-def save_costs(work: Path, url: str, saves: int = 40) -> dict:
+def save_costs(work: Path, url: str, saves: int = 150) -> dict:
     """Seconds to save one message into a session of each size, per backend (the stores alone)."""
     from goose_api.postgres.db import Database
     from goose_api.postgres.sessions import PgSessionLocks, PgSessionStore
@@ -101,15 +101,17 @@ def save_costs(work: Path, url: str, saves: int = 40) -> dict:
     results: dict = {}
     try:
         for size in SIZES:
+            sessions = {}
             for name, store in stores.items():
-                session = store.create(f"save_{size}", "/work")
-                store.replace_messages(session, history(size))
-                samples = []
-                for extra in history(saves, created=1_800_000_000):
+                sessions[name] = store.create(f"save_{size}", "/work")
+                store.replace_messages(sessions[name], history(size))
+            samples: dict[str, list[float]] = {name: [] for name in stores}
+            for extra in history(saves, created=1_800_000_000):  # save for save, so disk noise hits both
+                for name, store in stores.items():
                     started = time.perf_counter()
-                    store.append(session, extra)
-                    samples.append(time.perf_counter() - started)
-                results.setdefault(size, {})[name] = report.stats(samples)
+                    store.append(sessions[name], extra)
+                    samples[name].append(time.perf_counter() - started)
+            results[size] = {name: report.stats(values) for name, values in samples.items()}
             print(f"backends: save one message at {size}: " + ", ".join(
                 f"{name} p50 {results[size][name]['median'] * 1000:.2f} ms" for name in stores), flush=True)
     finally:
