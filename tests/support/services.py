@@ -72,7 +72,11 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         if not self.given:
             self._start_own()
-        self._make_template()
+        try:
+            self._make_template()
+        except BaseException:
+            self.stop()  # never leave a server of ours running behind a failed start
+            raise
         return self
 
     def _start_own(self) -> None:
