@@ -105,7 +105,7 @@ def file_stores(settings: Settings, data: DataDir) -> Stores:
         owners=SessionOwners(data.owners, data.owners_legacy),
         runs=runs,
         journal=RunJournal(data),
-        queue=TurnQueue(runs),
+        queue=TurnQueue(runs, settings.max_queued_turns),
         idempotency=IdempotencyStore(data, settings.idempotency_ttl),
         permissions=ToolPermissions(data.permissions),
         provider_choice=FileChoice(data.provider),

@@ -68,7 +68,8 @@ class Services:
         tools = InstrumentedTools(registry, metrics)
         policy = ApprovalPolicy(settings.mode, stores.permissions)
         context = ContextWindow(settings)
-        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
+        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns,
+                      settings.max_tool_output_chars)
         state = stores.runs
         webhooks = WebhookOutbox(stores.outbox, settings.webhook_secret, retries=settings.webhook_retries,
                                  first_wait=settings.webhook_retry_wait, timeout=settings.webhook_timeout,
@@ -76,13 +77,15 @@ class Services:
                                               for entry in settings.api_keys if entry.get("webhook_secret")})
         runs = RunService(settings, store, agent, state, stores.journal, track=metrics.active_run,
                           on_final=webhooks.run_ended, queue=stores.queue)
-        access = SessionAccess(store, stores.owners)
+        # a new session never inherits the runs, journal or queue an old one of the same id left
+        access = SessionAccess(store, stores.owners, on_created=state.delete)
         turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
                             settings.private_paths())
         idempotency = stores.idempotency
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
-        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
+        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp,
+                                   max_bytes=settings.import_max_bytes, max_messages=settings.import_max_messages)
         catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
         services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
                        catalog, idempotency, webhooks, transfer, recovery, stores)

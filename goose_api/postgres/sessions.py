@@ -179,8 +179,11 @@ class PgSessionStore:
         self._remember(session)
 
     def delete(self, session_id: str) -> None:
-        if not self.db.execute("DELETE FROM sessions WHERE id = %s", (self.check_id(session_id),)):
-            raise SessionNotFound(session_id)
+        """Remove the session, its messages and its backups."""
+        with self.db.transaction(durable=True):
+            if not self.db.execute("DELETE FROM sessions WHERE id = %s", (self.check_id(session_id),)):
+                raise SessionNotFound(session_id)
+            self.db.execute("DELETE FROM session_backups WHERE session_id = %s", (session_id,))
         self._forget(session_id)
 
     def discard(self, session: Session) -> bool:
@@ -227,6 +230,10 @@ class PgSessionStore:
 
     def acquire(self, session_id: str) -> "PgSessionLock":
         return self.locks.acquire(self.check_id(session_id))
+
+    def remove_lock(self, held: "PgSessionLock") -> None:
+        """Let go of a deleted session's lock (its lease row goes with it)."""
+        held.release()
 
     def lock(self, session_id: str) -> "PgSessionLock":
         """``with store.lock(id):`` holds the session for one turn (``SessionBusy`` if taken)."""

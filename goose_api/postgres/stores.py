@@ -48,7 +48,7 @@ def postgres_stores(settings: Settings, data: DataDir) -> Stores:
         owners=PgOwners(db),
         runs=runs,
         journal=PgJournal(db),
-        queue=PgQueue(runs),
+        queue=PgQueue(runs, settings.max_queued_turns),
         idempotency=PgIdempotency(db, settings.idempotency_ttl),
         permissions=PgPermissions(db),
         provider_choice=PgChoice(db),

@@ -85,6 +85,8 @@ class SessionStorage(Protocol):
 
     def lock(self, session_id: str) -> AbstractContextManager[Any]: ...
 
+    def remove_lock(self, held: HeldLock) -> None: ...  # a deleted session's lock, let go of and removed
+
 
 class OwnerStorage(Protocol):
     """Who owns each session (files: ``sessions/owners.SessionOwners``, owners.jsonl)."""
