@@ -92,6 +92,10 @@ class PgEventLog:
 class PgLogReader(LogReader):
     """Reads new events by id (the file reader's ``wait`` over this ``poll``)."""
 
+    def __init__(self, log: PgEventLog, after: int):
+        self.log = log
+        self.after = after
+
     def poll(self) -> list[Event]:
         events = self.log.read(self.after)
         if events:
