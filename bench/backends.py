@@ -14,6 +14,9 @@ The PostgreSQL server's sessions are the files server's, moved in with
   (rows, not rewrites).
 - Burst: 200 new sessions at once, blocking, each provider call 1 s
   (``bench/burst.py``); wall time to the last answer, files beside PostgreSQL.
+- Saving one message (the stores alone, in this process): the file backend
+  rewrites the session's file (and fsyncs it), PostgreSQL inserts a row; p50
+  at 10, 100 and 5,000 messages.
 
 Run: ``python -m bench.backends [--rounds N] [--sessions N] [--burst N]``.
 """
@@ -35,7 +38,7 @@ from bench.burst import burst
 from bench.provider_stub import ProviderStub
 from bench.report import ROOT
 from bench.servers import API_KEY, base_env, cpu_seconds, gunicorn, scratch
-from bench.session_files import write_session
+from bench.session_files import history, write_session
 from bench.turn_overhead import own_times
 
 SIZES = (10, 100, 5000)
@@ -85,6 +88,37 @@ def overhead(servers: dict, stub: ProviderStub, rounds: int, per_size: int) -> d
     return results
 
 
+def save_costs(work: Path, url: str, saves: int = 150) -> dict:
+    """Seconds to save one message into a session of each size, per backend (the stores alone)."""
+    from goose_api.postgres.db import Database
+    from goose_api.postgres.sessions import PgSessionLocks, PgSessionStore
+    from goose_api.sessions.store import SessionStore
+    from goose_api.storage.data_dir import DataDir
+
+    db = Database(url).open()
+    stores = {"files": SessionStore(DataDir.at(work / "save" / "data", work / "save" / "sessions")),
+              "postgresql": PgSessionStore(db, PgSessionLocks(db, 30.0))}
+    results: dict = {}
+    try:
+        for size in SIZES:
+            sessions = {}
+            for name, store in stores.items():
+                sessions[name] = store.create(f"save_{size}", "/work")
+                store.replace_messages(sessions[name], history(size))
+            samples: dict[str, list[float]] = {name: [] for name in stores}
+            for extra in history(saves, created=1_800_000_000):  # save for save, so disk noise hits both
+                for name, store in stores.items():
+                    started = time.perf_counter()
+                    store.append(sessions[name], extra)
+                    samples[name].append(time.perf_counter() - started)
+            results[size] = {name: report.stats(values) for name, values in samples.items()}
+            print(f"backends: save one message at {size}: " + ", ".join(
+                f"{name} p50 {results[size][name]['median'] * 1000:.2f} ms" for name in stores), flush=True)
+    finally:
+        db.close()
+    return results
+
+
 def measure(work: Path, url: str, rounds: int, per_size: int, burst_size: int) -> dict:
     seed(work, per_size)
     move_to_database(work, url)
@@ -100,6 +134,7 @@ def measure(work: Path, url: str, rounds: int, per_size: int, burst_size: int) -
             burst(server.url, 2, "blocking", {"x-api-key": API_KEY})  # new sessions' first connections
             results["burst"][name] = burst(server.url, burst_size, "blocking", {"x-api-key": API_KEY})
             print(f"backends: burst of {burst_size} on {name}: {results['burst'][name]}", flush=True)
+    results["save"] = save_costs(work, url)
     return results
 
 
@@ -113,7 +148,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.support.services import start_postgres
 
-    server = start_postgres()
+    server = start_postgres(durable=True)  # commits flushed to disk, as the files backend fsyncs
     try:
         url = server.fresh_database(migrated=False)
         with scratch("backends") as work:
@@ -131,6 +166,16 @@ def main() -> None:
     p100, p5000 = (results["overhead"][size]["postgresql_warm_s"]["median"] for size in (100, 5000))
     rows.append(report.row("backends: PostgreSQL turn overhead growth 100 → 5,000 messages", f"≤ {GROWTH_GOAL:g}×",
                            report.ms(p100), report.ms(p5000), p5000 / p100, p5000 / p100 <= GROWTH_GOAL))
+    for size in SIZES:
+        files, pg = (results["save"][size][b]["median"] for b in BACKENDS)
+        rows.append(report.row(f"backends: saving one message, {size} messages (p50)", "flat on PostgreSQL (a row)",
+                               f"{report.ms(files)} (files: the whole file rewritten)", report.ms(pg), pg / files,
+                               None))
+    save_growth = results["save"][5000]["postgresql"]["median"] / results["save"][100]["postgresql"]["median"]
+    rows.append(report.row("backends: PostgreSQL save growth 100 → 5,000 messages", f"≤ {GROWTH_GOAL:g}×",
+                           report.ms(results["save"][100]["postgresql"]["median"]),
+                           report.ms(results["save"][5000]["postgresql"]["median"]), save_growth,
+                           save_growth <= GROWTH_GOAL))
     files_burst, pg_burst = (results["burst"][b] for b in BACKENDS)
     rows.append(report.row(f"backends: {args.burst} turns at once, provider 1 s, one worker (wall)",
                            "report (issue 15's goal is across 2 queue workers)",
@@ -140,14 +185,16 @@ def main() -> None:
     report.write("backends", started=started,
                  parameters={"sizes": SIZES, "sessions_per_size": args.sessions, "warm_rounds": args.rounds,
                              "burst": args.burst, "workers": 1, "provider": "provider_stub (zero latency; burst 1 s)",
-                             "postgresql": "throwaway server (tests/support/services.py): fsync off",
+                             "postgresql": "throwaway server (tests/support/services.py), fsync and "
+                                           "synchronous_commit on (the defaults)",
                              "load_average": load},
-                 results={"overhead": {str(k): v for k, v in results["overhead"].items()}, "burst": results["burst"]},
+                 results={"overhead": {str(k): v for k, v in results["overhead"].items()}, "burst": results["burst"],
+                          "save": {str(k): v for k, v in results["save"].items()}},
                  rows=rows,
                  notes=["Both servers ran at once, turn for turn; read the ratios (the machine is shared).",
                         f"Load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load)}.",
-                        "The throwaway PostgreSQL runs with fsync off (like the suite's); a real one pays a "
-                        "commit's flush per saved message, as the files backend pays an fsync."])
+                        "The PostgreSQL server flushes every commit (fsync, synchronous_commit on), as the "
+                        "files backend fsyncs every save: both pay one disk flush per saved message."])
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ extension servers goose-api starts on first use (the developer extension) are
 counted separately, after one ``GET /extensions/list``.
 
 Local provider: ``LocalProvider.complete`` against ``llama_cpp.Llama.create_chat_completion``
-called directly on the same GGUF with the same messages, greedy (temperature 0)
-so both produce the same tokens; tokens per second = completion tokens / wall.
+called directly on the same GGUF with the same messages and the provider's sampling
+options (greedy) so both produce the same tokens; tokens per second = completion tokens / wall.
 Goal (issue 7): ≥ 0.9 of the direct call's tokens per second.
 
 Run: ``python -m bench.startup [--runs N] [--model PATH]``.
@@ -24,7 +24,8 @@ from pathlib import Path
 from bench import report
 from bench.servers import base_env, gunicorn, memory_mib, scratch
 from goose_api.conversation import Message
-from goose_api.providers.local import DEFAULT_MODEL_FILE, LocalProvider, to_local_messages
+from goose_api.providers.local import DEFAULT_MODEL_FILE, LocalProvider
+from goose_api.providers.local_format import to_chat
 from goose_api.settings import Settings
 
 TOKENS_GOAL = 0.9
@@ -63,14 +64,14 @@ def tokens_per_second(model: Path, runs: int) -> dict:
     provider = LocalProvider(settings)
     history = [Message.user(PROMPT)]
     direct = llama_cpp.Llama(model_path=str(model), n_ctx=provider.n_ctx, verbose=False)
-    messages = to_local_messages(SYSTEM, history)
+    messages = to_chat(SYSTEM, history, [])
     ours: list[float] = []
     theirs: list[float] = []
     tokens: dict[str, int] = {}
     try:
         for n in range(runs + 1):  # the first round warms both up (and loads the provider's model)
             started = time.perf_counter()
-            body = direct.create_chat_completion(messages=messages, max_tokens=MAX_TOKENS, temperature=0.0)
+            body = direct.create_chat_completion(messages=messages, **provider.sampling)
             direct_s = time.perf_counter() - started
             started = time.perf_counter()
             reply = provider.complete(SYSTEM, history, [])

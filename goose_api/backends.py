@@ -37,6 +37,7 @@ from goose_api.storage.interfaces import (
     OwnerStorage,
     PermissionStorage,
     QueueStorage,
+    ResponseStorage,
     RunStorage,
     SessionStorage,
 )
@@ -61,6 +62,7 @@ class Stores:
     outbox: OutboxStorage
     auth_failures: Callable[[], FailureStorage]  # made by the web app (only HTTP needs it)
     problem: Callable[[], str | None] = lambda: None  # why the backend cannot serve now (readiness), or None
+    responses: ResponseStorage | None = None  # the Responses API's records (None: the web package's files)
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -103,7 +105,7 @@ def file_stores(settings: Settings, data: DataDir) -> Stores:
         owners=SessionOwners(data.owners, data.owners_legacy),
         runs=runs,
         journal=RunJournal(data),
-        queue=TurnQueue(runs),
+        queue=TurnQueue(runs, settings.max_queued_turns),
         idempotency=IdempotencyStore(data, settings.idempotency_ttl),
         permissions=ToolPermissions(data.permissions),
         provider_choice=FileChoice(data.provider),

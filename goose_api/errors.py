@@ -121,6 +121,12 @@ class TooManyRequests(ApiError):
     status, code = 429, "too_many_requests"
 
 
+class QueueFull(TooManyRequests):
+    """A reply with ``if_busy: enqueue`` (or ``interrupt``) to a session whose queue is full."""
+
+    code = "queue_full"
+
+
 class NotReady(ApiError):
     status, code = 503, "not_ready"
 

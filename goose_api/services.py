@@ -97,7 +97,8 @@ class Services:
         tools = InstrumentedTools(registry, metrics)
         policy = ApprovalPolicy(settings.mode, stores.permissions)
         context = ContextWindow(settings)
-        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns)
+        agent = Agent(store, providers.provider, tools, context, policy, settings.max_turns,
+                      settings.max_tool_output_chars)
         state = stores.runs
         redis = RedisLink(settings.redis_url) if settings.redis_url else None
         crossing = cross_host_runs(redis, settings, state) if redis is not None else {}
@@ -108,13 +109,15 @@ class Services:
         runs = RunService(settings, store, agent, state, stores.journal, track=metrics.active_run,
                           on_final=webhooks.run_ended, queue=stores.queue, broker=crossing.get("broker"),
                           leases=crossing.get("leases"))
-        access = SessionAccess(store, stores.owners)
+        # a new session never inherits the runs, journal or queue an old one of the same id left
+        access = SessionAccess(store, stores.owners, on_created=state.delete)
         turns = TurnService(access, runs, settings.working_dir or os.getcwd(), settings.allowed_roots,
                             settings.private_paths())
         idempotency = stores.idempotency
         recovery = RunRecovery(runs, auto_resume=settings.auto_resume,
                                interval=max(1.0, settings.run_lease_timeout / 2), housekeeping=(idempotency.sweep,))
-        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp)
+        transfer = SessionTransfer(access, turns.check_working_dir, turns.default_working_dir, data.tmp,
+                                   max_bytes=settings.import_max_bytes, max_messages=settings.import_max_messages)
         catalog = SessionCatalog(access, runs, state, Summarizer(store, providers.provider, context))
         services = cls(settings, data, keys, store, providers, registry, agent, runs, turns, metrics, access,
                        catalog, idempotency, webhooks, transfer, recovery, stores, redis)

@@ -99,6 +99,13 @@ class Settings:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     extension_commands: tuple[Any, ...] | None = None   # commands, or {cmd, args_prefix, allow_code_options}
     extension_hosts: tuple[str, ...] = ()
+    max_extension_timeout: float = 3600.0   # the longest start or tool call an extension may be given
+    # limits: what one key (or one file) may make the server hold
+    max_queued_turns: int = 16              # turns waiting per session (if_busy: enqueue / interrupt)
+    approval_timeout: float = 3600.0        # a tool call waiting this long for POST /confirm is denied
+    max_tool_output_chars: int = 200_000    # tool output kept in the session per result (goose's threshold)
+    import_max_bytes: int = 32 * 1024 * 1024  # a session sent to POST /sessions/import (JSONL text, JSON, sessions.db)
+    import_max_messages: int = 100_000      # messages in one imported session (JSONL: its lines after the first)
     # operations
     log_level: str = "INFO"
     log_format: str = "text"
@@ -212,13 +219,12 @@ class Settings:
                                      "webhook_retries at least 0")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise ConfigurationError("webhook_url must be an http:// or https:// URL")
-        for entry in self.api_keys:
-            if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
-                raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
-            if "webhook_secret" in entry and not (isinstance(entry["webhook_secret"], str)
-                                                  and entry["webhook_secret"]):
-                raise ConfigurationError(f"api_keys entry {entry['name']!r}: webhook_secret must be a non-empty "
-                                         "string (or left out: then it is derived from the server's)")
+        if min(self.max_queued_turns, self.max_tool_output_chars, self.import_max_bytes,
+               self.import_max_messages) < 1 or min(self.approval_timeout, self.max_extension_timeout) <= 0:
+            raise ConfigurationError("max_queued_turns, max_tool_output_chars, import_max_bytes and "
+                                     "import_max_messages must be at least 1, approval_timeout and "
+                                     "max_extension_timeout positive")
+        _check_api_keys(self.api_keys, self.api_key)
         if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
             raise ConfigurationError("DATABASE_URL (database_url) must be a postgres:// or postgresql:// URL")
         self._validate_model_capabilities()
@@ -245,6 +251,37 @@ class Settings:
             limit = values.get("context_limit", 1)
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ConfigurationError(f"model_capabilities[{pattern!r}].context_limit must be a positive integer")
+
+
+def _check_api_keys(entries: tuple[Any, ...], api_key: str | None) -> None:
+    """Each entry has a name and a key, both unique (``api_key`` is named ``default``); ``admin`` is a boolean.
+
+    A name is who owns sessions: a second key of the same name would own the first one's.
+    ``admin: "false"`` (a string) would have made an admin.
+    """
+    names, keys = ({"default"}, {api_key}) if api_key else (set(), set())
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not entry.get("name") or not entry.get("key"):
+            raise ConfigurationError("each api_keys entry needs a 'name' and a 'key'")
+        name, key = str(entry["name"]), str(entry["key"])
+        if any(ord(char) < 32 or ord(char) == 127 for char in name) or len(name) > 128:
+            raise ConfigurationError(f"api_keys name {name!r} must be at most 128 characters, none of them "
+                                     "control characters")
+        if "webhook_secret" in entry and not (isinstance(entry["webhook_secret"], str) and entry["webhook_secret"]):
+            raise ConfigurationError(f"api_keys entry {name!r}: webhook_secret must be a non-empty string (or left "
+                                     "out: then it is derived from the server's)")
+        if "admin" in entry and not isinstance(entry["admin"], bool):
+            raise ConfigurationError(f"api_keys entry {name!r}: admin must be true or false (a boolean, "
+                                     f"not the {type(entry['admin']).__name__} {entry['admin']!r})")
+        if name in names:
+            raise ConfigurationError(f"api_keys: the name {name!r} is given to two keys; names must be unique"
+                                     + (" (the api_key setting's key is named 'default')"
+                                        if name == "default" and api_key else ""))
+        if key in keys:
+            raise ConfigurationError(f"api_keys entry {name!r}: its key is another entry's (or api_key's); "
+                                     "keys must be unique")
+        names.add(name)
+        keys.add(key)
 
 
 def _prefixed(source: Mapping[str, str]) -> dict[str, str]:

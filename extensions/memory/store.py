@@ -7,6 +7,7 @@ line, and an entry may start with a ``# tag tag`` line. Global memories live in
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -31,8 +32,11 @@ class MemoryStore:
         path = _category_file(directory, category)
         path.parent.mkdir(parents=True, exist_ok=True)
         tag_line = f"# {' '.join(tags)}\n" if tags else ""
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{tag_line}{data}\n\n")
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # memories are the user's words
+        with os.fdopen(fd, "r+", encoding="utf-8") as fh:
+            size = os.fstat(fd).st_size
+            torn = size and os.pread(fd, 2, max(0, size - 2)) != b"\n\n"  # an append cut short: start afresh
+            fh.write(("\n\n" if torn else "") + f"{tag_line}{data}\n\n")
 
     def retrieve(self, directory: Path, category: str) -> dict[str, list[dict[str, object]]]:
         """Entries by category (``*`` = every category): ``{"tags": [...], "data": "..."}``."""
@@ -47,7 +51,7 @@ class MemoryStore:
     def categories(self, directory: Path) -> list[str]:
         if not directory.is_dir():
             return []
-        return sorted(p.stem for p in directory.glob("*.txt") if p.is_file() and CATEGORY.match(p.stem))
+        return sorted(p.stem for p in directory.glob("*.txt") if p.is_file() and CATEGORY.fullmatch(p.stem))
 
     def remove_category(self, directory: Path, category: str) -> int:
         """Remove a category (``*`` = all of them); returns how many categories went."""
@@ -74,7 +78,7 @@ class MemoryStore:
 
 
 def _category_file(directory: Path, category: str) -> Path:
-    if category in ("", "*", ".", "..") or not CATEGORY.match(category):
+    if category in ("", "*", ".", "..") or not CATEGORY.fullmatch(category):
         raise MemoryRequestError(f"{category!r} is not a valid category: use a single name without / \\ or :")
     return directory / f"{category}.txt"
 

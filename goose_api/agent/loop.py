@@ -45,6 +45,7 @@ from goose_api.agent.events import (
     TurnWarning,
 )
 from goose_api.agent.options import TurnOptions
+from goose_api.agent.tool_output import limit_content, limit_text
 from goose_api.conversation import Message
 from goose_api.errors import ExtensionError, ProviderError
 from goose_api.providers.base import USAGE_FIELDS, Provider, ProviderReply, TextDelta, ToolSpec, Usage
@@ -84,13 +85,15 @@ class ContextPolicy(Protocol):
 
 class Agent:
     def __init__(self, store: SessionStore, provider: Callable[..., Provider], registry: ToolRegistry,
-                 context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50):
+                 context: ContextPolicy, policy: ApprovalPolicy, max_turns: int = 50,
+                 max_tool_output: int = 200_000):
         self.store = store
         self.provider = provider
         self.registry = registry
         self.context = context
         self.policy = policy
         self.max_turns = max_turns
+        self.max_tool_output = max_tool_output  # characters of one tool result kept (``tool_output.py``)
 
     def reply(self, session: Session, prompt: str, control: TurnControl, *, stream: bool = False,
               options: TurnOptions | None = None) -> Iterator[Any]:
@@ -256,6 +259,7 @@ class Agent:
         try:
             for request in requests:
                 _check(control)
+                control.step(f"the tool call {conv.tool_call_name(request) or '?'}")  # a cancel from here on stops it
                 yield ToolRequested(request)
                 responses.append((yield from answer(request, session, tools, control)))
                 yield ToolAnswered(responses[-1])
@@ -336,9 +340,12 @@ class Agent:
         except ExtensionError as exc:
             if control.cancel_event.is_set():  # cut by the cancel, not finished: answered as the cancel says
                 raise TurnCancelled(f"tool-{name}") from None
-            log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started, exc.message)
-            return _answered(control, request, conv.tool_error(call_id, exc.message), ran=True)
+            log.info("tool call failed tool=%s seconds=%.3f error=%s", name, time.monotonic() - started,
+                     exc.message[:500])
+            error = limit_text(exc.message, self.max_tool_output)
+            return _answered(control, request, conv.tool_error(call_id, error), ran=True)
         log.info("tool call tool=%s seconds=%.3f", name, time.monotonic() - started)
+        content = limit_content(content, self.max_tool_output)
         return _answered(control, request, conv.tool_response(call_id, content), ran=True)
 
 

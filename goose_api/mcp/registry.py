@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from goose_api.errors import ApiError, NotFound, ToolCallFailed
+from goose_api.errors import ApiError, BadRequest, NotFound, ToolCallFailed
 from goose_api.mcp.client import McpConnection, stop_all
 from goose_api.mcp.config import DEFAULT_TIMEOUT
 from goose_api.mcp.content import error_text, to_goose_content
@@ -47,6 +47,7 @@ class _Extension:
     config: dict[str, Any]
     connection: McpConnection | None = None
     last_error: str | None = None
+    ceiling: float = float("inf")  # ``max_extension_timeout``
 
     @property
     def running(self) -> bool:
@@ -54,7 +55,7 @@ class _Extension:
 
     @property
     def timeout(self) -> float:
-        return float(self.config.get("timeout", DEFAULT_TIMEOUT))
+        return min(float(self.config.get("timeout", DEFAULT_TIMEOUT)), self.ceiling)
 
     def tool_specs(self) -> list[ToolSpec]:
         tools = self.connection.tools if self.connection is not None else []
@@ -137,14 +138,14 @@ class ExtensionRegistry:
 
     def _connect(self, key: str, config: dict[str, Any]) -> McpConnection:
         connection = McpConnection(key, self._launcher.spec(config))
-        connection.start(float(config.get("timeout", DEFAULT_TIMEOUT)))
+        connection.start(min(float(config.get("timeout", DEFAULT_TIMEOUT)), self._settings.max_extension_timeout))
         return connection
 
     def _put(self, key: str, config: dict[str, Any], connection: McpConnection | None,
              error: str | None = None) -> None:
         with self._lock:
             old = self._extensions.get(key)
-            self._extensions[key] = _Extension(key, config, connection, error)
+            self._extensions[key] = _Extension(key, config, connection, error, self._settings.max_extension_timeout)
         if old is not None and old.connection is not None and old.connection is not connection:
             old.connection.stop()
 
@@ -166,8 +167,12 @@ class ExtensionRegistry:
         Raises:
             ExtensionError: the server could not be started or reached (nothing is kept).
             Forbidden: a command, arguments, ``envs`` or URL the launch policy refuses (``launch.py``).
-            BadRequest: ``env_keys`` missing from the environment, or an unknown builtin.
+            BadRequest: ``env_keys`` missing from the environment, an unknown builtin, or a ``timeout`` over
+                ``max_extension_timeout``.
         """
+        ceiling = self._settings.max_extension_timeout
+        if float(config.get("timeout", DEFAULT_TIMEOUT)) > ceiling:
+            raise BadRequest(f"timeout must be at most {ceiling:g} seconds (max_extension_timeout)")
         self.ensure_loaded()
         config = compact(config)
         key = extension_key(config["name"])

@@ -23,7 +23,7 @@ from goose_api.storage.data_dir import DataDir
 
 __all__ = ["bind", "worker_class", "workers", "threads", "worker_connections", "timeout", "graceful_timeout",
            "keepalive", "accesslog", "control_socket_disable", "on_starting", "child_exit", "post_worker_init",
-           "worker_exit"]
+           "worker_exit", "pre_request"]
 
 BACKEND_UNUSABLE = 3  # gunicorn's own "the app could not load" status
 
@@ -99,3 +99,19 @@ def worker_exit(server, worker):
         services.close()
     for handler in logging.getLogger("goose_api").handlers:
         handler.flush()
+
+
+def pre_request(worker, req):
+    """A body declared over ``max_body_bytes`` with ``Expect: 100-continue``: no 100 Continue, and the connection
+    closes after the answer.
+
+    gunicorn writes the 100 itself before the app runs; without it the client never sends the body it
+    announced and reads the app's 413 at once (``web/body_limit.py``). gunicorn keeps the flag in
+    ``req._expected_100_continue``; tests/live/test_body_limit.py checks the handshake on the wire.
+    """
+    if not getattr(req, "_expected_100_continue", False):
+        return
+    declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
+    if declared.isdigit() and int(declared) > _settings.max_body_bytes:
+        req._expected_100_continue = False
+        req.must_close = True  # the body it announced will not come: nothing else may follow on this connection

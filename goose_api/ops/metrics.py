@@ -12,10 +12,17 @@ registered globally.
 ``GET /metrics`` answers the Prometheus text format; with ``Accept:
 application/json`` it answers the original goose-api's summary (see
 ``summary``).
+
+Every label value comes from a small set: methods and routes are the app's
+own, and the values that come from outside (a provider or model name, an
+extension named by the tool the model asked for) are kept as they are for
+the first ``LABEL_VALUES_KEPT`` distinct ones per label and process, then
+counted as ``other``: each value is a time series every scrape carries.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -29,6 +36,9 @@ from goose_api.settings import Settings
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+LABEL_VALUES_KEPT = 32   # distinct values of an outside-chosen label, per label and process
+LABEL_MAX_LENGTH = 100
+OTHER = "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
@@ -42,9 +52,33 @@ class SessionsOnDisk:
         yield GaugeMetricFamily("goose_api_sessions", "Session files on disk", value=self.count())
 
 
+class BoundedLabels:
+    """Label values as given while fewer than ``LABEL_VALUES_KEPT`` are known per label, then ``other``."""
+
+    def __init__(self, kept: int = LABEL_VALUES_KEPT):
+        self.kept = kept
+        self._lock = threading.Lock()
+        self._known: dict[str, set[str]] = {}
+
+    def __call__(self, label: str, value: str) -> str:
+        value = str(value)[:LABEL_MAX_LENGTH]
+        known = self._known.get(label)
+        if known is not None and value in known:  # the common case: no lock
+            return value
+        with self._lock:
+            known = self._known.setdefault(label, set())
+            if value in known:
+                return value
+            if len(known) >= self.kept:
+                return OTHER
+            known.add(value)
+            return value
+
+
 class Metrics:
     def __init__(self, settings: Settings, count_sessions: Callable[[], int]):
         self.multiprocess_dir = settings.env.get(MULTIPROC_ENV) or None
+        self.bounded = BoundedLabels()
         own = None if self.multiprocess_dir else CollectorRegistry()
         self._own = own
         self.requests = Counter("goose_api_http_requests", "HTTP requests answered",
@@ -84,10 +118,11 @@ class Metrics:
 
     def provider_event(self, kind: str, *, provider: str, model: str, **fields: Any) -> None:
         """``RetryingProvider``'s observer: counts calls, errors, retries, tokens and latency."""
+        provider, model = self.bounded("provider", provider), self.bounded("model", model)
         if kind == "call":
             self.provider_calls.labels(provider, model).inc()
         elif kind == "error":
-            self.provider_errors.labels(provider, model, fields.get("error_kind") or "unknown").inc()
+            self.provider_errors.labels(provider, model, self.bounded("kind", fields.get("error_kind") or "unknown")).inc()
         elif kind == "retry":
             self.provider_retries.labels(provider, model).inc()
         elif kind == "usage":
@@ -101,6 +136,7 @@ class Metrics:
     @contextmanager
     def tool_call(self, extension: str) -> Iterator[None]:
         """Count one tool call of ``extension``: in progress while it runs, then its time and outcome."""
+        extension = self.bounded("extension", extension)
         self.tool_calls.labels(extension).inc()
         in_progress = self.tools_in_progress.labels(extension)
         in_progress.inc()

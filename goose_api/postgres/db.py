@@ -8,6 +8,14 @@ must be atomic, or serialised with other processes, runs in ``transaction``
 transaction belongs to its thread: statements the same thread runs inside it
 use its connection, so a store's ``read`` inside another store's ``lock``
 sees (and is part of) that transaction.
+
+Durability is the file backend's: what it fsyncs (a saved message, a tool
+call's journal step, an owner, an Idempotency-Key entry, a webhook delivery,
+a queued turn) is written ``durable`` (its commit waits for the disk); what it
+writes without an fsync (run records, events, leases, counters) commits
+without waiting (``synchronous_commit`` off: a database crash may lose the
+last moment of those, never corrupt them; the sweep then finds the run
+interrupted, as after a machine crash with files).
 """
 
 from __future__ import annotations
@@ -62,7 +70,7 @@ class Database:
         self._local = threading.local()
         self._pool = ConnectionPool(self.url, min_size=min_size, max_size=max_size, open=False, name=name,
                                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT,
-                                            "application_name": name},
+                                            "application_name": name, "options": "-c synchronous_commit=off"},
                                     timeout=POOL_WAIT, check=ConnectionPool.check_connection)
 
     def open(self) -> "Database":
@@ -112,8 +120,11 @@ class Database:
             raise NotReady(f"The database at DATABASE_URL ({redacted(self.url)}) is unreachable "
                            f"({type(exc).__name__}); retry shortly", headers={"Retry-After": RETRY_AFTER}) from None
 
-    def execute(self, sql: str, params: Any = None) -> int:
-        """Run one statement; returns the rows it changed."""
+    def execute(self, sql: str, params: Any = None, *, durable: bool = False) -> int:
+        """Run one statement; returns the rows it changed. ``durable``: its commit waits for the disk."""
+        if durable:
+            with self.transaction(durable=True) as conn:
+                return conn.execute(sql, params).rowcount
         with self.connection() as conn:
             return conn.execute(sql, params).rowcount
 
@@ -128,8 +139,9 @@ class Database:
             return cur.execute(sql, params).fetchall()
 
     @contextmanager
-    def transaction(self, lock: str | None = None) -> Iterator[psycopg.Connection]:
-        """One transaction on this thread (nested ones join it), holding the advisory lock ``lock`` if named.
+    def transaction(self, lock: str | None = None, durable: bool = False) -> Iterator[psycopg.Connection]:
+        """One transaction on this thread (nested ones join it), holding the advisory lock ``lock`` if named;
+        ``durable``: its commit waits for the disk (a nested durable one makes the whole transaction so).
 
         Raises:
             NotReady: the database cannot be reached now.
@@ -138,12 +150,16 @@ class Database:
         if current is not None:
             if lock is not None:
                 current.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(lock),))
+            if durable:
+                current.execute("SET LOCAL synchronous_commit TO on")
             yield current
             return
         with self.connection() as conn:
             with conn.transaction():
                 if lock is not None:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(lock),))
+                if durable:
+                    conn.execute("SET LOCAL synchronous_commit TO on")
                 self._local.conn = conn
                 try:
                     yield conn

@@ -62,7 +62,7 @@ def move(db: Database, data_dir: Path, sessions_dir: Path) -> Moved:
             moved.unreadable.append(session_id)
             continue
         created = float(session.messages[0].created) if session.messages else modified
-        with db.transaction() as conn:
+        with db.transaction(durable=True) as conn:
             inserted = conn.execute(
                 "INSERT INTO sessions (id, metadata, created, updated) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -89,19 +89,20 @@ def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
     chosen += [(str(key), t) for key, tools in keys.items() if isinstance(tools, list) for t in tools
                if isinstance(t, str)]
     allowed = sum(db.execute("INSERT INTO tool_permissions (client, tool) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                             (key, tool)) for key, tool in chosen)
+                             (key, tool), durable=True) for key, tool in chosen)
     if allowed:
         moved.other.append(f"{allowed} tools always allowed")
     for name, value in (("provider", _json(data.provider)), ("extensions", _json(data.extensions))):
         if isinstance(value, dict) and db.execute(
-                "INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(value))):
+                "INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(value)),
+                durable=True):
             moved.other.append(f"the {name} choice" if name == "provider" else "the extensions")
     try:
         secret = data.webhook_secret.read_text().strip()
     except FileNotFoundError:
         secret = ""
     if secret and db.execute("INSERT INTO kv (name, value) VALUES ('webhook_secret', %s) ON CONFLICT DO NOTHING",
-                             (Jsonb(secret),)):
+                             (Jsonb(secret),), durable=True):
         moved.other.append("the webhook secret")
     waiting = 0
     for path in data.webhook_deliveries():
@@ -109,7 +110,8 @@ def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
         if isinstance(delivery, dict) and "id" in delivery:
             waiting += db.execute("INSERT INTO webhook_deliveries (id, delivery, next_at) VALUES (%s, %s, %s) "
                                   "ON CONFLICT (id) DO NOTHING",
-                                  (delivery["id"], Jsonb(delivery), float(delivery.get("next_at") or 0)))
+                                  (delivery["id"], Jsonb(delivery), float(delivery.get("next_at") or 0)),
+                                  durable=True)
     if waiting:
         moved.other.append(f"{waiting} webhook deliveries")
 

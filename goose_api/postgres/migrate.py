@@ -51,6 +51,7 @@ def migrate(db: Database) -> list[int]:
                 if version in have:
                     continue
                 with conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit TO on")
                     conn.execute(sql)
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
                 log.info("migration applied version=%04d name=%s", version, name)

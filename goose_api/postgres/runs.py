@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from goose_api.postgres.db import Database, lock_key
 from goose_api.runs.event_log import Event, LogReader, LogSignal
 from goose_api.runs.journal import RunJournal
-from goose_api.runs.queue import TurnQueue
+from goose_api.runs.queue import TurnQueue, queue_full
 from goose_api.runs.state import ACTIVE_STATES, INTERRUPTED, LOGS_KEPT, Record, RunStateStore
 from goose_api.runs.worker import RunSpec
 
@@ -91,6 +91,10 @@ class PgEventLog:
 
 class PgLogReader(LogReader):
     """Reads new events by id (the file reader's ``wait`` over this ``poll``)."""
+
+    def __init__(self, log: PgEventLog, after: int):
+        self.log = log
+        self.after = after
 
     def poll(self) -> list[Event]:
         events = self.log.read(self.after)
@@ -201,7 +205,7 @@ class PgJournal(RunJournal):
     def write(self, session_id: str, entry: dict[str, Any], sync: bool = True) -> None:
         entry = {"time": round(time.time(), 3), **entry}
         self.db.execute("INSERT INTO run_journal (session_id, turn, entry) VALUES (%s, %s, %s)",
-                        (session_id, entry.get("turn"), Jsonb(entry)))
+                        (session_id, entry.get("turn"), Jsonb(entry)), durable=sync)
 
     def entries(self, session_id: str, turn: str | None = None) -> list[dict[str, Any]]:
         if turn is None:
@@ -221,9 +225,10 @@ class PgJournal(RunJournal):
 class PgQueue(TurnQueue):
     """``QueueStorage`` over ``run_queue``: positions below the head for ``front``, above the tail otherwise."""
 
-    def __init__(self, state: PgRunStore):
+    def __init__(self, state: PgRunStore, limit: int):
         self.state = state
         self.db = state.db
+        self.limit = limit
 
     def items(self, session_id: str) -> list[dict[str, Any]]:
         rows = self.db.fetchall("SELECT item FROM run_queue WHERE session_id = %s ORDER BY position", (session_id,))
@@ -232,7 +237,10 @@ class PgQueue(TurnQueue):
     def push(self, session_id: str, spec: RunSpec, *, front: bool = False) -> None:
         entry = {**spec.to_json(), "queued": time.time()}
         edge = "min(position) - 1" if front else "max(position) + 1"
-        with self.state.lock(session_id):
+        with self.state.lock(session_id), self.db.transaction(durable=True):
+            queued = self.db.fetchone("SELECT count(*) FROM run_queue WHERE session_id = %s", (session_id,))[0]
+            if queued >= self.limit:
+                raise queue_full(session_id, self.limit)
             self.db.execute(f"INSERT INTO run_queue (session_id, position, item) SELECT %s, coalesce({edge}, 0), %s "
                             "FROM run_queue WHERE session_id = %s", (session_id, Jsonb(entry), session_id))
 

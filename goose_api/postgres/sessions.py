@@ -165,7 +165,7 @@ class PgSessionStore:
         session.metadata["message_count"] = len(session.messages)
         session.metadata = without_nul(session.metadata)
         now = time.time()
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=True) as conn:
             rows = list(rows)
             if rows:
                 with conn.cursor() as cur:
@@ -179,8 +179,11 @@ class PgSessionStore:
         self._remember(session)
 
     def delete(self, session_id: str) -> None:
-        if not self.db.execute("DELETE FROM sessions WHERE id = %s", (self.check_id(session_id),)):
-            raise SessionNotFound(session_id)
+        """Remove the session, its messages and its backups."""
+        with self.db.transaction(durable=True):
+            if not self.db.execute("DELETE FROM sessions WHERE id = %s", (self.check_id(session_id),)):
+                raise SessionNotFound(session_id)
+            self.db.execute("DELETE FROM session_backups WHERE session_id = %s", (session_id,))
         self._forget(session_id)
 
     def discard(self, session: Session) -> bool:
@@ -199,7 +202,7 @@ class PgSessionStore:
         """Keep the history as it is now (goose JSONL) in ``session_backups``; a name for the log."""
         taken = time.time()
         self.db.execute("INSERT INTO session_backups (session_id, taken, jsonl) VALUES (%s, %s, %s)",
-                        (session.id, taken, self.file_bytes(session).decode("utf-8")))
+                        (session.id, taken, self.file_bytes(session).decode("utf-8")), durable=True)
         return f"session_backups/{session.id}@{taken:.3f}"
 
     def file_bytes(self, session: Session) -> bytes:
@@ -227,6 +230,10 @@ class PgSessionStore:
 
     def acquire(self, session_id: str) -> "PgSessionLock":
         return self.locks.acquire(self.check_id(session_id))
+
+    def remove_lock(self, held: "PgSessionLock") -> None:
+        """Let go of a deleted session's lock (its lease row goes with it)."""
+        held.release()
 
     def lock(self, session_id: str) -> "PgSessionLock":
         """``with store.lock(id):`` holds the session for one turn (``SessionBusy`` if taken)."""
@@ -347,7 +354,8 @@ class PgOwners:
 
     def claim(self, session_id: str, owner: str) -> None:
         self.db.execute("INSERT INTO session_owners (session_id, owner) VALUES (%s, %s) "
-                        "ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner", (session_id, owner))
+                        "ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner", (session_id, owner),
+                        durable=True)
 
     def forget(self, session_id: str) -> None:
         self.db.execute("DELETE FROM session_owners WHERE session_id = %s", (session_id,))

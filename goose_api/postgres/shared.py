@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -32,7 +33,8 @@ FAILURE_LOOK = 1.0   # how long an address found unthrottled is not looked up ag
 def stored_secret(db: Database, name: str, what: str) -> str:
     """A secret generated once for the installation and kept in ``kv`` (never logged)."""
     made = secrets.token_urlsafe(32)
-    if db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(made))):
+    if db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(made)),
+                  durable=True):
         log.info("%s generated and kept in the database", what)
     return db.fetchone("SELECT value FROM kv WHERE name = %s", (name,))[0]
 
@@ -62,7 +64,7 @@ class PgIdempotency(IdempotencyStore):
     def _write(self, digest: str, entry: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO idempotency (digest, entry, expires) VALUES (%s, %s, %s) ON CONFLICT (digest) "
                         "DO UPDATE SET entry = EXCLUDED.entry, expires = EXCLUDED.expires",
-                        (digest, Jsonb(entry), entry["expires"]))
+                        (digest, Jsonb(entry), entry["expires"]), durable=True)
 
     def _delete(self, digest: str) -> None:
         self.db.execute("DELETE FROM idempotency WHERE digest = %s", (digest,))
@@ -88,7 +90,7 @@ class PgPermissions:
         if key is None:
             return
         self.db.execute("INSERT INTO tool_permissions (client, tool) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                        (key, tool))
+                        (key, tool), durable=True)
         log.info("tool always allowed tool=%s key=%s", tool, key)
 
 
@@ -111,7 +113,7 @@ class PgChoice:
 
     def write(self, choice: dict[str, str]) -> None:
         self.db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET "
-                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(choice)))
+                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(choice)), durable=True)
         self._value, self._read_at = dict(choice), time.monotonic()
 
 
@@ -145,7 +147,7 @@ class PgExtensionStore(ExtensionStore):
 
     def _write(self, document: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET "
-                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(document)))
+                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(document)), durable=True)
         self._local_changes += 1
 
 
@@ -178,7 +180,7 @@ class PgOutbox:
 
     def add(self, delivery: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO webhook_deliveries (id, delivery, next_at) VALUES (%s, %s, %s)",
-                        (delivery["id"], Jsonb(delivery), delivery["next_at"]))
+                        (delivery["id"], Jsonb(delivery), delivery["next_at"]), durable=True)
 
     def due(self) -> Iterator[tuple[dict[str, Any] | None, float | None]]:
         ids = [row[0] for row in self.db.fetchall("SELECT id FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
@@ -199,11 +201,11 @@ class PgOutbox:
 
     def retry_at(self, delivery: dict[str, Any]) -> None:
         self.db.execute("UPDATE webhook_deliveries SET delivery = %s, next_at = %s WHERE id = %s",
-                        (Jsonb(delivery), delivery["next_at"], delivery["id"]))
+                        (Jsonb(delivery), delivery["next_at"], delivery["id"]), durable=True)
 
     def given_up(self, delivery: dict[str, Any]) -> None:
         self.db.execute("UPDATE webhook_deliveries SET delivery = %s, failed = true WHERE id = %s",
-                        (Jsonb(delivery), delivery["id"]))
+                        (Jsonb(delivery), delivery["id"]), durable=True)
 
     def pending(self) -> int:
         return self.db.fetchone("SELECT count(*) FROM webhook_deliveries WHERE NOT failed")[0]
@@ -211,6 +213,30 @@ class PgOutbox:
     def waiting(self) -> list[dict[str, Any]]:
         return [dict(row[0]) for row in
                 self.db.fetchall("SELECT delivery FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
+
+
+class PgResponses:
+    """The Responses API's stored responses as rows (``web/responses/store.ResponseStore``)."""
+
+    ID = re.compile(r"^resp_[0-9a-f]{32}$")  # the web package's pattern: an id that is not one is none
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def save(self, record: dict[str, Any]) -> None:
+        if not self.ID.match(record["id"]):
+            raise ValueError(f"not a response id: {record['id']!r}")
+        self.db.execute("INSERT INTO responses (id, record) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET "
+                        "record = EXCLUDED.record", (record["id"], Jsonb(record)), durable=True)
+
+    def load(self, response_id: str) -> dict[str, Any] | None:
+        if not self.ID.match(response_id):
+            return None
+        row = self.db.fetchone("SELECT record FROM responses WHERE id = %s", (response_id,))
+        return dict(row[0]) if row is not None else None
+
+    def delete(self, response_id: str) -> None:
+        self.db.execute("DELETE FROM responses WHERE id = %s", (response_id,))
 
 
 class PgFailures:

@@ -15,6 +15,7 @@ from goose_api.postgres.shared import (
     PgIdempotency,
     PgOutbox,
     PgPermissions,
+    PgResponses,
 )
 from goose_api.runs.event_log import LogSignal
 from goose_api.settings import Settings
@@ -47,7 +48,7 @@ def postgres_stores(settings: Settings, data: DataDir) -> Stores:
         owners=PgOwners(db),
         runs=runs,
         journal=PgJournal(db),
-        queue=PgQueue(runs),
+        queue=PgQueue(runs, settings.max_queued_turns),
         idempotency=PgIdempotency(db, settings.idempotency_ttl),
         permissions=PgPermissions(db),
         provider_choice=PgChoice(db),
@@ -55,6 +56,7 @@ def postgres_stores(settings: Settings, data: DataDir) -> Stores:
         outbox=PgOutbox(db),
         auth_failures=lambda: PgFailures(db),
         problem=db.problem,
+        responses=PgResponses(db),
     )
     stores._closers.extend([db.close, locks.close])
     return stores

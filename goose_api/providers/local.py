@@ -5,10 +5,13 @@ The default model is SmolLM2-135M-Instruct, fetched from the PyPI package
 ``GOOSE_API_LOCAL_MODEL_PATH`` (``settings.local_model_path``) selects any
 other GGUF. It is for trying the service out with no key, not for real work.
 
-Text only: tools are not offered. llama-cpp renders the chat template stored
-in the GGUF, and SmolLM2's template has no notion of tools (they would be
-silently dropped and the model answers in prose), so tool requests and
-results already in a history are shown to the model as plain text.
+Tools are offered in the prompt (``local_format``), so the agent loop runs
+offline. Whether a reply is a tool call is settled on its first token: a 135M
+model rarely chooses a call on its own, so the tokens that open one get a bias
+there (a measured prior towards the offered tools, which the model can still
+overrule: bench/local_model.py). A call is then generated under a grammar over
+the offered tools (``local_grammar``); a plain answer under none, its first
+token kept from opening a call. One round of calls per prompt: then an answer.
 
 The model belongs to the provider object and is loaded on its first call
 (never at import, so nothing is loaded before gunicorn forks); calls are
@@ -29,8 +32,20 @@ from typing import Any, Iterator
 
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
-from goose_api.providers import openai_format as fmt
-from goose_api.providers.base import ProviderReply, StreamEvent, ToolSpec, Usage, configured_model
+from goose_api.providers import local_format as lf
+from goose_api.providers.base import (
+    END_TURN,
+    MAX_TOKENS,
+    TOOL_USE,
+    ProviderReply,
+    ReplyBuilder,
+    StreamEvent,
+    ToolSpec,
+    Usage,
+    configured_model,
+)
+from goose_api.providers.local_grammar import call_grammar
+from goose_api.providers.local_llama import LoadedModel, load_model, prompt_tokens
 from goose_api.settings import Settings
 
 log = logging.getLogger("goose_api.providers")
@@ -40,51 +55,30 @@ DEFAULT_MODEL_FILE = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 FETCH_COMMAND = "python scripts/fetch_model.py"
 DEFAULT_CONTEXT = 8192      # SmolLM2's training context
 DEFAULT_MAX_TOKENS = 512    # a tiny model rambles; keep answers short unless configured
+DEFAULT_TEMPERATURE = 0.0   # greedy unless configured: the same prompt gets the same answer
+# Measured with SmolLM2-135M (bench/local_model.py): 1.1 ends the loops greedy decoding falls
+# into (no answer reaches 512 tokens); 1.2 does not always, and garbles tool-call JSON more.
+REPEAT_PENALTY = 1.1
+TOOL_CALL_BIAS = 4.5        # logits added to the tokens opening a tool call, at the first token only
+NO_CALL = float("-inf")
 
 
-class _LoadedModel:
-    def __init__(self, llm: Any):
-        self.llm = llm
-        self.lock = threading.Lock()  # llama-cpp contexts are not thread-safe: one call at a time
+def sampling(settings: Settings) -> dict[str, Any]:
+    """llama-cpp's sampling options: the configured ones, else the defaults measured for SmolLM2-135M."""
+    return {"max_tokens": settings.max_tokens or DEFAULT_MAX_TOKENS,
+            "temperature": DEFAULT_TEMPERATURE if settings.temperature is None else settings.temperature,
+            "repeat_penalty": REPEAT_PENALTY}
 
 
-def load_model(path: Path, n_ctx: int) -> _LoadedModel:
-    """Load the GGUF at ``path``. Raises: ProviderError when llama-cpp cannot load it."""
-    import llama_cpp  # imported here: importing goose_api must not load native code
-
-    started = time.monotonic()
-    try:
-        llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
-    except (ValueError, RuntimeError) as exc:
-        raise ProviderError("local", ProviderError.BAD_REQUEST, f"cannot load {path}: {exc}") from exc
-    log.info("local model loaded path=%s n_ctx=%d duration_ms=%d", path, n_ctx, (time.monotonic() - started) * 1000)
-    return _LoadedModel(llm)
-
-
-def prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> int:
-    """Tokens the chat prompt will take: contents plus a few per message for the template's markers."""
-    return sum(len(llm.tokenize(m["content"].encode(), add_bos=False, special=False)) + 5 for m in messages) + 3
-
-
-def to_local_messages(system: str, messages: list[Message]) -> list[dict[str, str]]:
-    """OpenAI-shaped messages flattened to plain role/content strings for a text-only chat template."""
-    out = []
-    for wire in fmt.to_messages(system, messages):
-        content = wire.get("content") or ""
-        if isinstance(content, list):
-            content = "\n".join(p["text"] for p in content if p["type"] == "text")
-        calls = [f"[called tool {c['function']['name']} with {c['function']['arguments']}]"
-                 for c in wire.get("tool_calls", [])]
-        role = wire["role"]
-        if role == "tool":
-            role, content = "user", f"[tool result]\n{content}"
-        out.append({"role": "system" if role == "developer" else role,
-                    "content": "\n".join(filter(None, [content, *calls]))})
-    return out
+def collect(builder: ReplyBuilder, text: str, call: bool) -> list[StreamEvent]:
+    """The reply into ``builder``: its text, or the tool requests of a call."""
+    if call:
+        return [builder.call(item) for item in lf.parse_call(text)]
+    return [builder.text(text)] if text else []
 
 
 class LocalProvider:
-    """Provider protocol over llama-cpp's OpenAI-shaped ``create_chat_completion``."""
+    """Provider protocol over llama-cpp's ``create_chat_completion``."""
 
     name = "local"
     default_model = "SmolLM2-135M-Instruct"
@@ -108,10 +102,12 @@ class LocalProvider:
         self.model = model or configured_model(settings, self.name) or default
         self.n_ctx = settings.context_limit or DEFAULT_CONTEXT
         self.context_window = self.n_ctx  # read by ContextWindow: a custom GGUF is not in its table
-        self._loaded: _LoadedModel | None = None
+        self.sampling = sampling(settings)
+        self.tool_call_bias = TOOL_CALL_BIAS
+        self._loaded: LoadedModel | None = None
         self._load_lock = threading.Lock()
 
-    def loaded(self) -> _LoadedModel:
+    def loaded(self) -> LoadedModel:
         """The model, loaded on the first call (after gunicorn forked, never at import)."""
         with self._load_lock:
             if self._loaded is None:
@@ -126,48 +122,91 @@ class LocalProvider:
             with loaded.lock:
                 loaded.llm.close()
 
-    def _options(self, system: str, messages: list[Message]) -> dict[str, Any]:
-        options: dict[str, Any] = {"messages": to_local_messages(system, messages),
-                                   "max_tokens": self.settings.max_tokens or DEFAULT_MAX_TOKENS}
-        if self.settings.temperature is not None:
-            options["temperature"] = self.settings.temperature
-        return options
+    def prepare(self, loaded: LoadedModel, system: str, messages: list[Message],
+                tools: list[ToolSpec]) -> tuple[dict[str, Any], bool]:
+        """``create_chat_completion``'s options, and whether the reply is a tool call (the model's lock held).
+
+        Raises: ProviderError (CONTEXT_LENGTH) when the prompt does not fit.
+        """
+        from llama_cpp import LlamaGrammar
+
+        options = {"messages": lf.to_chat(system, messages, tools), **self.sampling}
+        self._check_fits(loaded.llm, options["messages"])
+        if not tools:
+            return options, False
+        grammar = call_grammar(tools, loaded.parses) if lf.may_call_tools(messages, tools) else None
+        if grammar is not None and self._opens_call(loaded, options):
+            return {**options, "grammar": LlamaGrammar.from_string(grammar, verbose=False)}, True
+        return {**options, "logits_processor": loaded.first_token(NO_CALL)}, False
+
+    def _opens_call(self, loaded: LoadedModel, options: dict[str, Any]) -> bool:
+        """Whether the reply's first token, sampled with the bias, opens a tool call.
+
+        llama-cpp keeps the prompt it evaluated, so the reply itself starts from there.
+        """
+        first = self._chat(loaded, {**options, "max_tokens": 1,
+                                    "logits_processor": loaded.first_token(self.tool_call_bias)})
+        token = first["choices"][0]["message"]["content"] or ""
+        return bool(token) and (lf.CALL_OPEN.startswith(token) or token.startswith(lf.CALL_OPEN))
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> ProviderReply:
         """Raises: ProviderError (CONTEXT_LENGTH when the prompt does not fit)."""
         loaded = self.loaded()
         started = time.monotonic()
-        options = self._options(system, messages)
         with loaded.lock:
-            self._check_fits(loaded.llm, options["messages"])
-            try:
-                body = loaded.llm.create_chat_completion(**options)
-            except (ValueError, RuntimeError) as exc:
-                raise self._error(exc) from exc
-        reply = fmt.from_response({**body, "model": self.model}, self.model)
-        self._log(started, reply.usage)
+            options, call = self.prepare(loaded, system, messages, tools)
+            body = self._chat(loaded, options)
+        choice = body["choices"][0]
+        builder = ReplyBuilder()
+        collect(builder, choice["message"]["content"] or "", call)
+        usage = Usage(body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"])
+        reply = self._reply(builder, usage, choice["finish_reason"], options["max_tokens"])
+        self._log(started, usage, call)
         return reply
 
     def stream(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Iterator[StreamEvent]:
-        """Deltas as the model produces them; the lock is held until the stream ends or is closed."""
+        """Text deltas as the model produces them; a tool call comes whole at the end.
+
+        The lock is held until the stream ends or is closed.
+        """
         loaded = self.loaded()
         started = time.monotonic()
-        assembler = fmt.ChatStreamAssembler(self.model)
-        options = self._options(system, messages)
+        builder = ReplyBuilder()
+        text, finish, pieces = "", None, 0
         with loaded.lock:
-            self._check_fits(loaded.llm, options["messages"])
+            options, call = self.prepare(loaded, system, messages, tools)
             try:
-                pieces = 0
                 for chunk in loaded.llm.create_chat_completion(**options, stream=True):
-                    pieces += sum(1 for c in chunk["choices"] if c["delta"].get("content"))
-                    yield from assembler.feed({**chunk, "model": self.model})
+                    choice = chunk["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    piece = choice["delta"].get("content") or ""
+                    pieces += bool(piece)
+                    text += piece
+                    if piece and not call:
+                        yield builder.text(piece)
                 # llama-cpp streams no usage: the context now holds prompt + answer tokens.
-                assembler.usage = Usage(max(0, loaded.llm.n_tokens - pieces), pieces)
+                usage = Usage(max(0, loaded.llm.n_tokens - pieces), pieces)
             except (ValueError, RuntimeError) as exc:
                 raise self._error(exc) from exc
-        events = assembler.finish()
-        self._log(started, assembler.usage)
-        yield from events
+        if call:
+            yield from collect(builder, text, call)
+        reply = self._reply(builder, usage, finish, options["max_tokens"])
+        self._log(started, usage, call)
+        yield reply
+
+    def _chat(self, loaded: LoadedModel, options: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return loaded.llm.create_chat_completion(**options)
+        except (ValueError, RuntimeError) as exc:
+            raise self._error(exc) from exc
+
+    def _reply(self, builder: ReplyBuilder, usage: Usage, finish: str | None, limit: int) -> ProviderReply:
+        """The answer; one llama-cpp cut at ``max_tokens`` warns, and a call it cut is not run (``cut_off``).
+
+        Raises: ProviderError when the limit left no answer at all.
+        """
+        stop = MAX_TOKENS if finish == "length" else TOOL_USE if builder.calls else END_TURN
+        return builder.reply(usage, self.model, stop, limit, self.name)
 
     def _check_fits(self, llm: Any, messages: list[dict[str, str]]) -> None:
         """Raise CONTEXT_LENGTH up front: llama-cpp fails on an oversized prompt with an opaque error."""
@@ -182,6 +221,7 @@ class LocalProvider:
         log.warning("provider call provider=local model=%s kind=%s", self.model, kind)
         return ProviderError(self.name, kind, str(exc))
 
-    def _log(self, started: float, usage: Usage) -> None:
-        log.info("provider call provider=local model=%s status=ok duration_ms=%d input_tokens=%s output_tokens=%s",
-                 self.model, (time.monotonic() - started) * 1000, usage.input_tokens, usage.output_tokens)
+    def _log(self, started: float, usage: Usage, call: bool) -> None:
+        log.info("provider call provider=local model=%s status=ok duration_ms=%d input_tokens=%s output_tokens=%s "
+                 "tool_call=%s", self.model, (time.monotonic() - started) * 1000, usage.input_tokens,
+                 usage.output_tokens, call)

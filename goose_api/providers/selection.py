@@ -2,8 +2,11 @@
 
 The choice starts from settings and can be switched at run time through
 ``POST /provider/config``; a switch is written to the backend's ``ChoiceStorage``
-(files: ``<data_dir>/provider.json``) so every worker process and a restarted server
-see the same choice.
+(files: ``<data_dir>/provider.json``) so every worker process and a restarted
+server see the same choice. Each
+process keeps the instances of the last ``INSTANCES_KEPT`` choices (a switch
+per model name must not pile up instances, each ``local`` one with a model
+loaded); an older one is closed once its call in flight, if any, is done.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,8 @@ from goose_api.storage import atomic
 from goose_api.storage.interfaces import ChoiceStorage
 
 log = logging.getLogger(__name__)
+
+INSTANCES_KEPT = 4
 
 
 class FileChoice:
@@ -59,7 +65,7 @@ class ProviderConfig:
         self.on_event = on_event  # RetryingProvider's observer (metrics)
         self.choice = choice  # the switched-to choice, shared by every worker
         self._lock = threading.Lock()
-        self._instances: dict[tuple[str, str], Provider] = {}
+        self._instances: OrderedDict[tuple[str, str], Provider] = OrderedDict()
 
     def current(self) -> tuple[str, str]:
         """(provider name, model) in effect now."""
@@ -74,6 +80,7 @@ class ProviderConfig:
             NotReady: the provider cannot be built (a credential or the model file is missing).
         """
         key = choice or self.current()
+        evicted: list[Provider] = []
         with self._lock:
             instance = self._instances.get(key)
             if instance is None:
@@ -83,7 +90,17 @@ class ProviderConfig:
                     raise NotReady(str(exc)) from None
                 instance = RetryingProvider(inner, self.settings, on_event=self.on_event)
                 self._instances[key] = instance
-            return instance
+                while len(self._instances) > INSTANCES_KEPT:
+                    evicted.append(self._instances.popitem(last=False)[1])
+            self._instances.move_to_end(key)
+        for old in evicted:  # a local model's close waits for its call in flight: not on this request's time
+            threading.Thread(target=old.close, name="provider-close", daemon=True).start()
+        return instance
+
+    def instances(self) -> int:
+        """Provider instances this process keeps (diagnostics and tests)."""
+        with self._lock:
+            return len(self._instances)
 
     def problem(self) -> str | None:
         """Why the current provider cannot work (for start-up and readiness), or None."""

@@ -84,14 +84,18 @@ class SessionCatalog:
         }
 
     def delete(self, session_id: str) -> None:
-        """Remove the goose file, its owner and the session's run state.
+        """Remove the session's run state, its goose file, backups and owner, and its lock file.
+
+        The run state goes first: a new session can take the id only once the
+        file is gone, and finds nothing of this one's.
 
         Raises:
             SessionNotFound: no such session. SessionBusy: a run has it.
         """
-        with self.runs.hold_idle(session_id):
-            self.access.delete(session_id)
+        with self.runs.hold_idle(session_id) as lock:
             self.state.delete(session_id)
+            self.access.delete(session_id)
+            self.store.remove_lock(lock)
         log.info("session deleted id=%s", session_id)
 
     def summarize(self, session_id: str) -> str:

@@ -7,14 +7,15 @@ session's previous run, so an SSE ``Last-Event-ID`` stays meaningful across
 runs. Appends hold the session's state lock (a file lock), so a second writer
 (another process marking a dead owner's run interrupted) cannot interleave.
 
-Readers never lock: a line is only used once its newline is there. Waiting
-readers poll the file (another process may write it); a writer in the same
-process also wakes them at once through ``LogSignal``.
+The file is an append-only JSON Lines file (``storage/jsonl.py``): readers
+never lock, a line is only used once its newline is there, and a line a crash
+tore is stepped over by the next append and by every reader. Waiting readers
+poll the file (another process may write it); a writer in the same process
+also wakes them at once through ``LogSignal``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from goose_api.storage import jsonl
 
 TERMINAL_TYPES = frozenset({"done", "error"})
 
@@ -117,11 +120,7 @@ class EventLog:
         """Write one event; ``event_id`` is for an id reserved earlier with ``next_id``."""
         with self._lock():
             event = Event(event_id if event_id is not None else self.next_id(), kind, data, time.time())
-            line = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                self._tail = (fh.tell(), event.id)
+            self._tail = (jsonl.append(self.path, event.to_json()), event.id)
         self.signal.notify(self.key)
         return event
 
@@ -152,24 +151,15 @@ class LogReader:
     def __init__(self, log: EventLog, after: int):
         self.log = log
         self.after = after        # the last id handed out
-        self._offset = 0
+        self._lines = jsonl.Reader(log.path)
 
     def poll(self) -> list[Event]:
         """The complete events written since the last poll (ids above ``after``)."""
-        try:
-            with open(self.log.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n") + 1  # a last line without its newline is still being written
-        self._offset += end
         events = []
-        for line in chunk[:end].split(b"\n"):
-            if line.strip():
-                raw = json.loads(line)
-                if raw["id"] > self.after:
-                    events.append(Event(raw["id"], raw["type"], raw["data"], raw["time"]))
+        for raw in self._lines.read():
+            event = _event(raw)
+            if event is not None and event.id > self.after:
+                events.append(event)
         if events:
             self.after = events[-1].id
         return events
@@ -188,6 +178,14 @@ class LogReader:
                 channel.wait(seen, min(poll, remaining))
         finally:
             self.log.signal.leave(channel)
+
+
+def _event(raw: Any) -> Event | None:
+    """An event line as an ``Event``; None for a line that is JSON but not an event of ours."""
+    try:
+        return Event(int(raw["id"]), str(raw["type"]), raw["data"], float(raw["time"]))
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _size(path: Path) -> int:

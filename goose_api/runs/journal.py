@@ -1,8 +1,9 @@
 """The run journal: each tool call's steps, on disk before each step takes effect.
 
 ``<data_dir>/runs/<session_id>/journal.jsonl`` (beside the run's record, not
-in the goose file), one JSON object per line, appended with ``O_APPEND`` and
-fsynced before the step it announces happens:
+in the goose file), an append-only JSON Lines file (``storage/jsonl.py``: a
+line a crash tore is stepped over), each entry fsynced before the step it
+announces happens:
 
     {"time", "turn", "run", "call", "tool", "step", ...}
 
@@ -24,13 +25,13 @@ silently), approved, or only requested.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from goose_api.agent.control import FINISHED, CallState
+from goose_api.storage import jsonl
 from goose_api.storage.data_dir import DataDir
 
 ROTATE_BYTES = 4 * 1024 * 1024  # a new turn starts a fresh journal past this size (one old one is kept)
@@ -49,38 +50,13 @@ class RunJournal:
         ``sync=False`` (a run's ``begun`` and ``ended``, which guard no tool
         call) only appends: it survives the process, not the machine, going down.
         """
-        line = json.dumps({"time": round(time.time(), 3), **entry}, ensure_ascii=False,
-                          separators=(",", ":")) + "\n"
-        path = self.path(session_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except FileNotFoundError:  # the directory only: not a system call spent on every step
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        jsonl.append(self.path(session_id), {"time": round(time.time(), 3), **entry}, sync=sync)
 
     def entries(self, session_id: str, turn: str | None = None) -> list[dict[str, Any]]:
-        """Complete entries (of one turn, when given), oldest first; a torn last line is skipped."""
-        try:
-            raw = self.path(session_id).read_bytes()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in raw.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # the line a crash cut short: its step never took effect
-            if isinstance(entry, dict) and (turn is None or entry.get("turn") == turn):
-                out.append(entry)
-        return out
+        """Complete entries (of one turn, when given), oldest first; a line a crash cut short is skipped
+        (its step never took effect)."""
+        return [entry for entry in jsonl.read(self.path(session_id))
+                if isinstance(entry, dict) and (turn is None or entry.get("turn") == turn)]
 
     def calls(self, session_id: str, turn: str) -> dict[str, CallState]:
         """The last step of every tool call of a turn, by call id."""

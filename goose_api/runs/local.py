@@ -58,14 +58,20 @@ class LocalRuns:
         next_beat, seen = 0.0, None
         while not self._closed.wait(self.poll):
             beat = time.monotonic() >= next_beat
-            steered = self.state.steering.value()  # read before looking: a later change is seen next time
+            try:
+                steered = self.state.steering.value()  # read before looking: a later change is seen next time
+            except ApiError as exc:  # the backend is away a moment (a database restart): look again next time
+                log.warning("run watcher cannot read the steering count: %s", exc)
+                continue
             look = beat or steered != seen
             seen = steered
             for run in self.all():
                 try:
                     self._look_at(run, beat, look)
-                except (OSError, ValueError, ApiError):  # ApiError: Redis or the database away for a moment
+                except (OSError, ValueError):
                     log.exception("run watcher failed session=%s run=%s", run.session_id, run.run_id)
+                except ApiError as exc:
+                    log.warning("run watcher failed session=%s run=%s: %s", run.session_id, run.run_id, exc)
             if beat:
                 next_beat = time.monotonic() + self.heartbeat_interval
 

@@ -20,6 +20,7 @@ lets its step in flight finish and stops before the next one: it ends
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -69,6 +70,9 @@ RETRY_AFTER = "2"
 FinalListener = Callable[[str, str, "str | None", "str | None", Event], None]
 
 
+RUN_ID_PATTERN = r"^run_[0-9a-f]{16}$"  # what ``new_run_id`` makes; match it whole (``fullmatch``)
+
+
 def new_run_id() -> str:
     return "run_" + uuid.uuid4().hex[:16]
 
@@ -94,7 +98,7 @@ class RunService:
         self.store = store
         self.state = state
         self.journal = journal
-        self.queue = queue if queue is not None else TurnQueue(state)
+        self.queue = queue if queue is not None else TurnQueue(state, settings.max_queued_turns)
         self.on_final = on_final  # hears of every run's terminal event (webhooks)
         self.poll = settings.run_poll_interval
         self._executor = RunExecutor(store, agent, state, journal,
@@ -202,7 +206,7 @@ class RunService:
                 base = self._last_event_id(previous)
                 if self.queue_broker is None:
                     run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
-                                   self.journal, self.poll, lock)
+                                   self.journal, self.poll, lock, self.settings.approval_timeout)
                     self._local.add(run)  # before the record: a reader must never see it ownerless
                 self._write_record(session_id, spec, base, queued_owner(lock) if run is None else None)
         except BaseException:
@@ -252,7 +256,7 @@ class RunService:
         owner set and leaves.
         """
         run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state, self.journal,
-                       self.poll, lease)
+                       self.poll, lease, self.settings.approval_timeout)
         owner = owner_of(self._instance)
         self._local.add(run)
         claimed = self.state.update(session_id, spec.run_id, lambda r: _claim(r, owner))
@@ -298,14 +302,14 @@ class RunService:
                            headers={"Retry-After": RETRY_AFTER})
 
     @contextmanager
-    def hold_idle(self, session_id: str) -> Iterator[None]:
+    def hold_idle(self, session_id: str) -> Iterator[HeldLock]:
         """Hold an idle session (for delete and summarize) so that no turn starts meanwhile.
 
         Raises:
             SessionBusy: a run has it.
         """
-        with self._acquire(session_id):
-            yield
+        with self._acquire(session_id) as lock:
+            yield lock
 
     def _last_event_id(self, record: Record | None) -> int:
         if record is None:
@@ -407,7 +411,7 @@ class RunService:
         if record is None:
             raise NotFound(f"Session {session_id} has not run a turn yet; send one with POST /session/reply")
         if run_id is not None and run_id != record["run_id"]:
-            if not self.state.has_log(session_id, run_id):
+            if not re.fullmatch(RUN_ID_PATTERN, run_id) or not self.state.has_log(session_id, run_id):
                 raise NotFound(f"Run {run_id} of session {session_id} is unknown or no longer kept")
             return record, self.state.log(session_id, run_id, 0)
         return record, self.state.log_of(record)

@@ -3,7 +3,9 @@
 When a run ends (``done`` or ``error``, including a run found interrupted),
 its final event is written to the backend's outbox (files: ``<data_dir>/webhooks/``) and
 the worker's delivery thread is woken; the run does not wait. The thread POSTs
-it with ``requests``; a failed delivery (connection error, timeout, non-2xx)
+it (``deliver``: the whole exchange, connect to answer, within
+``webhook_timeout`` seconds, however slowly a receiver drips its answer; the
+answer's body is never read); a failed delivery (connection error, timeout, non-2xx)
 is retried after ``webhook_retry_wait`` seconds, doubling each time, up to
 ``webhook_retries`` retries; then the file moves to ``webhooks/failed/``.
 Pending deliveries survive a restart: every worker's thread delivers what is
@@ -25,14 +27,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
+import socket
+import ssl
 import threading
 import time
 import uuid
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
-import requests
 from filelock import FileLock, Timeout
 
 from goose_api.errors import ApiError
@@ -61,6 +66,53 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def derived_secret(server_secret: str, key: str) -> str:
     """A key's webhook secret when ``api_keys`` sets none: hex HMAC-SHA256 of its name, keyed by the server's."""
     return hmac.new(server_secret.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def deliver(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST ``body`` to ``url`` and return the answer's status, all within ``timeout`` seconds.
+
+    A read timeout bounds each read only: a receiver sending a byte now and
+    then would hold the delivery thread for ever. Here a timer shuts the
+    socket down when the time is up, whatever it is doing, and the answer's
+    body is not read at all (redirects are not followed).
+
+    Raises:
+        OSError: no connection, or the time ran out (``TimeoutError``).
+        http.client.HTTPException: the answer is not HTTP. ValueError: not an http(s) URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    extra = {"context": ssl.create_default_context()} if parts.scheme == "https" else {}
+    connection = kind(parts.hostname, parts.port, timeout=timeout, **extra)
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+    timer = threading.Timer(timeout, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", target, body=body, headers=headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        if expired.is_set():
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+        connection.close()
+    if expired.is_set():  # cut mid-answer: what was read is not the receiver's whole answer
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    return status
 
 
 def final_event(session_id: str, run_id: str, event: Event) -> dict[str, Any]:
@@ -212,10 +264,9 @@ class WebhookOutbox:
                    "X-Goose-Delivery": delivery["id"], TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign(self.secret_for(delivery.get("key")), timestamp, body)}
         try:
-            answer = requests.post(delivery["url"], data=body, headers=headers, timeout=self.timeout,
-                                   allow_redirects=False)
-            error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
-        except requests.RequestException as exc:
+            status = deliver(delivery["url"], body, headers, self.timeout)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             error = type(exc).__name__
         delivery["attempts"] += 1
         if error is None:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
 from goose_api import conversation as conv
-from goose_api.agent.approvals import ACTIONS
+from goose_api.agent.approvals import ACTIONS, DENY
 from goose_api.agent.cancellable import TurnCancelled
 from goose_api.agent.control import CallState
 from goose_api.agent.events import (
@@ -84,6 +84,7 @@ class LocalRun:
     journal_store: RunJournal
     poll: float
     session_lock: HeldLock
+    approval_timeout: float | None = None  # seconds a tool call waits for a decision before it is denied
     cancel_event: threading.Event = field(default_factory=threading.Event)
     stop_event: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
@@ -127,8 +128,13 @@ class LocalRun:
         self.wake.set()
 
     def decision(self, request: dict[str, Any]) -> str:
-        """Wait for ``POST /confirm`` (any worker) to decide ``request``; the record carries it."""
+        """Wait for ``POST /confirm`` (any worker) to decide ``request``; the record carries it.
+
+        With no decision within ``approval_timeout`` the call is denied: a run
+        waiting for approval holds a run thread and its streams.
+        """
         call_id = conv.call_id(request)
+        deadline = None if self.approval_timeout is None else time.monotonic() + self.approval_timeout
         while True:
             self.wake.clear()
             record = self.state.read(self.session_id) or {}
@@ -138,7 +144,28 @@ class LocalRun:
                 return action
             if self.cancel_event.is_set() or self.stop_event.is_set():
                 raise TurnCancelled("cancelled while waiting for approval")
-            self.wake.wait(self.poll)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return self._expire(call_id)
+            self.wake.wait(self.poll if remaining is None else min(self.poll, remaining))
+
+    def _expire(self, call_id: str) -> str:
+        """No decision in time: the call is no longer pending (a late confirm is 404) and is denied.
+
+        A decision that landed meanwhile (under the record's lock) still counts.
+        """
+        late: list[Any] = []
+
+        def expire(record: Record) -> None:
+            late.append((record.get("decisions") or {}).get(call_id))
+            _resume(record, call_id)
+        self.state.update(self.session_id, self.run_id, expire)
+        if late and late[0] in ACTIONS:
+            return late[0]
+        message = f"No decision on tool call {call_id} within approval_timeout ({self.approval_timeout:g} s): denied"
+        self.log.append("notification", {"type": "warning", "message": message})
+        log.info("tool call approval timed out session=%s run=%s call=%s", self.session_id, self.run_id, call_id)
+        return DENY
 
     def journal(self, step: str, request: dict[str, Any] | None = None, **data: Any) -> None:
         """One step of a tool call (or, without ``request``, of the run) into the session's journal."""

@@ -16,7 +16,7 @@ the owner with it; ``discard`` undoes a creation whose turn was refused, and
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from goose_api.auth import Client
 from goose_api.errors import NotFound, SessionNotFound
@@ -25,9 +25,11 @@ from goose_api.sessions.store import Session, SessionStore
 
 
 class SessionAccess:
-    def __init__(self, store: SessionStore, owners: SessionOwners):
+    def __init__(self, store: SessionStore, owners: SessionOwners,
+                 on_created: Callable[[str], None] | None = None):
         self.store = store
         self.owners = owners
+        self.on_created = on_created  # hears of every new session's id (the run state clears what an old one left)
 
     # --- questions -----------------------------------------------------------------
 
@@ -74,6 +76,8 @@ class SessionAccess:
         """
         session = self.store.create(session_id, working_dir, description)
         try:
+            if self.on_created is not None:
+                self.on_created(session.id)
             self.owners.claim(session.id, owner.name)
         except BaseException:
             self.store.discard(session)

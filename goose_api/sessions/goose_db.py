@@ -21,6 +21,16 @@ migration adds columns or tables: ``user_recipe_values_json``, ``metadata_json``
 ``sessions.db`` of any version fills the version-1 columns plus ``name`` and
 ``message_id`` where they exist; the other later columns have defaults.
 
+Reading a file someone sent (``POST /sessions/import``) is bounded: a file
+over ``max_bytes`` is refused unopened; one whose ``sessions`` or
+``messages`` is not a plain table (a view, a virtual table) or has generated
+or hidden columns is refused before a row is read: those compute on every
+read (a 16 KB file whose generated column calls ``printf`` made a 1 GB
+string). Triggers on them are refused too: the file is opened read-only and
+immutable, so none could fire, but goose makes none there, and a file that
+has one was made to be something else. Reading then runs under a step budget (progress handler), a cap on any string
+or blob (``SQLITE_LIMIT_LENGTH``) and SQLite's heap limit.
+
 ``python -m goose_api.sessions.goose_db export --db PATH SESSION.jsonl...`` copies session
 files into a sessions.db (made if missing); ``import --db PATH --id ID OUT.jsonl``
 writes one of its sessions as a goose JSONL file.
@@ -41,6 +51,7 @@ from typing import Any
 
 from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS
 from goose_api.sessions.store import new_metadata, read_jsonl_file, to_jsonl
+from goose_api.storage import bounded_json
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -61,6 +72,9 @@ CREATE INDEX idx_sessions_updated ON sessions(updated_at DESC);
 """
 TOKEN_COLUMNS = TOKEN_FIELDS + ACCUMULATED_FIELDS
 MAX_STEPS = 50_000_000  # SQLite VM steps a read may take: a hostile file cannot keep a request busy
+MAX_BYTES = 32 * 1024 * 1024  # the default size cap of a file to read (and of any value in it)
+HEAP_LIMIT = 256 * 1024 * 1024  # SQLite's heap in this process (PRAGMA hard_heap_limit: it only ever lowers)
+READ_TABLES = ("sessions", "messages")
 
 
 class GooseDbError(ValueError):
@@ -126,14 +140,19 @@ def write(path: Path, session: DbSession) -> None:
         conn.commit()
 
 
-def read(path: Path, session_id: str | None = None) -> DbSession:
+def read(path: Path, session_id: str | None = None, max_bytes: int = MAX_BYTES,
+         max_messages: int | None = None) -> DbSession:
     """One session out of a sessions.db (``session_id`` may be omitted when it holds exactly one).
 
     Raises:
-        GooseDbError: not a readable sessions.db, or no such session (or several and none named).
+        GooseDbError: not a readable sessions.db, over ``max_bytes``, a schema that computes on read
+            (see the module's doc), or no such session (or several and none named).
     """
+    size = Path(path).stat().st_size
+    if size > max_bytes:
+        raise GooseDbError(f"the file has {size} bytes, more than the {max_bytes} allowed")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
         raise GooseDbError(f"cannot open the database: {exc}") from None
     steps = [0]
@@ -142,18 +161,38 @@ def read(path: Path, session_id: str | None = None) -> DbSession:
         steps[0] += 1000
         return 1 if steps[0] > MAX_STEPS else 0
     conn.set_progress_handler(budget, 1000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_bytes)
     try:
         with closing(conn):
             conn.execute("PRAGMA trusted_schema = OFF")
-            return _read(conn, session_id)
+            conn.execute(f"PRAGMA soft_heap_limit = {HEAP_LIMIT}")
+            conn.execute(f"PRAGMA hard_heap_limit = {HEAP_LIMIT}")
+            _check_schema(conn)
+            return _read(conn, session_id, max_messages)
     except sqlite3.Error as exc:
         raise GooseDbError(f"not a goose sessions.db: {exc}") from None
 
 
-def _read(conn: sqlite3.Connection, session_id: str | None) -> DbSession:
-    tables = {name for name, kind in conn.execute("SELECT name, type FROM sqlite_master") if kind == "table"}
-    if not {"sessions", "messages"} <= tables:
-        raise GooseDbError("not a goose sessions.db: it has no sessions and messages tables")
+def _check_schema(conn: sqlite3.Connection) -> None:
+    """Refuse tables that would run code on read (views, virtual tables, generated columns), or have triggers."""
+    kinds = {name: (kind, sql or "") for kind, name, sql in
+             conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name IN (?, ?)", READ_TABLES)}
+    for table in READ_TABLES:
+        kind, sql = kinds.get(table, (None, ""))
+        if kind is None:
+            raise GooseDbError("not a goose sessions.db: it has no sessions and messages tables")
+        if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+            raise GooseDbError(f"refused: {table} is a {kind if kind != 'table' else 'virtual table'}, "
+                               "not a plain table")
+        if any(column[6] for column in conn.execute(f"PRAGMA table_xinfo({table})")):
+            raise GooseDbError(f"refused: {table} has generated or hidden columns")
+    triggers = [name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (?, ?)", READ_TABLES)]
+    if triggers:
+        raise GooseDbError(f"refused: the sessions or messages table has triggers ({', '.join(triggers[:3])})")
+
+
+def _read(conn: sqlite3.Connection, session_id: str | None, max_messages: int | None) -> DbSession:
     conn.row_factory = sqlite3.Row
     if session_id is None:
         ids = [row["id"] for row in conn.execute("SELECT id FROM sessions LIMIT 2")]
@@ -169,9 +208,13 @@ def _read(conn: sqlite3.Connection, session_id: str | None) -> DbSession:
     metadata = {"working_dir": row["working_dir"] or "", "description": name or row["description"] or "",
                 "schedule_id": row["schedule_id"] if "schedule_id" in keys else None,
                 **{key: row[key] if key in keys else None for key in TOKEN_COLUMNS}}
-    messages = [{"role": r["role"], "created": r["created_timestamp"], "content": json.loads(r["content_json"])}
+    limit = -1 if max_messages is None else max_messages + 1
+    messages = [{"role": r["role"], "created": r["created_timestamp"],
+                 "content": bounded_json.loads(r["content_json"])}
                 for r in conn.execute("SELECT role, content_json, created_timestamp FROM messages "
-                                      "WHERE session_id = ? ORDER BY timestamp, id", (session_id,))]
+                                      "WHERE session_id = ? ORDER BY timestamp, id LIMIT ?", (session_id, limit))]
+    if max_messages is not None and len(messages) > max_messages:
+        raise GooseDbError(f"the session has more than {max_messages} messages, the most an import may have")
     return DbSession(session_id, metadata, messages)
 
 

@@ -4,8 +4,9 @@ The index only records owners; ``access.py`` decides who may use a session.
 
 The index is ``<data_dir>/owners.jsonl``: one line per change,
 ``{"session": id, "owner": key name}`` (``"owner": null`` once forgotten),
-appended with ``O_APPEND`` and fsynced. A line is one ``write``, so lines from
-several workers never interleave and no lock is needed; a claim costs one small
+an append-only JSON Lines file (``storage/jsonl.py``: a line a crash tore is
+stepped over, the next claim still lands), each line fsynced. A line is one
+``write``, so lines from several workers never interleave and no lock is needed; a claim costs one small
 write however many sessions exist (rewriting a whole index under one lock made
 every session start wait for all the others: bench/concurrency.py). Readers
 apply the lines added since they last looked (a stat when nothing changed). An
@@ -15,10 +16,14 @@ apply the lines added since they last looked (a stat when nothing changed). An
 from __future__ import annotations
 
 import json
-import os
+import logging
 import threading
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+from goose_api.storage import jsonl
+
+log = logging.getLogger(__name__)
 
 
 class SessionOwners:
@@ -27,7 +32,7 @@ class SessionOwners:
         self.legacy_path = legacy_path
         self._cache_lock = threading.Lock()
         self._inode: int | None = None
-        self._offset = 0  # bytes of the log already applied
+        self._reader = jsonl.Reader(path)  # the log's lines already applied
         self._owners: dict[str, str] = {}
 
     def owner(self, session_id: str) -> str | None:
@@ -45,14 +50,7 @@ class SessionOwners:
         self._append(session_id, None)
 
     def _append(self, session_id: str, owner: str | None) -> None:
-        line = json.dumps({"session": session_id, "owner": owner}, ensure_ascii=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        jsonl.append(self.path, {"session": session_id, "owner": owner}, sync=True)
 
     # --- reading -------------------------------------------------------------------
 
@@ -65,25 +63,19 @@ class SessionOwners:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._inode, self._offset, self._owners = None, 0, self._legacy()
+            self._inode, self._reader, self._owners = None, jsonl.Reader(self.path), self._legacy()
             return self._owners
         if st.st_ino != self._inode:  # the first look, or the log was replaced
-            self._inode, self._offset, self._owners = st.st_ino, 0, self._legacy()
-        if st.st_size > self._offset:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read(st.st_size - self._offset)
-            end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next look
-            for line in chunk[:end].splitlines():
-                self._apply(line)
-            self._offset += end
+            self._inode, self._reader, self._owners = st.st_ino, jsonl.Reader(self.path), self._legacy()
+        if st.st_size > self._reader.offset:
+            for entry in self._reader.read():  # a line still being written waits for the next look
+                self._apply(entry)
         return self._owners
 
-    def _apply(self, line: bytes) -> None:
+    def _apply(self, entry: Any) -> None:
         try:
-            entry = json.loads(line)
             session_id, owner = entry["session"], entry["owner"]
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             return  # not a line of ours: skip it rather than lose every owner after it
         if owner is None:
             self._owners.pop(str(session_id), None)
@@ -94,5 +86,8 @@ class SessionOwners:
         try:
             data = json.loads(self.legacy_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            return {}
+        except ValueError:
+            log.warning("the old owners index %s is not JSON; its sessions are the admin's only", self.legacy_path)
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -13,6 +13,7 @@ and a load after another worker's write re-reads only when the file changed
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -28,12 +29,12 @@ from typing import Any, Iterable, Iterator, Protocol
 
 from goose_api.conversation import ACCUMULATED_FIELDS, TOKEN_FIELDS, Message, MessageFormatError, accumulated_field
 from goose_api.errors import ApiError, BadRequest, Conflict, SessionBusy, SessionNotFound
-from goose_api.storage import atomic, flock
+from goose_api.storage import atomic, bounded_json, flock
 from goose_api.storage.data_dir import DataDir
 
 log = logging.getLogger(__name__)
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # always ``fullmatch``: ``$`` also matches before a "\n"
 RESERVED_SESSION_IDS = ("start", "reply", "end", "summarize")  # /session/<name> routes of their own
 I32_MAX = 2**31 - 1
 
@@ -71,7 +72,7 @@ def parse_jsonl(text: str) -> tuple[Any, list[Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                lines.append(json.loads(line))
+                lines.append(bounded_json.loads(line))
             except ValueError as exc:
                 raise SessionFormatError(f"line {number} is not JSON: {exc}") from None
     if not lines:
@@ -155,7 +156,7 @@ class SessionStore:
 
     @staticmethod
     def check_id(session_id: str) -> str:
-        if not isinstance(session_id, str) or not SESSION_ID_RE.match(session_id):
+        if not isinstance(session_id, str) or not SESSION_ID_RE.fullmatch(session_id):
             raise BadRequest("session_id must be 1-128 characters of letters, digits, '_' or '-'")
         return session_id
 
@@ -241,13 +242,14 @@ class SessionStore:
         try:
             with open(path, encoding="utf-8") as fh:
                 stamp = _stamp_fd(fh.fileno())
-                raw_lines = fh.read().splitlines()
+                text = fh.read()
         except FileNotFoundError:
             raise SessionNotFound(session_id) from None
+        raw_lines = text.splitlines()
         if not raw_lines or not raw_lines[0].strip():
             return Session(session_id, path, new_metadata(""), stamp=stamp)
         try:
-            metadata = json.loads(raw_lines[0])
+            metadata = bounded_json.loads(raw_lines[0])
             if not isinstance(metadata, dict):
                 raise ValueError("metadata line is not an object")
         except ValueError as exc:
@@ -257,8 +259,11 @@ class SessionStore:
             if not line.strip():
                 continue
             try:
-                messages.append(Message.from_json(json.loads(line)))
+                messages.append(Message.from_json(bounded_json.loads(line)))
             except (ValueError, MessageFormatError) as exc:
+                if number == len(raw_lines) and not text.endswith("\n"):  # a write cut short: left out
+                    log.warning("session %s: its last line is incomplete (a torn write) and is left out", session_id)
+                    break
                 raise SessionCorrupt(f"Session {session_id} cannot be read: line {number}: {exc}") from None
             lines.append(line)
         body = bytearray("".join(f"{line}\n" for line in lines).encode("utf-8"))
@@ -284,12 +289,19 @@ class SessionStore:
         self.save(session)
 
     def delete(self, session_id: str) -> None:
+        """Remove the session's file and its backups (``backup``).
+
+        Raises:
+            SessionNotFound: the file is gone already.
+        """
         path = self.path(session_id)
         try:
             path.unlink()
         except FileNotFoundError:
             raise SessionNotFound(session_id) from None
         self._forget(session_id)
+        for backup in self.dir.glob(f"{glob.escape(path.name)}.*.bak"):
+            backup.unlink(missing_ok=True)
 
     def discard(self, session: Session) -> bool:
         """Delete a session just created, unless its file changed since (someone else wrote it); True if deleted."""
@@ -361,7 +373,7 @@ class SessionStore:
         with os.scandir(self.dir) as it:
             for entry in it:
                 name = entry.name
-                if name.endswith(".jsonl") and SESSION_ID_RE.match(name[:-6]) and entry.is_file():
+                if name.endswith(".jsonl") and SESSION_ID_RE.fullmatch(name[:-6]) and entry.is_file():
                     try:
                         entries.append((name[:-6], entry.stat().st_mtime))
                     except FileNotFoundError:
@@ -380,6 +392,10 @@ class SessionStore:
         """
         with self.acquire(session_id):
             yield
+
+    def remove_lock(self, held: flock.HeldLock) -> None:
+        """Delete the lock file of a session being deleted, whose lock ``held`` is (then let go of)."""
+        flock.remove(held)
 
     def acquire(self, session_id: str) -> flock.HeldLock:
         """Take the session's lock without waiting; release it from any thread of this process.

@@ -10,7 +10,10 @@ Formats:
     file comes base64-encoded in the JSON body.
 
 Every imported message is validated as goose's format, and each message must
-answer the tool requests of the one before it. A fork copies the first
+answer the tool requests of the one before it. An import is bounded: at most
+``max_bytes`` (the JSONL text, the JSON, the sessions.db file) and
+``max_messages`` messages, JSON nested no deeper than ``bounded_json.MAX_DEPTH``;
+a sessions.db is read as ``goose_db.read`` bounds it. A fork copies the first
 ``at_message`` messages; it never splits a tool request from its answer (such
 an ``at_message`` is refused, naming the two cuts that work). New sessions get
 a goose-style id unless one is given (409 if taken), and belong to the caller.
@@ -60,12 +63,14 @@ class Created:
 
 class SessionTransfer:
     def __init__(self, access: SessionAccess, check_working_dir: Callable[..., str], default_working_dir: str,
-                 scratch: Path):
+                 scratch: Path, *, max_bytes: int = goose_db.MAX_BYTES, max_messages: int = 100_000):
         self.access = access
         self.store = access.store
         self.check_working_dir = check_working_dir
         self.default_working_dir = default_working_dir
         self.scratch = Path(scratch)
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
 
     # --- fork ------------------------------------------------------------------------
 
@@ -118,6 +123,9 @@ class SessionTransfer:
             BadRequest: the data is not a valid session in that format. Conflict: ``session_id`` is taken.
         """
         metadata, raw_messages = self._parse(fmt, data, source_id)
+        if len(raw_messages) > self.max_messages:
+            raise BadRequest(f"the session has {len(raw_messages)} messages, more than the {self.max_messages} "
+                             "an import may have (import_max_messages)")
         messages = []
         for number, raw in enumerate(raw_messages, start=1):
             try:
@@ -137,6 +145,10 @@ class SessionTransfer:
         if fmt == "goose-jsonl":
             if not isinstance(data, str):
                 raise BadRequest("data must be the JSONL file's text for format goose-jsonl")
+            self._check_size(len(data.encode("utf-8")))
+            if data.count("\n") > self.max_messages + 1:
+                raise BadRequest(f"the JSONL has more than {self.max_messages + 1} lines, the most an import may "
+                                 "have (a metadata line and import_max_messages messages)")
             try:
                 return parse_jsonl(data)
             except SessionFormatError as exc:
@@ -144,6 +156,7 @@ class SessionTransfer:
         if fmt == "json":
             if not isinstance(data, dict):
                 raise BadRequest("data must be a goose Session JSON object for format json")
+            self._check_size(len(json.dumps(data, ensure_ascii=False).encode("utf-8")))
             conversation = data.get("conversation") or []
             if isinstance(conversation, dict):
                 conversation = conversation.get("messages") or []
@@ -159,17 +172,23 @@ class SessionTransfer:
             raw = None
         if raw is None:
             raise BadRequest("data must be the sessions.db file, base64-encoded, for format goose-sqlite")
+        self._check_size(len(raw))
         self.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.scratch, prefix="import-", suffix=".db") as file:
             file.write(raw)
             file.flush()
             try:
-                found = goose_db.read(Path(file.name), source_id)
+                found = goose_db.read(Path(file.name), source_id, self.max_bytes, self.max_messages)
             except goose_db.GooseDbError as exc:
                 raise BadRequest(f"cannot import the sessions.db: {exc}") from None
             except ValueError as exc:  # a content_json that is not JSON
                 raise BadRequest(f"cannot import the sessions.db: a message is not JSON: {exc}") from None
         return found.metadata, found.messages
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise BadRequest(f"the session is {size} bytes, more than the {self.max_bytes} an import may have "
+                             "(import_max_bytes)")
 
     def _working_dir(self, given: str | None, imported: str, *, confined: bool) -> str:
         """The one asked for (checked), else the session's own if usable here, else the default."""

@@ -16,8 +16,11 @@ def write_text(path: Path, text: str, mode: int | None = None, sync: bool = True
 def write_bytes(path: Path, *chunks: bytes | bytearray, mode: int | None = None, sync: bool = True) -> None:
     """Write ``chunks`` one after the other as the new content of ``path`` (temp file, fsync, rename).
 
-    ``sync=False`` skips the fsync: still all-or-nothing for readers, only not yet
-    on the disk if the machine (not the process) goes down in the next seconds.
+    The file is created 0600 unless ``mode`` says otherwise. After the rename
+    the directory is fsynced too: the new name, not only the new bytes, is on
+    the disk when this returns. ``sync=False`` skips both fsyncs: still
+    all-or-nothing for readers, only not yet on the disk if the machine (not
+    the process) goes down in the next seconds.
     """
     path = Path(path)
     try:
@@ -41,6 +44,17 @@ def write_bytes(path: Path, *chunks: bytes | bytearray, mode: int | None = None,
         except FileNotFoundError:
             pass
         raise
+    if sync:
+        sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync a directory: a file created or renamed in it is still there after a power loss."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, data: Any, mode: int | None = None) -> None:

@@ -19,7 +19,7 @@ owns; no other module joins a path under the data dir. The layout::
         <session>/state.lock       held by every writer of the record and the event logs
         <session>/<run>.events.jsonl  a run's event log
         <session>/journal.jsonl    every tool call's steps (journal.1.jsonl: the previous one)
-        <session>/queue.json       turns waiting for the session
+        <session>/queue.jsonl      turns waiting for the session (queue.json: its older form)
       idempotency/<hash>.json    one entry per Idempotency-Key (locks/<xx>.lock: 256 shared locks)
       webhooks/whd_<id>.json     deliveries waiting (+ .lock while one is sent); failed/: given up
       responses/<resp_id>.json   the OpenAI Responses API's responses (each names its session)
@@ -40,6 +40,20 @@ from pathlib import Path
 
 EVENTS_SUFFIX = ".events.jsonl"
 DELIVERY_PREFIX = "whd_"
+
+
+def component(name: str) -> str:
+    """``name`` as one path component of a file or folder name.
+
+    The callers' ids are checked against their own patterns first (a session id,
+    a run id); this is the last guard that no id joins a path outside its folder.
+
+    Raises:
+        ValueError: empty, ``.``, ``..``, or holding a ``/`` or a NUL.
+    """
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise ValueError(f"{name!r} cannot name a file in the data dir")
+    return name
 
 
 def lock_of(path: Path) -> Path:
@@ -102,7 +116,7 @@ class DataDir:
         return self.root / "locks"
 
     def session_lock(self, session_id: str) -> Path:
-        return self.session_locks / f"{session_id}.lock"
+        return self.session_locks / f"{component(session_id)}.lock"
 
     @property
     def tmp(self) -> Path:
@@ -135,7 +149,7 @@ class DataDir:
         return self.runs / f"{name}.lock"
 
     def run_dir(self, session_id: str) -> Path:
-        return self.runs / session_id
+        return self.runs / component(session_id)
 
     def run_record(self, session_id: str) -> Path:
         return self.run_dir(session_id) / "run.json"
@@ -144,7 +158,7 @@ class DataDir:
         return self.run_dir(session_id) / "state.lock"
 
     def run_events(self, session_id: str, run_id: str) -> Path:
-        return self.run_dir(session_id) / f"{run_id}{EVENTS_SUFFIX}"
+        return self.run_dir(session_id) / f"{component(run_id)}{EVENTS_SUFFIX}"
 
     def run_event_logs(self, session_id: str) -> list[Path]:
         """Every event log kept for the session (in no particular order)."""
@@ -161,6 +175,9 @@ class DataDir:
         return self.run_dir(session_id) / "journal.1.jsonl"
 
     def queue(self, session_id: str) -> Path:
+        return self.run_dir(session_id) / "queue.jsonl"
+
+    def legacy_queue(self, session_id: str) -> Path:
         return self.run_dir(session_id) / "queue.json"
 
     def run_sessions(self) -> list[str]:
@@ -172,7 +189,8 @@ class DataDir:
 
     def queued_sessions(self) -> list[str]:
         """The sessions with a queue file."""
-        return [path.parent.name for path in self.runs.glob("*/queue.json")]
+        return sorted({path.parent.name for pattern in ("*/queue.jsonl", "*/queue.json")
+                       for path in self.runs.glob(pattern)})
 
     # --- idempotency/ -------------------------------------------------------------------
 
@@ -211,7 +229,7 @@ class DataDir:
         return self.webhooks / "failed"
 
     def webhook_delivery(self, delivery_id: str) -> Path:
-        return self.webhooks / f"{delivery_id}.json"
+        return self.webhooks / f"{component(delivery_id)}.json"
 
     def failed_webhook(self, delivery: Path) -> Path:
         return self.failed_webhooks / delivery.name

@@ -53,32 +53,63 @@ class HeldLock:
 
 
 def acquire(path: str | Path, timeout: float = -1) -> HeldLock:
-    """Lock ``path`` (created if missing, with its directory), waiting up to ``timeout`` seconds.
+    """Lock ``path`` (created 0600 if missing, with its directory), waiting up to ``timeout`` seconds.
 
-    ``timeout`` 0 tries once; a negative one waits as long as it takes.
+    ``timeout`` 0 tries once; a negative one waits as long as it takes. A lock
+    file may be deleted by its holder (a deleted session's): a lock taken on a
+    file that is no longer the one at ``path`` is let go of and taken again.
 
     Raises:
         LockTimeout: someone else held it for the whole ``timeout``.
     """
     path = os.fspath(path)
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    while True:
+        fd = _open(path)
+        try:
+            if not _lock(fd, deadline):
+                raise LockTimeout(path)
+            if _still_at(fd, path):
+                return HeldLock(path, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder deleted it while we waited: lock the file there now
+
+
+def _open(path: str) -> int:
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:  # the directory only: not a system call spent on every lock
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _lock(fd: int, deadline: float | None) -> bool:
+    """Lock ``fd`` before ``deadline`` (None: however long it takes); False if it stayed held."""
+    if deadline is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL)
+
+
+def _still_at(fd: int, path: str) -> bool:
     try:
-        if timeout < 0:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return HeldLock(path, fd)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return HeldLock(path, fd)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(path) from None
-                time.sleep(POLL)
-    except BaseException:
-        os.close(fd)
-        raise
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def remove(held: HeldLock) -> None:
+    """Delete the lock file of a lock we hold, then let go of it (waiters take the next file at its path)."""
+    try:
+        os.unlink(held.path)
+    finally:
+        held.release()

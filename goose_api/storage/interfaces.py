@@ -85,6 +85,8 @@ class SessionStorage(Protocol):
 
     def lock(self, session_id: str) -> AbstractContextManager[Any]: ...
 
+    def remove_lock(self, held: HeldLock) -> None: ...  # a deleted session's lock, let go of and removed
+
 
 class OwnerStorage(Protocol):
     """Who owns each session (files: ``sessions/owners.SessionOwners``, owners.jsonl)."""
@@ -269,6 +271,16 @@ class OutboxStorage(Protocol):
     def waiting(self) -> list[dict[str, Any]]: ...
 
     def secret(self) -> str: ...  # the generated signing key, when none is configured
+
+
+class ResponseStorage(Protocol):
+    """The OpenAI Responses API's stored responses (files: ``web/responses/store.FileResponseStore``)."""
+
+    def save(self, record: dict[str, Any]) -> None: ...
+
+    def load(self, response_id: str) -> dict[str, Any] | None: ...
+
+    def delete(self, response_id: str) -> None: ...
 
 
 class FailureStorage(Protocol):

@@ -8,10 +8,13 @@ from typing import Callable
 import flask_smorest
 from apispec import BasePlugin
 from flask_smorest.arguments import FlaskParser
+from webargs import core
+from webargs.flaskparser import is_json_request
 from werkzeug.routing import BaseConverter
 
 from goose_api.sessions.store import RESERVED_SESSION_IDS, SESSION_ID_RE
 from goose_api.web.idempotency import HEADER, KEY_MAX_LENGTH, KEY_PATTERN
+from goose_api.web.request_body import parse_json
 from goose_api.web.schemas.common import ErrorSchema
 
 SESSION_ID_PATTERN = SESSION_ID_RE.pattern
@@ -90,6 +93,12 @@ class GooseApi(flask_smorest.Api):
 
 class _Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400  # a body that fails its schema is the caller's error: 400
+
+    def _raw_load_json(self, req):
+        """The body's JSON, nested no deeper than the limit (``request_body.parse_json``)."""
+        if not is_json_request(req):
+            return core.missing
+        return parse_json(req.get_data(cache=True))
 
 
 ADMIN_NOTE = "Needs an admin key: other keys get 403."

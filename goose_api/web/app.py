@@ -11,14 +11,16 @@ from goose_api.services import Services
 from goose_api.settings import Settings
 from goose_api.version import __version__
 from goose_api.web.api import GooseApi
+from goose_api.web.body_limit import BodyLimit
 from goose_api.web.chat import routes as chat
 from goose_api.web.chat.service import ChatService
 from goose_api.web.errors import register_error_handlers
-from goose_api.web.hooks import ChunkedBodyLimit, register_request_hooks
+from goose_api.web.hooks import register_request_hooks
 from goose_api.web.idempotency import register_idempotency
 from goose_api.web.long_requests import LongRequestBudget, register_long_requests
 from goose_api.web.mcp_server import routes as mcp_server
 from goose_api.web.mcp_server.endpoint import McpEndpoint
+from goose_api.web.request_body import BoundedJSONProvider
 from goose_api.web.responses import routes as responses
 from goose_api.web.responses.service import ResponseService
 from goose_api.web.responses.store import FileResponseStore
@@ -45,7 +47,7 @@ def build_app(settings: Settings) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    app.json.sort_keys = False
+    app.json = BoundedJSONProvider(app)
     services = Services.build(settings)
     app.extensions["goose_api"] = services
     problem = services.providers.problem()
@@ -65,13 +67,14 @@ def build_app(settings: Settings) -> Flask:
         api.register_blueprint(module.blp)
     app.register_blueprint(docs_ui.blp)
     register_dialects(app, services)
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)
+    app.wsgi_app = BodyLimit(app.wsgi_app, settings.max_body_bytes)
     return app
 
 
 def register_dialects(app: Flask, services: Services) -> None:
     """The OpenAI Responses and Chat Completions APIs and the MCP server, over the native routes' services."""
-    app.extensions[responses.EXTENSION] = ResponseService(services, FileResponseStore(services.data))
+    app.extensions[responses.EXTENSION] = ResponseService(services, services.stores.responses
+                                                          or FileResponseStore(services.data))
     app.extensions[chat.EXTENSION] = ChatService(services)
     endpoint = app.extensions[mcp_server.EXTENSION] = McpEndpoint(services)
     services.on_close(endpoint.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -9,7 +10,7 @@ from flask import jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from goose_api.errors import ApiError
+from goose_api.errors import ApiError, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ def http_error_payload(exc: Any) -> tuple[dict[str, Any], int, dict[str, str]]:
     code, message = texts.get(status, (str(getattr(exc, "name", "error")).lower().replace(" ", "_"),
                                        getattr(exc, "description", None) or "Request failed"))
     return {"status": "error", "error": code, "message": message}, status, headers
+
+
+def too_large_body(limit: int) -> bytes:
+    """The 413 body of a request body over ``max_body_bytes`` (``body_limit.py`` answers it before Flask runs)."""
+    error = PayloadTooLarge(f"The request body is larger than {limit} bytes, the limit (max_body_bytes)",
+                            details={"limit": limit})
+    return json.dumps(error.payload()).encode()
 
 
 def seed_error_shape(view: Any) -> Any:

@@ -3,8 +3,6 @@ content type, security headers, metrics and the access log."""
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import random
 import re
@@ -16,7 +14,7 @@ from goose_api.auth import presented_key
 from goose_api.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from goose_api.services import Services
 from goose_api.web.api import needs_admin
-from goose_api.web.security import API_CSP, BASE_HEADERS, Cors, security_headers
+from goose_api.web.security import Cors, security_headers
 from goose_api.web.throttle import AuthThrottle
 
 log = logging.getLogger("goose_api.access")
@@ -37,8 +35,7 @@ def register_request_hooks(app: Flask, services: Services, throttle: AuthThrottl
     def _begin():
         req, state = request._get_current_object(), g._get_current_object()
         state.started = time.monotonic()
-        given = req.headers.get("X-Request-ID", "")
-        state.request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
+        state.request_id = request_id_for(req.headers.get("X-Request-ID", ""))
         state.client = None
         preflight = cors.preflight(req)
         if preflight is not None:
@@ -70,6 +67,11 @@ def register_request_hooks(app: Flask, services: Services, throttle: AuthThrottl
         return response
 
 
+def request_id_for(given: str) -> str:
+    """The request's id: the client's ``X-Request-ID`` if it is a well-formed one, else a new one."""
+    return given if given and REQUEST_ID_RE.fullmatch(given) else new_request_id()
+
+
 def new_request_id() -> str:
     """32 random hex digits, like ``uuid4().hex``, without a system call (``random`` reseeds after a fork).
 
@@ -96,54 +98,3 @@ def _identify(services: Services, throttle: AuthThrottle, req: Request):
 def _has_body(req: Request) -> bool:
     return bool(req.content_length) or req.headers.get("Transfer-Encoding", "").lower() == "chunked" \
         or bool(req.mimetype)
-
-
-class ChunkedBodyLimit:
-    """WSGI middleware: hold a chunked body (no Content-Length) to ``max_body_bytes`` too.
-
-    Werkzeug stops reading a chunked body at the limit but hands on the cut-off
-    prefix, which would surface as "invalid JSON". This reads such a body up
-    front, answers 413 when it is over the limit, and otherwise passes it on
-    with a Content-Length.
-    """
-
-    def __init__(self, app, limit: int):
-        self.app = app
-        self.limit = limit
-
-    def __call__(self, environ, start_response):
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if chunked and not environ.get("CONTENT_LENGTH"):
-            body = _read_at_most(environ["wsgi.input"], self.limit + 1)
-            if len(body) > self.limit:
-                return self._too_large(environ, start_response)
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-        return self.app(environ, start_response)
-
-    def _too_large(self, environ, start_response) -> list[bytes]:
-        """The 413, with the headers and the log line the app would have given it."""
-        payload = json.dumps({"status": "error", "error": "payload_too_large",
-                              "message": f"The request body is larger than {self.limit} bytes"}).encode()
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if given and REQUEST_ID_RE.match(given) else new_request_id()
-        start_response("413 Request Entity Too Large",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                        ("Connection", "close"), ("X-Request-ID", request_id), *BASE_HEADERS.items(),
-                        ("Content-Security-Policy", API_CSP)])
-        fields = {"request_id": request_id, "method": environ.get("REQUEST_METHOD"),
-                  "path": environ.get("PATH_INFO"), "status": 413, "client": "-"}
-        log.info("request id=%(request_id)s method=%(method)s path=%(path)s status=%(status)s "
-                 "client=%(client)s (chunked body over the limit)", fields, extra={"fields": fields})
-        return [payload]
-
-
-def _read_at_most(stream, size: int) -> bytes:
-    parts, total = [], 0
-    while total < size:
-        chunk = stream.read(min(65536, size - total))
-        if not chunk:
-            break
-        parts.append(chunk)
-        total += len(chunk)
-    return b"".join(parts)

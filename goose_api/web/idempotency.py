@@ -39,7 +39,7 @@ def register_idempotency(app: Flask, svc: Services, public_endpoints: frozenset[
         if key is None or request.method != "POST" or request.endpoint in public_endpoints or g.client is None \
                 or request.path.startswith(exempt_prefixes):
             return None
-        if not KEY_RE.match(key):
+        if not KEY_RE.fullmatch(key):
             raise BadRequest(f"{HEADER} must be 1-{KEY_MAX_LENGTH} visible ASCII characters (a UUID is a good choice)")
         target = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
         claim = store.claim(g.client.name, key, fingerprint("POST", target, request.get_data(cache=True)))

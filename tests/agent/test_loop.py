@@ -190,7 +190,7 @@ def test_a_cancel_during_the_provider_call_abandons_it_and_keeps_the_history_val
 
 def test_a_cancel_during_a_tool_call_answers_it_and_the_calls_after_it_as_cancelled(world):
     gate = Gate()
-    world.tools.add("mem__wait", lambda args: gate.hold() or [conv.text("finished")])
+    world.tools.add("mem__wait", lambda args: [conv.text("finished")] if gate.hold() else [])
     world.provider.add(Answer(calls=[Call("mem__wait", {}, id="c1"), Call("mem__echo", {"text": "x"}, id="c2")]))
     driver = Driver()
     thread, events = in_thread(world.agent().reply(world.session(), "wait", driver))
@@ -207,7 +207,7 @@ def test_a_cancel_during_a_tool_call_answers_it_and_the_calls_after_it_as_cancel
 
 def test_a_stop_leaves_unanswered_calls_open_for_a_resume(world):
     gate = Gate()
-    world.tools.add("mem__wait", lambda args: gate.hold() or [conv.text("finished")])
+    world.tools.add("mem__wait", lambda args: [conv.text("finished")] if gate.hold() else [])
     world.provider.add(Answer(calls=[Call("mem__wait", {}, id="c1"), Call("mem__echo", {"text": "x"}, id="c2")]))
     driver = Driver()
     thread, events = in_thread(world.agent().reply(world.session(), "wait", driver))

@@ -34,7 +34,7 @@ def named_by(data: DataDir, path: Path) -> bool:
     if rel[0] == "runs" and len(rel) == 3:
         session = rel[1]
         return path in {data.run_record(session), data.run_state_lock(session), data.journal(session),
-                        data.previous_journal(session), data.queue(session),
+                        data.previous_journal(session), data.queue(session), data.legacy_queue(session),
                         data.run_events(session, path.name.removesuffix(EVENTS_SUFFIX))}
     if rel[0] == "idempotency":
         return path in {data.idempotency_entry(path.stem), data.idempotency_lock(path)}

@@ -75,7 +75,11 @@ def _openapi_path(rule: str) -> str:
 
 @pytest.fixture(scope="module")
 def fuzz_server_and_fake(tmp_path_factory) -> Iterator[tuple[LiveServer, OpenAIFake]]:
-    with fuzz_server(tmp_path_factory.mktemp("schemathesis")) as (server, fake, _):
+    # Low limits (issue 14), so that generated requests reach them: each answer must still be a documented one.
+    limits = {"GOOSE_API_MAX_QUEUED_TURNS": "1", "GOOSE_API_IMPORT_MAX_BYTES": "20000",
+              "GOOSE_API_IMPORT_MAX_MESSAGES": "5", "GOOSE_API_MAX_TOOL_OUTPUT_CHARS": "500",
+              "GOOSE_API_APPROVAL_TIMEOUT": "2", "GOOSE_API_MAX_EXTENSION_TIMEOUT": "30"}
+    with fuzz_server(tmp_path_factory.mktemp("schemathesis"), **limits) as (server, fake, _):
         yield server, fake
 
 

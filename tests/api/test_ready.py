@@ -19,14 +19,15 @@ def ready(settings):
         app.extensions["goose_api"].close()
 
 
-def test_ready_when_everything_is_in_place(client):
+def test_ready_when_everything_is_in_place(client, dirs):
     status, body, _ = client.get("/ready")
     assert status == 200, body
     assert body["status"] == "ready"
     checks = {check["name"]: check for check in body["checks"]}
     assert checks["provider"]["ok"] and checks["provider"]["provider"] == "openai"
     assert checks["extensions"]["extensions"] == {"developer": "running"}
-    assert checks["data_dir"]["ok"] and checks["sessions_dir"]["ok"]
+    storage = "database" if dirs.get("database_url") else "sessions_dir"  # where the sessions are kept
+    assert checks["data_dir"]["ok"] and checks[storage]["ok"] and len(checks) == 4
 
 
 def test_ready_needs_a_key_and_health_does_not(client):

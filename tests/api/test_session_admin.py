@@ -229,7 +229,8 @@ def test_bad_event_cursors(client, fake_openai):
     assert_error(*client.get("/session/cur/events?after=-3")[:2], 400, "validation_error")
     status, answer, _ = client.get("/session/cur/events", headers={"Last-Event-ID": "abc"})
     assert_error(status, answer, 400, "bad_request")
-    assert_error(*client.get("/session/cur/events?run_id=run_nope")[:2], 404, "not_found")
+    assert_error(*client.get("/session/cur/events?run_id=run_0123456789abcdef")[:2], 404, "not_found")
+    assert_error(*client.get("/session/cur/events?run_id=run_nope")[:2], 400, "validation_error")
 
 
 @pytest.mark.parametrize("body,field", [

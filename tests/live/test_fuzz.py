@@ -91,12 +91,44 @@ def test_bad_input_never_gets_a_5xx(fuzzed, method, path, headers, body):
     if headers.get("x-api-key") == USER_KEY:
         if method == "POST" and path in ADMIN_ONLY:
             assert answer.status_code == 403, (answer.status_code, answer.text[:300])
-        if KEEPER in path and "%2f" not in path and method != "OPTIONS":
-            assert answer.status_code in (404, 405), "the admin's session is not the fuzzer's"
+        if KEEPER in path and "%2f" not in path and method != "OPTIONS" and answer.status_code not in (404, 405):
+            # refused before the session was looked up (a bad body, a content type): then a session that
+            # does not exist gets the same refusal, so the answer says nothing about the admin's session
+            unknown = _send(server, method, path.replace(KEEPER, "no_such_session"), headers, body)
+            assert answer.status_code == unknown.status_code, "the admin's session is not the fuzzer's"
     if method != "HEAD" and answer.status_code >= 400:
         assert answer.headers["Content-Type"].startswith("application/json"), answer.text[:200]
         assert answer.json()["status"] == "error"
     _, messages = assert_goose_session(keeper)
+    assert keeper.read_text().splitlines()[1:len(before) + 1] == before
+
+
+# --- the limits of issue 14: nesting, body size, run ids, Expect ----------------------------------
+
+LIMITED_PATHS = ["/session/start", "/session/reply", "/sessions/import", "/extensions/add", "/session/keeper/fork",
+                 "/v1/responses", "/v1/chat/completions"]
+RUN_IDS = st.sampled_from(["../keeper/run_0123456789abcdef", "..%2Fkeeper%2Frun_0123456789abcdef",
+                           "run_0123456789abcdef%0A", "run_0123456789abcdef", "run_", "%00", "a" * 300])
+DEEP = st.integers(min_value=95, max_value=110).map(lambda depth: ('{"prompt": "x", "session_id": "d", "data": '
+                                                                  + "[" * depth + "]" * depth + "}").encode())
+OVERSIZED = st.integers(min_value=65537, max_value=70000).map(lambda size: b"{" + b" " * (size - 2) + b"}")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(path=st.sampled_from(LIMITED_PATHS), body=st.one_of(DEEP, OVERSIZED), run_id=RUN_IDS,
+       expect=st.booleans())
+def test_limits_are_clear_4xx_answers(fuzzed, path, body, run_id, expect):
+    """Nesting past the limit is 400, a body past max_body_bytes 413 (with or without Expect: 100-continue), and a
+    run id that is not one never reaches a file: always a JSON error, never a 5xx, the keeper untouched."""
+    server, keeper, before = fuzzed
+    headers = {"x-api-key": API_KEY, "Content-Type": "application/json",
+               **({"Expect": "100-continue"} if expect else {})}
+    answer = requests.post(server.url + path, data=body, headers=headers, timeout=60)
+    assert answer.status_code in ((413,) if len(body) > 65536 else (400,)), (answer.status_code, answer.text[:300])
+    assert answer.headers["Content-Type"].startswith("application/json")
+    events = requests.get(f"{server.url}/session/{KEEPER}/events?run_id={run_id}", headers={"x-api-key": API_KEY},
+                          timeout=60)
+    assert events.status_code in (400, 404) and events.json()["status"] == "error", events.text[:300]
     assert keeper.read_text().splitlines()[1:len(before) + 1] == before
 
 
@@ -105,7 +137,9 @@ def test_garbage_on_the_wire_leaves_the_server_up(fuzzed):
     host, port = server.url.removeprefix("http://").split(":")
     for garbage in (b"\x00\xff" * 100 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"POST /session/start HTTP/1.1\r\n"
                     b"Host: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n",
-                    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n"):
+                    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+                    b"POST /session/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 999999999999\r\nExpect: 100-continue\r\n\r\n"):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(garbage)
             sock.shutdown(socket.SHUT_WR)

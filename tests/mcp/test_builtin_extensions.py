@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import sys
 import uuid
 from pathlib import Path
@@ -246,3 +247,17 @@ def test_say_speaks_with_espeak_ng_when_present(make_registry, tmp_path):
     assert registry.call_tool("say__say", {"text": "-v it speaks"}) == [{"type": "text", "text": "-v it speaks"}]
     wait_until(spoken.exists, 10, "the fake espeak-ng to receive the text")
     assert spoken.read_text() == "-v it speaks"
+
+
+def test_memories_are_the_users_words_0600_and_a_torn_entry_stays_apart(tmp_path):
+    from extensions.memory.store import MemoryStore
+    store = MemoryStore(tmp_path / "global")
+    store.remember(tmp_path / "global", "notes", "first", [])
+    path = tmp_path / "global" / "notes.txt"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("half an entr")  # an append cut short
+    store.remember(tmp_path / "global", "notes", "second", ["tag"])
+    entries = store.retrieve(tmp_path / "global", "notes")["notes"]
+    assert entries == [{"tags": [], "data": "first"}, {"tags": [], "data": "half an entr"},
+                       {"tags": ["tag"], "data": "second"}]

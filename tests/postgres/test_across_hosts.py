@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import openai
 import pytest
 
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
+from tests.support.openai_sdk import wsgi_client
 
 KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"})
 
@@ -93,3 +95,15 @@ def test_a_database_away_for_a_moment_is_503_then_service_resumes(hosts, postgre
     finally:
         postgres_server.reconnect(database_url)
     assert alice.get("/sessions")[0] == 200 and alice.get("/ready")[0] == 200
+
+
+def test_a_stored_response_is_retrieved_and_continued_on_the_other_host(hosts, fake_openai):
+    one, two = hosts
+    fake_openai.add(Reply("remembered"), Reply("continued"))
+    first = wsgi_client(one, "alice-key").responses.create(model="goose", input="keep")
+    other = wsgi_client(two, "alice-key")
+    assert other.responses.retrieve(first.id).model_dump() == first.model_dump()
+    assert other.responses.create(model="goose", input="more", previous_response_id=first.id).output_text == \
+        "continued"
+    with pytest.raises(openai.NotFoundError):
+        wsgi_client(two, "bob-key").responses.retrieve(first.id)

@@ -10,13 +10,12 @@ from types import MappingProxyType
 
 import pytest
 
-from goose_api import conversation as conv
 from goose_api.agent.context_window import ContextWindow
 from goose_api.conversation import Message
 from goose_api.errors import ConfigurationError, ProviderError
 from goose_api.providers import configuration_problem
 from goose_api.providers.base import ProviderReply, TextDelta
-from goose_api.providers.local import DEFAULT_MODEL_FILE, LocalProvider, to_local_messages
+from goose_api.providers.local import DEFAULT_MODEL_FILE, LocalProvider
 from goose_api.providers.retry import RetryingProvider
 from goose_api.settings import Settings
 
@@ -40,15 +39,6 @@ def test_missing_model_file_names_the_fetch_command(tmp_path):
         LocalProvider(local_settings(local_model_path=str(tmp_path / "nope.gguf")))
     problem = configuration_problem(local_settings(local_model_path=str(tmp_path / "nope.gguf")))
     assert problem and "nope.gguf" in problem
-
-
-def test_history_with_tool_items_is_flattened_to_text():
-    history = [Message.user("list"), Message.assistant("ok", conv.tool_request("c1", "developer__shell", {"c": 1})),
-               Message("user", [conv.tool_response("c1", [conv.text("a.txt")])])]
-    assert to_local_messages("sys", history) == [
-        {"role": "system", "content": "sys"}, {"role": "user", "content": "list"},
-        {"role": "assistant", "content": 'ok\n[called tool developer__shell with {"c": 1}]'},
-        {"role": "user", "content": "[tool result]\na.txt"}]
 
 
 def test_importing_and_building_loads_nothing():

@@ -189,12 +189,18 @@ def test_a_loaded_file_is_saved_line_for_line_with_new_messages_after_it(store, 
 
 
 def test_every_save_with_a_message_is_synced_to_disk_the_empty_new_session_need_not_be(store, tmp_path, monkeypatch):
+    """The file's bytes, then (after the rename) its directory: the new name survives a power loss too."""
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    def fsync(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append("dir" if os.path.isdir(target) else ("temp" if ".tmp" in target else target))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
     session = store.create("durable", str(tmp_path))
     assert synced == []
     store.append(session, Message.user("my prompt"))
-    assert len(synced) == 1
+    assert synced == ["temp", "dir"]
     store.replace_messages(session, [Message.user("summary")])
-    assert len(synced) == 2
+    assert synced == ["temp", "dir"] * 2

@@ -75,3 +75,21 @@ def test_it_excludes_filelock_and_another_process_and_dies_with_its_process(tmp_
         child.wait()
         child.stdout.close()
     flock.acquire(path, timeout=5).release()
+
+
+def test_a_lock_file_deleted_by_its_holder_is_taken_afresh_by_whoever_waited(tmp_path):
+    """A deleted session removes its lock file while holding it; the thread that waited on the old file must not
+    think it holds the lock next to someone who opened the new file at the same path."""
+    path = tmp_path / "s.lock"
+    held = flock.acquire(path, timeout=0)
+    taken: list[flock.HeldLock] = []
+    waiter = threading.Thread(target=lambda: taken.append(flock.acquire(path)))  # blocks in the kernel
+    waiter.start()
+    wait_until(lambda: _blocked_on(path), 10, "the waiter to block on the old lock file")
+    flock.remove(held)
+    waiter.join(30)
+    assert taken and taken[0].is_locked and path.exists()
+    with pytest.raises(flock.LockTimeout):
+        flock.acquire(path, timeout=0)  # the waiter holds the file now at the path: nobody else gets it
+    taken[0].release()
+    flock.acquire(path, timeout=0).release()

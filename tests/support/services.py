@@ -61,9 +61,10 @@ def _wait_for_port(port: int, what: str, process: subprocess.Popen | None = None
 class PostgresServer:
     """A PostgreSQL server of the suite's own (or the one ``DATABASE_URL`` names)."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, durable: bool = False):
         self.given = url
         self.url = url or ""
+        self.durable = durable  # False (the suite): no fsync, as a test needs no crash safety
         self.dir: Path | None = None
         self.port = 0
         self._template = f"goose_template_{uuid.uuid4().hex[:8]}"
@@ -71,7 +72,11 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         if not self.given:
             self._start_own()
-        self._make_template()
+        try:
+            self._make_template()
+        except BaseException:
+            self.stop()  # never leave a server of ours running behind a failed start
+            raise
         return self
 
     def _start_own(self) -> None:
@@ -83,8 +88,9 @@ class PostgresServer:
                                      "--no-sync", "-E", "UTF8"]), check=True, capture_output=True)
         self.port = free_port()
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=32MB")
+                   "-c max_connections=300 -c shared_buffers=32MB")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.dir / "server.log"),
                                      "-o", options, "-w", "-t", str(int(START_TIMEOUT)), "start"]),
                        check=True, capture_output=True)
@@ -208,9 +214,10 @@ class RedisServer:
             self.dir = None
 
 
-def start_postgres() -> PostgresServer:
-    """The suite's PostgreSQL: ``DATABASE_URL``'s server when set, else a throwaway one."""
-    return PostgresServer(os.environ.get("DATABASE_URL") or None).start()
+def start_postgres(durable: bool = False) -> PostgresServer:
+    """The suite's PostgreSQL: ``DATABASE_URL``'s server when set, else a throwaway one (``durable``: with
+    fsync and synchronous commits, as a real server: for benchmarks)."""
+    return PostgresServer(os.environ.get("DATABASE_URL") or None, durable).start()
 
 
 def start_redis() -> RedisServer:

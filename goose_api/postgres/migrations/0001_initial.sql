@@ -106,6 +106,12 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE NOT failed;
 
+-- The OpenAI Responses API's stored responses (each names its session and run).
+CREATE TABLE responses (
+    id          text PRIMARY KEY,
+    record      jsonb NOT NULL
+);
+
 CREATE TABLE auth_failures (
     address     text PRIMARY KEY,
     started     double precision NOT NULL,

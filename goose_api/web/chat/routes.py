@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from goose_api.errors import NotFound
+from goose_api.web import long_requests
 from goose_api.web.chat.request import read_request
 from goose_api.web.chat.service import ChatService, session_header
 from goose_api.web.current import caller, services
@@ -23,6 +24,7 @@ def complete():
     """The turn's answer, whole or streamed; the session it ran on is in ``X-Goose-Session-Id``."""
     chat: ChatService = current_app.extensions[EXTENSION]
     body = read_request(json_body())
+    long_requests.hold()  # streamed or waited for, either way: taken before the turn starts (429: nothing ran)
     started = chat.start(body, caller(), session_header(request.headers.get(SESSION_HEADER)))
     if body.stream:
         response = Response(chat.chunks(started), mimetype="text/event-stream",

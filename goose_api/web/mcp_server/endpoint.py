@@ -81,5 +81,18 @@ class McpEndpoint:
             self._serving.result(STOP_TIMEOUT)
         except (concurrent.futures.TimeoutError, asyncio.CancelledError):
             log.warning("mcp server did not stop within %s s", STOP_TIMEOUT)
+        try:  # tasks the SDK left behind (sse-starlette's shutdown watcher): ended before the loop closes
+            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(STOP_TIMEOUT)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(STOP_TIMEOUT)
+        if not self._thread.is_alive():
+            loop.close()  # its self-pipe sockets too
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 LIVENESS_CHECK = 1.0
 ENDS = frozenset({"done", "error", "approval_required"})
+BLOCKING_TOOLS = frozenset({"start_session", "reply", "confirm"})  # they follow a turn to its answer
+SLOT_HEADER = "X-Goose-Api-Slot"  # "1": the view (routes.py) holds a long-lived slot for this request
 INSTRUCTIONS = ("Delegate work to a goose agent: start_session with a prompt (the agent uses its own tools and "
                 "answers), reply to continue a session, list_sessions and read_session to look back, cancel to "
                 "stop a turn, confirm to allow or deny a tool call waiting for approval. The agent's text arrives "
@@ -59,8 +61,8 @@ class GooseTools:
         ref = self.services.runs.confirm(self.services.access.check(session_id, client), call_id, action)
         return self._answer(ref, progress)
 
-    def cancel(self, client: Client, session_id: str) -> dict[str, Any]:
-        record, final = self.services.runs.cancel(self.services.access.check(session_id, client))
+    def cancel(self, client: Client, session_id: str, wait: bool = True) -> dict[str, Any]:
+        record, final = self.services.runs.cancel(self.services.access.check(session_id, client), wait=wait)
         return {"session_id": session_id, "run_id": record["run_id"],
                 "cancelled": (final or {}).get("cancelled"), "stopped": final is not None}
 
@@ -132,7 +134,8 @@ def build_server(tools: GooseTools) -> MCPServer:
     @server.tool()
     async def cancel(session_id: str, ctx: Context) -> dict[str, Any]:
         """Stop the turn running on a session (at its next step)."""
-        return await run_plain(tools.cancel, ctx, session_id)
+        wait = (ctx.headers or {}).get(SLOT_HEADER) == "1"  # no slot free: answer at once, the run stops anyway
+        return await run_plain(tools.cancel, ctx, session_id, wait)
 
     @server.tool()
     async def list_sessions(ctx: Context, limit: int = 20, offset: int = 0) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from goose_api.web import long_requests
 from goose_api.web.current import caller
 from goose_api.web.request_body import json_body
 from goose_api.web.responses.request import invalid, read_request
@@ -27,6 +28,8 @@ def create():
     """A response: waited for, streamed (``stream``), or answered at once (``background``)."""
     service = responses()
     body = read_request(json_body())
+    if body.stream or not body.background:
+        long_requests.hold()  # streamed or waited for: a slot, taken before the turn starts (429: nothing ran)
     record = service.create(body, caller())
     if body.stream:
         return event_stream(service.stream(record))
@@ -45,12 +48,14 @@ def retrieve(response_id: str):
         if not after.lstrip("-").isdigit():
             raise invalid("starting_after must be the sequence_number of an event already received",
                           "starting_after")
+        long_requests.hold()
         return event_stream(service.stream(record, int(after)))
     return jsonify(service.snapshot(record))
 
 
 @blp.route("/v1/responses/<response_id>/cancel", methods=["POST"])
 def cancel(response_id: str):
-    """Stop a background response's run."""
+    """Stop a background response's run (waiting for it to stop only when a long-lived slot is free)."""
     service = responses()
-    return jsonify(service.cancel(service.owned(response_id, caller())))
+    record = service.owned(response_id, caller())
+    return jsonify(service.cancel(record, wait=long_requests.try_hold()))

@@ -179,8 +179,9 @@ class ResponseService:
                                                                                      "response.incomplete")
         yield from frames([{"type": kind, "response": final}])
 
-    def cancel(self, record: Record) -> dict[str, Any]:
-        """Cancel a background response's run; the response as it stands after (``cancelled`` once stopped).
+    def cancel(self, record: Record, wait: bool = True) -> dict[str, Any]:
+        """Cancel a background response's run; the response as it stands after (``cancelled`` once stopped,
+        which ``wait`` waits for, ``CANCEL_WAIT`` at most).
 
         Raises:
             BadRequest: the response was not created in the background.
@@ -193,7 +194,7 @@ class ResponseService:
         run = self.runs.status(record["session_id"])
         if is_active(run) and run["run_id"] == record["run_id"]:
             try:
-                self.runs.cancel(record["session_id"])
+                self.runs.cancel(record["session_id"], wait=wait)
             except NoActiveRun:
                 pass  # it ended meanwhile: the snapshot says how
         return self.snapshot(record)

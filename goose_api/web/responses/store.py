@@ -49,7 +49,7 @@ class FileResponseStore:
         atomic.write_text(self.data.response(_checked(record["id"])), json.dumps(record, ensure_ascii=False) + "\n")
 
     def load(self, response_id: str) -> Record | None:
-        if not RESPONSE_ID_RE.match(response_id):
+        if not RESPONSE_ID_RE.fullmatch(response_id):
             return None
         try:
             data = json.loads(self.data.response(response_id).read_bytes())
@@ -61,11 +61,11 @@ class FileResponseStore:
         return data if isinstance(data, dict) else None
 
     def delete(self, response_id: str) -> None:
-        if RESPONSE_ID_RE.match(response_id):
+        if RESPONSE_ID_RE.fullmatch(response_id):
             self.data.response(response_id).unlink(missing_ok=True)
 
 
 def _checked(response_id: str) -> str:
-    if not RESPONSE_ID_RE.match(response_id):
+    if not RESPONSE_ID_RE.fullmatch(response_id):
         raise ValueError(f"not a response id: {response_id!r}")
     return response_id

@@ -1,6 +1,22 @@
 """Schemas shared by several endpoint groups."""
 
-from marshmallow import Schema, fields
+import re
+
+from marshmallow import Schema, ValidationError, fields
+from marshmallow.validate import Validator
+
+
+class FullMatch(Validator):
+    """The whole value matches ``pattern`` (marshmallow's ``Regexp`` uses ``match``: ``$`` lets a "\n" through)."""
+
+    def __init__(self, pattern: str | re.Pattern, error: str):
+        self.regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        self.error = error
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self.error)
+        return value
 
 
 class StrictBoolean(fields.Boolean):

@@ -3,15 +3,17 @@
 from marshmallow import Schema, fields, validate
 
 from goose_api.agent.approvals import ACTIONS
+from goose_api.runs.service import RUN_ID_PATTERN
 from goose_api.runs.state import STATES
-from goose_api.web.schemas.common import StrictBoolean
+from goose_api.web.schemas.common import FullMatch, StrictBoolean
 
 
 class EventsQuerySchema(Schema):
     after = fields.Integer(validate=validate.Range(min=0), metadata={
         "description": "send only events with a larger id (like the Last-Event-ID header)"})
-    run_id = fields.String(validate=validate.Length(min=1, max=64), metadata={
-        "description": "an earlier run of the session (default: the current or last one)"})
+    run_id = fields.String(validate=FullMatch(RUN_ID_PATTERN, error="must be a run id: run_ and 16 hex digits"),
+                           metadata={"description": "an earlier run of the session (default: the current or last "
+                                                    "one)", "pattern": RUN_ID_PATTERN})
 
 
 class ConfirmSchema(Schema):

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from goose_api.runs.state import STATES
 from goose_api.runs.turns import IF_BUSY, REJECT
 from goose_api.sessions.store import RESERVED_SESSION_IDS, SESSION_ID_RE
-from goose_api.web.schemas.common import MessageList, StrictBoolean, UsageSchema
+from goose_api.web.schemas.common import FullMatch, MessageList, StrictBoolean, UsageSchema
 
 PROMPT = validate.Length(min=1, error="must not be empty")
 WEBHOOK_RE = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
@@ -13,7 +13,7 @@ WEBHOOK_RE = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
 
 def session_id_field(*, new: bool = False, **kwargs):
     """A session id; ``new``: one a session is to be created with (the endpoints' names are reserved)."""
-    checks = [validate.Regexp(SESSION_ID_RE, error="must be 1-128 characters of letters, digits, '_' or '-'")]
+    checks = [FullMatch(SESSION_ID_RE, error="must be 1-128 characters of letters, digits, '_' or '-'")]
     if new:
         checks.append(validate.NoneOf(RESERVED_SESSION_IDS, error="is reserved for an endpoint; choose another id"))
     return fields.String(validate=checks, **kwargs)
@@ -24,7 +24,7 @@ class _TurnOptions(Schema):
         "description": "answer 202 at once and run in the background (also: header `Prefer: respond-async`)"})
     stream = StrictBoolean(load_default=False, metadata={
         "description": "answer text/event-stream: the run's events as they happen"})
-    webhook = fields.String(validate=validate.Regexp(WEBHOOK_RE, error="must be an http:// or https:// URL"),
+    webhook = fields.String(validate=FullMatch(WEBHOOK_RE, error="must be an http:// or https:// URL"),
                             metadata={"description": "POSTed the run's final event, signed (default: the "
                                                      "webhook_url setting)", "pattern": WEBHOOK_RE})
 
