@@ -52,8 +52,8 @@ class TurnBroker:
     def _mark(self, run_id: str) -> str:
         return self.link.key("queued", run_id)
 
-    def send(self, **message: Any) -> None:
-        """Queue a run (``message`` names it: session_id, run_id, spec, base, lease).
+    def send(self, delay: float | None = None, **message: Any) -> None:
+        """Queue a run (``message`` names it: session_id, run_id, spec, base, lease), due after ``delay`` seconds.
 
         Raises:
             NotReady: Redis cannot be reached (nothing was queued).
@@ -63,7 +63,8 @@ class TurnBroker:
             client.set(self._mark(run_id), "1", ex=QUEUED_MARK_TTL)
         try:
             self.broker.enqueue(dramatiq.Message(queue_name=self.queue, actor_name=ACTOR, args=(),
-                                                 kwargs=message, options={}))
+                                                 kwargs=message, options={}),
+                                delay=int(delay * 1000) if delay else None)
         except (redis.RedisError, dramatiq.errors.ConnectionError) as exc:
             raise unreachable(exc) from None
 

@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from goose_api.errors import ApiError
+from goose_api.errors import ApiError, ServerStopping
 from goose_api.runs.service import RunService
 from goose_api.runs.state import INTERRUPTED, is_active
 from goose_api.runs.worker import RunSpec
 
 log = logging.getLogger(__name__)
+
+PASS_ON_DELAY = 1.0  # seconds before a passed-on message is due: the stopping worker's consumers let go first
 
 
 class QueueWorker:
@@ -38,6 +40,9 @@ class QueueWorker:
     def handle(self, session_id: str, run_id: str, spec: dict[str, Any], base: int, lease: str | None) -> None:
         """The Dramatiq actor: returns (and the message is acknowledged) once the run has its final state."""
         runs = self.runs
+        if runs.stopping.is_set():  # taken while this worker stops: another worker gets it
+            self._pass_on(session_id=session_id, run_id=run_id, spec=spec, base=base, lease=lease)
+            return
         record = runs.state.read(session_id)
         if record is None or record.get("run_id") != run_id:
             runs.queue_broker.claim(run_id)
@@ -58,6 +63,9 @@ class QueueWorker:
     def _resume(self, session_id: str, run_id: str) -> None:
         try:
             ref = self.runs.resume(session_id)
+        except ServerStopping:  # this worker began to stop meanwhile: the message goes on to another
+            self._pass_on(session_id=session_id, run_id=run_id, spec={}, base=0, lease=None)
+            return
         except ApiError as exc:  # resumed meanwhile by a request, or a new turn took the session
             log.info("interrupted run not resumed session=%s run=%s: %s", session_id, run_id, exc.code)
             return
@@ -70,9 +78,13 @@ class QueueWorker:
             return
         record = self.runs.state.read(session_id) or {}
         if record.get("run_id") == run_id and record.get("state") == INTERRUPTED:
-            try:
-                self.runs.queue_broker.send(session_id=session_id, run_id=run_id, spec=spec, base=base, lease=lease)
-                log.info("interrupted run queued for another worker session=%s run=%s", session_id, run_id)
-            except ApiError:
-                log.warning("interrupted run not queued again session=%s run=%s: resume it by hand",
-                            session_id, run_id)
+            self._pass_on(session_id=session_id, run_id=run_id, spec=spec, base=base, lease=lease)
+
+    def _pass_on(self, **message: Any) -> None:
+        """Queue the message again, a moment later: a worker that is not stopping takes it."""
+        try:
+            self.runs.queue_broker.send(delay=PASS_ON_DELAY, **message)
+            log.info("run queued for another worker session=%s run=%s", message["session_id"], message["run_id"])
+        except ApiError:
+            log.warning("run not queued again session=%s run=%s: resume it by hand", message["session_id"],
+                        message["run_id"])

@@ -68,3 +68,16 @@ def test_sending_while_redis_is_away_is_503_and_queues_nothing():
         TurnBroker(link, "goose-turns", heartbeat_timeout=30.0).send(**message("run_3"))
     assert away.value.headers["Retry-After"]
     link.close()
+
+
+def test_a_message_passed_on_with_a_delay_still_arrives(link):
+    broker = TurnBroker(link, f"q{free_port()}", heartbeat_timeout=30.0)
+    broker.send(delay=0.2, **message("run_4"))
+    assert broker.backlog() == 0  # waiting in the delay queue, not yet due
+    got: queue.Queue = queue.Queue()
+    worker = broker.worker(lambda **m: got.put(m), threads=1)
+    worker.start()
+    try:
+        assert got.get(timeout=WAIT) == message("run_4")
+    finally:
+        worker.stop(timeout=10_000)
