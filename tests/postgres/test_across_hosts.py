@@ -7,7 +7,9 @@ import uuid
 from pathlib import Path
 
 import openai
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from goose_api import create_app
 from tests.fakes.core import Reply
@@ -107,3 +109,27 @@ def test_a_stored_response_is_retrieved_and_continued_on_the_other_host(hosts, f
         "continued"
     with pytest.raises(openai.NotFoundError):
         wsgi_client(two, "bob-key").responses.retrieve(first.id)
+
+
+def test_a_new_session_with_an_old_id_inherits_no_runs_journal_or_queue(hosts, fake_openai, database_url):
+    one, _ = hosts
+    with psycopg.connect(database_url, autocommit=True) as conn:  # what an old session of that id left
+        conn.execute("INSERT INTO run_records (session_id, record) VALUES ('reused', %s)", (Jsonb({
+            "version": 1, "session_id": "reused", "run_id": "run_00000000000000aa", "state": "interrupted",
+            "prompt": "someone else's", "pending_approvals": [], "decisions": {}, "last_error": {"x": 1},
+            "owner": {}, "turn": "run_00000000000000aa"}),))
+        conn.execute("INSERT INTO run_journal (session_id, turn, entry) VALUES ('reused', 'run_00000000000000aa', "
+                     "%s)", (Jsonb({"turn": "run_00000000000000aa", "call": "c9", "step": "started"}),))
+        conn.execute("INSERT INTO run_queue (session_id, position, item) VALUES ('reused', 0, %s)",
+                     (Jsonb({"run_id": "run_00000000000000bb", "kind": "reply", "prompt": "queued", "queued": 1}),))
+        conn.execute("INSERT INTO run_events (session_id, run_id, id, type, data, time) VALUES "
+                     "('reused', 'run_00000000000000aa', 1, 'message', '{}', 1)")
+    fake_openai.add(Reply("fresh"))
+    alice = as_(one, "alice-key")
+    assert alice.post("/session/start", {"prompt": "mine", "session_id": "reused"})[1]["response"] == "fresh"
+    shown = alice.get("/session/reused")[1]
+    assert (shown["state"], shown["last_error"], shown["queued_runs"]) == ("idle", None, [])
+    assert alice.post("/session/reused/resume", {})[1]["error"] == "not_resumable"
+    assert alice.get("/session/reused/events?run_id=run_00000000000000aa")[0] == 404
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM run_journal WHERE entry->>'call' = 'c9'").fetchone()[0] == 0

@@ -187,3 +187,15 @@ def journal_entries(dirs: dict, session_id: str) -> list[dict]:
     with psycopg.connect(url) as conn:
         return [row[0] for row in conn.execute("SELECT entry FROM run_journal WHERE session_id = %s ORDER BY seq",
                                                (session_id,))]
+
+
+def failed_deliveries(dirs: dict) -> list[dict]:
+    """The webhook deliveries given up (``webhooks/failed/``, or rows marked failed in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return [json.loads(path.read_text()) for path in sorted((Path(dirs["data"]) / "webhooks" / "failed")
+                                                               .glob("whd_*.json"))]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT delivery FROM webhook_deliveries WHERE failed ORDER BY id")]
