@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from goose_api.errors import ConfigurationError, NotReady
@@ -57,6 +58,22 @@ def redacted(url: str) -> str:
     parts = urlsplit(url)
     where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
     return f"{parts.scheme}://{(parts.username + '@') if parts.username else ''}{where}"
+
+
+def jsonb(value: Any) -> Jsonb:
+    """``value`` for a JSONB column: NUL characters, which JSONB cannot hold (a tool's output may have them),
+    become U+FFFD; nothing else changes."""
+    return Jsonb(_without_nul(value))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\0", "\ufffd") if "\0" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def lock_key(name: str) -> int:

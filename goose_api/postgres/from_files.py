@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from goose_api.errors import ApiError
-from goose_api.postgres.db import Database
+from goose_api.postgres.db import Database, jsonb
 from goose_api.postgres.shared import DEFAULT_KEY
 from goose_api.sessions.owners import SessionOwners
 from goose_api.sessions.store import SessionStore
@@ -66,14 +64,14 @@ def move(db: Database, data_dir: Path, sessions_dir: Path) -> Moved:
             inserted = conn.execute(
                 "INSERT INTO sessions (id, metadata, created, updated) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (id) DO NOTHING",
-                (session_id, Jsonb({**session.metadata, "message_count": len(session.messages)}), created,
+                (session_id, jsonb({**session.metadata, "message_count": len(session.messages)}), created,
                  modified)).rowcount
             if not inserted:
                 moved.skipped.append(session_id)
                 continue
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO messages (session_id, position, message) VALUES (%s, %s, %s)",
-                                [(session_id, n, Jsonb(m.to_json())) for n, m in enumerate(session.messages)])
+                                [(session_id, n, jsonb(m.to_json())) for n, m in enumerate(session.messages)])
             if owners.get(session_id):
                 conn.execute("INSERT INTO session_owners (session_id, owner) VALUES (%s, %s) "
                              "ON CONFLICT (session_id) DO NOTHING", (session_id, owners[session_id]))
@@ -94,7 +92,7 @@ def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
         moved.other.append(f"{allowed} tools always allowed")
     for name, value in (("provider", _json(data.provider)), ("extensions", _json(data.extensions))):
         if isinstance(value, dict) and db.execute(
-                "INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(value)),
+                "INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, jsonb(value)),
                 durable=True):
             moved.other.append(f"the {name} choice" if name == "provider" else "the extensions")
     try:
@@ -102,7 +100,7 @@ def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
     except FileNotFoundError:
         secret = ""
     if secret and db.execute("INSERT INTO kv (name, value) VALUES ('webhook_secret', %s) ON CONFLICT DO NOTHING",
-                             (Jsonb(secret),), durable=True):
+                             (jsonb(secret),), durable=True):
         moved.other.append("the webhook secret")
     waiting = 0
     for path in data.webhook_deliveries():
@@ -110,7 +108,7 @@ def _move_small_state(db: Database, data: DataDir, moved: Moved) -> None:
         if isinstance(delivery, dict) and "id" in delivery:
             waiting += db.execute("INSERT INTO webhook_deliveries (id, delivery, next_at) VALUES (%s, %s, %s) "
                                   "ON CONFLICT (id) DO NOTHING",
-                                  (delivery["id"], Jsonb(delivery), float(delivery.get("next_at") or 0)),
+                                  (delivery["id"], jsonb(delivery), float(delivery.get("next_at") or 0)),
                                   durable=True)
     if waiting:
         moved.other.append(f"{waiting} webhook deliveries")

@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from goose_api.postgres.db import Database, lock_key
+from goose_api.postgres.db import Database, jsonb, lock_key
 from goose_api.runs.event_log import Event, LogReader, LogSignal
 from goose_api.runs.journal import RunJournal
 from goose_api.runs.queue import TurnQueue, queue_full
@@ -64,7 +63,7 @@ class PgEventLog:
             event = Event(event_id if event_id is not None else self.next_id(), kind, data, time.time())
             self.db.execute("INSERT INTO run_events (session_id, run_id, id, type, data, time) "
                             "VALUES (%s, %s, %s, %s, %s, %s)",
-                            (self.session_id, self.run_id, event.id, kind, Jsonb(data), event.time))
+                            (self.session_id, self.run_id, event.id, kind, jsonb(data), event.time))
         self.signal.notify(self.key)
         return event
 
@@ -135,7 +134,7 @@ class PgRunStore:
         record["updated"] = time.time()
         self.db.execute("INSERT INTO run_records (session_id, record) VALUES (%s, %s) ON CONFLICT (session_id) "
                         "DO UPDATE SET record = EXCLUDED.record, version = run_records.version + 1",
-                        (record["session_id"], Jsonb(record)))
+                        (record["session_id"], jsonb(record)))
 
     def log(self, session_id: str, run_id: str, base: int) -> PgEventLog:
         return PgEventLog(self, session_id, run_id, base)
@@ -205,7 +204,7 @@ class PgJournal(RunJournal):
     def write(self, session_id: str, entry: dict[str, Any], sync: bool = True) -> None:
         entry = {"time": round(time.time(), 3), **entry}
         self.db.execute("INSERT INTO run_journal (session_id, turn, entry) VALUES (%s, %s, %s)",
-                        (session_id, entry.get("turn"), Jsonb(entry)), durable=sync)
+                        (session_id, entry.get("turn"), jsonb(entry)), durable=sync)
 
     def entries(self, session_id: str, turn: str | None = None) -> list[dict[str, Any]]:
         if turn is None:
@@ -242,7 +241,7 @@ class PgQueue(TurnQueue):
             if queued >= self.limit:
                 raise queue_full(session_id, self.limit)
             self.db.execute(f"INSERT INTO run_queue (session_id, position, item) SELECT %s, coalesce({edge}, 0), %s "
-                            "FROM run_queue WHERE session_id = %s", (session_id, Jsonb(entry), session_id))
+                            "FROM run_queue WHERE session_id = %s", (session_id, jsonb(entry), session_id))
 
     def pop(self, session_id: str) -> RunSpec | None:
         with self.state.lock(session_id):

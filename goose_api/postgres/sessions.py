@@ -19,11 +19,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from psycopg.types.json import Jsonb
-
 from goose_api.conversation import Message, MessageFormatError
 from goose_api.errors import Conflict, SessionBusy, SessionNotFound
-from goose_api.postgres.db import Database
+from goose_api.postgres.db import Database, jsonb
 from goose_api.sessions.store import (
     Session,
     SessionCorrupt,
@@ -101,7 +99,7 @@ class PgSessionStore:
             now = time.time()
             inserted = self.db.execute(
                 "INSERT INTO sessions (id, metadata, created, updated) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING", (candidate, Jsonb(metadata), now, now))
+                "ON CONFLICT (id) DO NOTHING", (candidate, jsonb(metadata), now, now))
             if not inserted:
                 if session_id is not None:
                     raise Conflict(f"Session {session_id} already exists; continue it with POST /session/reply")
@@ -170,9 +168,9 @@ class PgSessionStore:
             if rows:
                 with conn.cursor() as cur:
                     cur.executemany("INSERT INTO messages (session_id, position, message) VALUES (%s, %s, %s)",
-                                    [(session.id, position, Jsonb(m.to_json())) for position, m in rows])
+                                    [(session.id, position, jsonb(m.to_json())) for position, m in rows])
             found = conn.execute("UPDATE sessions SET metadata = %s, updated = %s, version = version + 1 "
-                                 "WHERE id = %s RETURNING version", (Jsonb(session.metadata), now, session.id)).fetchone()
+                                 "WHERE id = %s RETURNING version", (jsonb(session.metadata), now, session.id)).fetchone()
         if found is None:
             raise SessionNotFound(session.id)
         session.stamp = (found[0], 0, int(now * 1e9))
@@ -300,7 +298,7 @@ class PgSessionLocks:
                                   headers={"Retry-After": "1"})
             conn.execute("INSERT INTO session_locks (session_id, token, holder, heartbeat) VALUES (%s, %s, %s, %s) "
                          "ON CONFLICT (session_id) DO UPDATE SET token = EXCLUDED.token, holder = EXCLUDED.holder, "
-                         "heartbeat = EXCLUDED.heartbeat", (session_id, token, Jsonb(holder), now))
+                         "heartbeat = EXCLUDED.heartbeat", (session_id, token, jsonb(holder), now))
         held = PgSessionLock(self, session_id, token)
         with self._lock:
             self._held[token] = held

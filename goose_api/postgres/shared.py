@@ -17,10 +17,8 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from psycopg.types.json import Jsonb
-
 from goose_api.mcp.store import Configs, ExtensionStore
-from goose_api.postgres.db import Database
+from goose_api.postgres.db import Database, jsonb
 from goose_api.runs.idempotency import IdempotencyStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +31,7 @@ FAILURE_LOOK = 1.0   # how long an address found unthrottled is not looked up ag
 def stored_secret(db: Database, name: str, what: str) -> str:
     """A secret generated once for the installation and kept in ``kv`` (never logged)."""
     made = secrets.token_urlsafe(32)
-    if db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, Jsonb(made)),
+    if db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", (name, jsonb(made)),
                   durable=True):
         log.info("%s generated and kept in the database", what)
     return db.fetchone("SELECT value FROM kv WHERE name = %s", (name,))[0]
@@ -64,7 +62,7 @@ class PgIdempotency(IdempotencyStore):
     def _write(self, digest: str, entry: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO idempotency (digest, entry, expires) VALUES (%s, %s, %s) ON CONFLICT (digest) "
                         "DO UPDATE SET entry = EXCLUDED.entry, expires = EXCLUDED.expires",
-                        (digest, Jsonb(entry), entry["expires"]), durable=True)
+                        (digest, jsonb(entry), entry["expires"]), durable=True)
 
     def _delete(self, digest: str) -> None:
         self.db.execute("DELETE FROM idempotency WHERE digest = %s", (digest,))
@@ -113,7 +111,7 @@ class PgChoice:
 
     def write(self, choice: dict[str, str]) -> None:
         self.db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET "
-                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(choice)), durable=True)
+                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, jsonb(choice)), durable=True)
         self._value, self._read_at = dict(choice), time.monotonic()
 
 
@@ -147,7 +145,7 @@ class PgExtensionStore(ExtensionStore):
 
     def _write(self, document: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO kv (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET "
-                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, Jsonb(document)), durable=True)
+                        "value = EXCLUDED.value, version = kv.version + 1", (self.NAME, jsonb(document)), durable=True)
         self._local_changes += 1
 
 
@@ -180,7 +178,7 @@ class PgOutbox:
 
     def add(self, delivery: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO webhook_deliveries (id, delivery, next_at) VALUES (%s, %s, %s)",
-                        (delivery["id"], Jsonb(delivery), delivery["next_at"]), durable=True)
+                        (delivery["id"], jsonb(delivery), delivery["next_at"]), durable=True)
 
     def due(self) -> Iterator[tuple[dict[str, Any] | None, float | None]]:
         ids = [row[0] for row in self.db.fetchall("SELECT id FROM webhook_deliveries WHERE NOT failed ORDER BY id")]
@@ -201,11 +199,11 @@ class PgOutbox:
 
     def retry_at(self, delivery: dict[str, Any]) -> None:
         self.db.execute("UPDATE webhook_deliveries SET delivery = %s, next_at = %s WHERE id = %s",
-                        (Jsonb(delivery), delivery["next_at"], delivery["id"]), durable=True)
+                        (jsonb(delivery), delivery["next_at"], delivery["id"]), durable=True)
 
     def given_up(self, delivery: dict[str, Any]) -> None:
         self.db.execute("UPDATE webhook_deliveries SET delivery = %s, failed = true WHERE id = %s",
-                        (Jsonb(delivery), delivery["id"]), durable=True)
+                        (jsonb(delivery), delivery["id"]), durable=True)
 
     def pending(self) -> int:
         return self.db.fetchone("SELECT count(*) FROM webhook_deliveries WHERE NOT failed")[0]
@@ -227,7 +225,7 @@ class PgResponses:
         if not self.ID.match(record["id"]):
             raise ValueError(f"not a response id: {record['id']!r}")
         self.db.execute("INSERT INTO responses (id, record) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET "
-                        "record = EXCLUDED.record", (record["id"], Jsonb(record)), durable=True)
+                        "record = EXCLUDED.record", (record["id"], jsonb(record)), durable=True)
 
     def load(self, response_id: str) -> dict[str, Any] | None:
         if not self.ID.match(response_id):

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from goose_api.errors import ConfigurationError
-from goose_api.postgres.db import Database, check_url, redacted
+from goose_api.postgres.db import Database, check_url, jsonb, redacted
 
 
 @pytest.fixture
@@ -52,3 +52,10 @@ def test_urls_are_checked_and_never_shown_with_their_password():
     for bad in ("mysql://u@h/d", "postgres://", "not a url"):
         with pytest.raises(ConfigurationError, match="DATABASE_URL"):
             check_url(bad)
+
+
+def test_nul_characters_jsonb_cannot_hold_are_replaced_in_any_value(db):
+    db.execute("INSERT INTO kv (name, value) VALUES ('nul', %s)",
+               (jsonb({"out\0": ["a\0b", {"k": "\0"}], "n": 1}),))
+    assert db.fetchone("SELECT value FROM kv WHERE name = 'nul'")[0] == {
+        "out\ufffd": ["a\ufffdb", {"k": "\ufffd"}], "n": 1}
