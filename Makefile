@@ -12,7 +12,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make requirements" $(VENV)/bin/pip-compile --
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-quick bench model install install-dev chromium bubblewrap requirements clean
+.PHONY: run test test-quick bench model install install-dev chromium bubblewrap services requirements clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	touch $@
 
 install: $(VENV)/.runtime-installed bubblewrap
-install-dev: $(VENV)/.dev-installed tests/node_modules/.installed chromium bubblewrap
+install-dev: $(VENV)/.dev-installed tests/node_modules/.installed chromium bubblewrap services
 
 # Headless Chromium renders /docs in the test suite (Debian's package).
 chromium:
@@ -43,6 +43,12 @@ chromium:
 bubblewrap:
 	@command -v bwrap >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap)
+
+# The suite starts throwaway PostgreSQL and Redis servers of its own (tests/support/services.py; Debian's packages),
+# unless DATABASE_URL / REDIS_URL name servers to use.
+services:
+	@(ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1) || \
+		($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql redis-server)
 
 model: $(VENV)/.runtime-installed
 	$(PY) scripts/fetch_model.py

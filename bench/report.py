@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("http_overhead", "turn_overhead", "tool_overhead", "concurrency", "streams", "startup", "peers")
+ORDER = ("http_overhead", "turn_overhead", "tool_overhead", "concurrency", "streams", "startup", "peers", "backends")
 PACKAGES = ("flask", "werkzeug", "gunicorn", "requests", "mcp", "llama_cpp_python", "marshmallow", "flask-smorest")
 
 

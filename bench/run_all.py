@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("turn_overhead", "tool_overhead", "http_overhead", "concurrency", "streams", "startup", "peers")
+BENCHMARKS = ("turn_overhead", "tool_overhead", "http_overhead", "concurrency", "streams", "startup", "peers",
+              "backends")
 COMPARISON = Path("bench") / "results" / "before_after.json"
 README = Path("bench") / "README.md"
 MARK_START, MARK_END = "<!-- before-after:start -->", "<!-- before-after:end -->"

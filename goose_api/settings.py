@@ -56,6 +56,7 @@ class Settings:
     # storage
     data_dir: str = ""
     sessions_dir: str = ""
+    database_url: str | None = None            # postgres://...: keep the state in PostgreSQL (DATABASE_URL)
     # provider
     provider: str | None = None
     model: str | None = None
@@ -80,6 +81,11 @@ class Settings:
     run_heartbeat_interval: float = 5.0
     run_lease_timeout: float = 30.0
     sse_heartbeat: float = 15.0
+    # turns in worker processes (REDIS_URL): Dramatiq on Redis
+    redis_url: str | None = None
+    worker_threads: int = 128                # turns one `goose-api worker` process runs at once
+    worker_queue: str = "goose-turns"        # the Dramatiq queue turns wait in
+    worker_metrics_port: int | None = None   # a worker serves GET /metrics (Prometheus) on this port
     # durable runs (journal, resume, idempotency, webhooks)
     resume_started_tools: str = "interrupt"
     auto_resume: bool = False
@@ -166,6 +172,11 @@ class Settings:
                 sources[key] = source
         values.setdefault("data_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose-api"))
         values.setdefault("sessions_dir", str(_xdg(env, "XDG_DATA_HOME", ".local/share") / "goose" / "sessions"))
+        if environ.get("DATABASE_URL") and "database_url" not in _prefixed(environ):  # Procfile hosts' add-on
+            values["database_url"] = environ["DATABASE_URL"]
+            sources["database_url"] = "DATABASE_URL"
+        if env.get("REDIS_URL") and sources.get("redis_url") not in ("environment", ".env"):
+            values["redis_url"], sources["redis_url"] = env["REDIS_URL"], "REDIS_URL"  # the Redis add-on's variable
         if "PORT" in environ:  # Procfile hosts: listen on every interface at $PORT
             values["port"] = _coerce(known["port"], environ["PORT"], "PORT")
             values["host"] = "0.0.0.0"
@@ -199,6 +210,7 @@ class Settings:
         if self.run_lease_timeout <= 2 * self.run_heartbeat_interval:
             raise ConfigurationError("run_lease_timeout must be more than twice run_heartbeat_interval, "
                                      "or a live run could look abandoned")
+        self._validate_queue()
         if self.resume_started_tools not in ("interrupt", "ask"):
             raise ConfigurationError("resume_started_tools must be 'interrupt' or 'ask'")
         if self.idempotency_ttl <= 0 or self.webhook_retries < 0 or self.webhook_retry_wait <= 0 \
@@ -213,7 +225,21 @@ class Settings:
                                      "import_max_messages must be at least 1, approval_timeout and "
                                      "max_extension_timeout positive")
         _check_api_keys(self.api_keys, self.api_key)
+        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
+            raise ConfigurationError("DATABASE_URL (database_url) must be a postgres:// or postgresql:// URL")
         self._validate_model_capabilities()
+
+    def _validate_queue(self) -> None:
+        if self.worker_threads < 1:
+            raise ConfigurationError("worker_threads must be at least 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError("REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                                     "(the Redis add-on sets it; unset it to run turns in the web processes)")
+        if self.redis_url and not self.database_url:
+            raise ConfigurationError("REDIS_URL is set but DATABASE_URL is not: worker processes run the turns and "
+                                     "must see the same sessions and runs as the web processes, which files on "
+                                     "one host's disk cannot give. Set DATABASE_URL (postgresql://...) as well, "
+                                     "or unset REDIS_URL to run turns in the web processes")
 
     def _validate_model_capabilities(self) -> None:
         for pattern, values in self.model_capabilities.items():

@@ -69,3 +69,36 @@ def live_server(fake_openai, dirs, tmp_path) -> Iterator[LiveServer]:
     server = start_live_server(live_env(fake_openai, dirs), tmp_path, tmp_path / "gunicorn.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The suite's PostgreSQL server (``DATABASE_URL``'s, else a throwaway one), for the whole session."""
+    from tests.support.services import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The suite's Redis server (``REDIS_URL``'s, else a throwaway one), for the whole session."""
+    from tests.support.services import start_redis
+
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def database_url(postgres_server) -> Iterator[str]:
+    """A fresh, migrated database of its own for one test."""
+    url = postgres_server.fresh_database()
+    yield url
+    postgres_server.drop_database(url)

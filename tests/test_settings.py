@@ -142,3 +142,32 @@ def test_long_request_limits_leave_threads_for_short_requests(tmp_path):
 def test_long_request_limits_that_would_starve_short_requests_are_refused(tmp_path, environ):
     with pytest.raises(ConfigurationError, match="long_request"):
         load(tmp_path, environ)
+
+
+PG = "postgresql://goose@127.0.0.1:5432/goose"
+
+
+def test_redis_url_comes_from_the_add_ons_variable_unless_goose_api_redis_url_is_set(tmp_path):
+    s = load(tmp_path, {"REDIS_URL": "redis://add-on:6379/0", "DATABASE_URL": PG})
+    assert (s.redis_url, s.sources["redis_url"]) == ("redis://add-on:6379/0", "REDIS_URL")
+    (tmp_path / "config.yaml").write_text("redis_url: redis://from-file:6379/0\n")
+    assert load(tmp_path, {"REDIS_URL": "redis://add-on:6379/0", "DATABASE_URL": PG}).redis_url == \
+        "redis://add-on:6379/0"  # the variable the host sets beats the config file
+    ours = load(tmp_path, {"REDIS_URL": "redis://add-on:6379/0", "GOOSE_API_REDIS_URL": "redis://mine:6379/1",
+                           "DATABASE_URL": PG})
+    assert ours.redis_url == "redis://mine:6379/1"
+
+
+def test_redis_url_without_a_database_is_refused_with_what_to_set(tmp_path):
+    with pytest.raises(ConfigurationError, match="REDIS_URL is set but DATABASE_URL is not.*Set DATABASE_URL"):
+        load(tmp_path, {"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert load(tmp_path, {"DATABASE_URL": PG}).redis_url is None  # a database alone: turns in the web processes
+
+
+@pytest.mark.parametrize("environ,match", [
+    ({"REDIS_URL": "http://127.0.0.1:6379", "DATABASE_URL": PG}, "REDIS_URL must be a redis://"),
+    ({"GOOSE_API_WORKER_THREADS": "0"}, "worker_threads must be at least 1"),
+])
+def test_bad_queue_settings_are_refused(tmp_path, environ, match):
+    with pytest.raises(ConfigurationError, match=match):
+        load(tmp_path, environ)

@@ -51,5 +51,5 @@ class Summarizer:
         session.add_accumulated(reply.usage)
         self.store.replace_messages(session, [Message.user(SUMMARY_PREFIX + summary),
                                               Message.assistant(ACKNOWLEDGEMENT)])
-        log.info("session summarized id=%s backup=%s", session_id, backup.name)
+        log.info("session summarized id=%s backup=%s", session_id, backup)
         return summary

@@ -1,13 +1,15 @@
 """The ``goose-api`` command: run the server, or talk to one from a terminal.
 
     goose-api serve [--bind HOST:PORT] [--workers N]
+    goose-api worker [--threads N]      (REDIS_URL: run queued turns)
+    goose-api migrate [--from-files DATA_DIR SESSIONS_DIR]
     goose-api ask "prompt" [--session ID [--new]] [--last] [--if-busy POLICY] [--no-stream] [--json]
     goose-api sessions | show ID | rm ID | cancel ID | resume ID [--no-stream]
     goose-api fork ID [--at N] [--as NEW_ID] | export ID [--format F] [-o FILE] | import FILE [--format F]
     goose-api extensions [add TYPE NAME ... | remove NAME]
     goose-api provider [set PROVIDER [MODEL]]
 
-Every command but ``serve`` takes ``--url``/``--key`` (default ``GOOSE_API_URL``/
+Every command but ``serve``, ``worker`` and ``migrate`` takes ``--url``/``--key`` (default ``GOOSE_API_URL``/
 ``GOOSE_API_KEY``) and ``--json``. Exit codes: 0 done, 1 the server answered with
 an error (or the turn failed or was cancelled), 2 wrong usage, 3 the server could not
 be reached, 130 interrupted (Ctrl-C; a running turn is cancelled first).
@@ -31,6 +33,7 @@ from goose_api.version import __version__
 OK, API_ERROR, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 GUNICORN_APP = "goose_api:create_app()"
 GUNICORN_CONFIG = "python:goose_api.ops.gunicorn_config"
+MIGRATE_MODULE = "goose_api.postgres"  # run as a module: the CLI imports no server code
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -40,6 +43,28 @@ def serve(args: argparse.Namespace) -> int:
         command += ["--bind", args.bind]
     if args.workers:
         command += ["--workers", str(args.workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return OK  # not reached: execv replaces this process
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Become a turn worker (``python -m goose_api.worker``): it consumes the queue on REDIS_URL."""
+    command = [sys.executable, "-m", "goose_api.worker"]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return OK  # not reached: execv replaces this process
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Become ``python -m goose_api.postgres migrate``: the database's schema (and ``--from-files``) brought in."""
+    command = [sys.executable, "-m", MIGRATE_MODULE]
+    if args.from_files:
+        command += ["--from-files", *args.from_files]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, command)
@@ -193,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the server (gunicorn with the project's settings)")
     serve_parser.add_argument("--bind", metavar="HOST:PORT", help="where to listen (default: host/port settings)")
     serve_parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: workers setting)")
+    worker_parser = commands.add_parser("worker", help="run queued turns (REDIS_URL; the Procfile's worker: line)")
+    worker_parser.add_argument("--threads", type=int, metavar="N",
+                               help="turns run at once (default: worker_threads setting)")
+
+    migrate_parser = commands.add_parser("migrate", help="bring the database's schema up to date (DATABASE_URL)")
+    migrate_parser.add_argument("--from-files", nargs=2, metavar=("DATA_DIR", "SESSIONS_DIR"),
+                                help="then copy a file installation into the database (idempotent)")
 
     ask_parser = commands.add_parser("ask", help="send a prompt and show the answer as it arrives")
     _connection_options(ask_parser, True)
@@ -250,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--if-busy is for a reply: use it with --session ID or --last")
     if args.command == "serve":
         return serve(args)
+    if args.command == "worker":
+        return worker(args)
+    if args.command == "migrate":
+        return migrate(args)
     handler: Callable[[GooseClient, argparse.Namespace], int] = args.handler
     try:
         with GooseClient(args.url, args.key) as client:

@@ -30,6 +30,7 @@ from goose_api.mcp.launch import Launcher, compact, configured_extensions, exten
 from goose_api.mcp.store import Configs, ExtensionStore, Signature
 from goose_api.providers.base import ToolSpec
 from goose_api.settings import Settings
+from goose_api.storage.interfaces import ExtensionStorage
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ class _Extension:
 class ExtensionRegistry:
     """Every extension of this service: add, remove, list, tools, and tool calls."""
 
-    def __init__(self, settings: Settings, store_path: Path):
-        """``store_path``: the extensions file every worker shares (``DataDir.extensions``)."""
+    def __init__(self, settings: Settings, store: ExtensionStorage | Path):
+        """``store``: the extension configs every worker shares (a path: the extensions file there)."""
         self._settings = settings
         self._launcher = Launcher(settings)
-        self._store = ExtensionStore(store_path, configured_extensions(settings))
+        self._store = ExtensionStore(store, configured_extensions(settings)) if isinstance(store, Path) else store
         self._extensions: dict[str, _Extension] = {}
         self._synced: Signature | None = _NEVER
         self._synced_changes, self._recheck_at = -1, 0.0

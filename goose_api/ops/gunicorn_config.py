@@ -13,14 +13,19 @@ emptied once when the master starts and each exited worker is marked dead.
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
+from goose_api.backends import check_backend
+from goose_api.errors import ConfigurationError
 from goose_api.settings import Settings
 from goose_api.storage.data_dir import DataDir
 
 __all__ = ["bind", "worker_class", "workers", "threads", "worker_connections", "timeout", "graceful_timeout",
            "keepalive", "accesslog", "control_socket_disable", "on_starting", "child_exit", "post_worker_init",
            "worker_exit", "pre_request"]
+
+BACKEND_UNUSABLE = 3  # gunicorn's own "the app could not load" status
 
 _settings = Settings.load()
 _metrics_dir = Path(_settings.env.get("PROMETHEUS_MULTIPROC_DIR")
@@ -50,7 +55,13 @@ if _settings.control_socket:
 
 
 def on_starting(server):
-    """Start the metrics from zero: files of a previous run's workers would be counted forever."""
+    """Check the backend (a bad DATABASE_URL stops here, with one clear line); start the metrics from zero."""
+    try:
+        check_backend(_settings)
+    except ConfigurationError as exc:
+        server.log.error("goose-api cannot start: %s", exc)
+        sys.stderr.flush()
+        os._exit(BACKEND_UNUSABLE)  # before any worker: nothing else to stop, and no traceback
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink()

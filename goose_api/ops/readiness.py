@@ -15,6 +15,9 @@ from typing import Any
 
 from goose_api.errors import NotReady
 
+OUTAGES = ("redis", "database")  # services that come back by themselves: the answer says when to look again
+OUTAGE_RETRY_AFTER = "5"
+
 
 def provider_check(services: Any) -> dict[str, Any]:
     name, model = services.providers.current()
@@ -36,6 +39,15 @@ def extensions_check(services: Any) -> dict[str, Any]:
     return check
 
 
+def redis_check(services: Any) -> dict[str, Any]:
+    """With ``REDIS_URL``: the turn queue, the session leases and the event wake-ups need Redis."""
+    problem = services.redis.problem()
+    check = {"name": "redis", "ok": problem is None}
+    if problem:
+        check["reason"] = f"{problem}; turns cannot be queued until it is back"
+    return check
+
+
 def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
     """Create and remove a file there: permissions, a read-only mount and a full disk all show up."""
     try:
@@ -49,16 +61,28 @@ def writable_check(name: str, setting: str, path: Path) -> dict[str, Any]:
     return {"name": name.replace(" ", "_"), "ok": True}
 
 
+def storage_check(services: Any) -> dict[str, Any]:
+    """Where the sessions are kept: the sessions dir is writable, or the database answers."""
+    if services.stores.backend == "files":
+        return writable_check("sessions dir", "sessions_dir", services.data.sessions)
+    problem = services.stores.problem()
+    return {"name": "database", "ok": problem is None, **({"reason": problem} if problem else {})}
+
+
 def readiness(services: Any) -> list[dict[str, Any]]:
     """Every check, when all pass.
 
     Raises:
         NotReady: one or more checks failed; the message lists every reason.
     """
-    checks = [provider_check(services), extensions_check(services),
-              writable_check("data dir", "data_dir", services.data.root),
-              writable_check("sessions dir", "sessions_dir", services.data.sessions)]
+    storage = storage_check(services)  # first: the other checks read the backend's state
+    checks = [provider_check(services), *([extensions_check(services)] if storage["ok"] else []),
+              writable_check("data dir", "data_dir", services.data.root), storage]
+    if services.redis is not None:
+        checks.append(redis_check(services))
     reasons = [check["reason"] for check in checks if not check["ok"]]
     if reasons:
-        raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks})
+        outage = any(not check["ok"] for check in checks if check["name"] in OUTAGES)
+        raise NotReady("Not ready: " + "; ".join(reasons), details={"checks": checks},
+                       headers={"Retry-After": OUTAGE_RETRY_AFTER} if outage else None)
     return checks

@@ -1,8 +1,9 @@
 """Which provider and model the agent uses, and the provider instances.
 
 The choice starts from settings and can be switched at run time through
-``POST /provider/config``; a switch is written to ``<data_dir>/provider.json``
-so every worker process and a restarted server see the same choice. Each
+``POST /provider/config``; a switch is written to the backend's ``ChoiceStorage``
+(files: ``<data_dir>/provider.json``) so every worker process and a restarted
+server see the same choice. Each
 process keeps the instances of the last ``INSTANCES_KEPT`` choices (a switch
 per model name must not pile up instances, each ``local`` one with a model
 loaded); an older one is closed once its call in flight, if any, is done.
@@ -23,25 +24,52 @@ from goose_api.providers.base import DEFAULT_PROVIDER, Provider, configured_mode
 from goose_api.providers.retry import RetryingProvider
 from goose_api.settings import Settings
 from goose_api.storage import atomic
+from goose_api.storage.interfaces import ChoiceStorage
 
 log = logging.getLogger(__name__)
 
 INSTANCES_KEPT = 4
 
 
-class ProviderConfig:
-    def __init__(self, settings: Settings, path: Path, on_event=None):
-        self.settings = settings
-        self.on_event = on_event  # RetryingProvider's observer (metrics)
-        self.path = path  # the switched-to choice, shared by every worker (``DataDir.provider``)
-        self._lock = threading.Lock()
-        self._instances: OrderedDict[tuple[str, str], Provider] = OrderedDict()
+class FileChoice:
+    """The switched-to choice in ``<data_dir>/provider.json`` (re-read only when the file changed)."""
+
+    def __init__(self, path: Path):
+        self.path = path
         self._stamp: tuple[int, int] | None = None
         self._override: dict[str, str] = {}
 
+    def read(self) -> dict[str, str]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._override, self._stamp = {}, None
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            self._override = data if isinstance(data, dict) else {}
+            self._stamp = stamp
+        return self._override
+
+    def write(self, choice: dict[str, str]) -> None:
+        atomic.write_json(self.path, choice)
+
+
+class ProviderConfig:
+    def __init__(self, settings: Settings, choice: ChoiceStorage, on_event=None):
+        self.settings = settings
+        self.on_event = on_event  # RetryingProvider's observer (metrics)
+        self.choice = choice  # the switched-to choice, shared by every worker
+        self._lock = threading.Lock()
+        self._instances: OrderedDict[tuple[str, str], Provider] = OrderedDict()
+
     def current(self) -> tuple[str, str]:
         """(provider name, model) in effect now."""
-        override = self._read_override()
+        override = self.choice.read()
         name = override.get("provider") or self.settings.provider or DEFAULT_PROVIDER
         return name, override.get("model") or configured_model(self.settings, name) or default_model(name)
 
@@ -102,22 +130,6 @@ class ProviderConfig:
             BadRequest: unknown provider, or its credentials are not set.
         """
         name, model = self.choose(name, model)
-        atomic.write_json(self.path, {"provider": name, "model": model})
+        self.choice.write({"provider": name, "model": model})
         log.info("provider switched provider=%s model=%s", name, model)
         return self.describe()
-
-    def _read_override(self) -> dict[str, str]:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            self._override, self._stamp = {}, None
-            return {}
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            try:
-                data = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                data = {}
-            self._override = data if isinstance(data, dict) else {}
-            self._stamp = stamp
-        return self._override

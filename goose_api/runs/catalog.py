@@ -53,7 +53,7 @@ class SessionCatalog:
                 metadata = self.store.read_metadata(session_id)
             except SessionNotFound:
                 continue  # deleted since the directory was read
-            page.append({"id": session_id, "path": str(self.store.path(session_id)),
+            page.append({"id": session_id, "path": self.store.location(session_id),
                          "modified": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(modified)),
                          "metadata": metadata})
         return {"sessions": page, "total": len(entries), "limit": limit, "offset": offset}
@@ -71,8 +71,8 @@ class SessionCatalog:
             "session_id": session.id,
             "description": meta.get("description") or "",
             "working_dir": meta.get("working_dir") or "",
-            "created": session.messages[0].created if session.messages else int(session.path.stat().st_mtime),
-            "updated": int(session.path.stat().st_mtime),
+            "created": session.messages[0].created if session.messages else int(session.updated),
+            "updated": int(session.updated),
             "message_count": len(session.messages),
             "usage": {name: meta.get(accumulated_field(name)) for name in TOKEN_FIELDS},
             "state": record.get("state", IDLE),

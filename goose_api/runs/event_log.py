@@ -107,8 +107,10 @@ class _Channel:
 class EventLog:
     """One run's events in ``<run_id>.events.jsonl``."""
 
-    def __init__(self, path: Path, base: int, lock: Callable[[], AbstractContextManager[Any]], signal: LogSignal):
+    def __init__(self, path: Path, base: int, lock: Callable[[], AbstractContextManager[Any]], signal: LogSignal,
+                 key: str | None = None):
         self.path = Path(path)
+        self.key = key or str(self.path)  # the signal's channel: the same on every host (``<session>/<run>``)
         self.base = base          # the id before this run's first event
         self._lock = lock
         self.signal = signal
@@ -119,7 +121,7 @@ class EventLog:
         with self._lock():
             event = Event(event_id if event_id is not None else self.next_id(), kind, data, time.time())
             self._tail = (jsonl.append(self.path, event.to_json()), event.id)
-        self.signal.notify(str(self.path))
+        self.signal.notify(self.key)
         return event
 
     def next_id(self) -> int:
@@ -165,7 +167,7 @@ class LogReader:
     def wait(self, timeout: float, poll: float) -> list[Event]:
         """New events, waiting up to ``timeout`` seconds for the first one."""
         deadline = time.monotonic() + max(0.0, timeout)
-        channel = self.log.signal.listen(str(self.log.path))  # before the poll: no append slips in between
+        channel = self.log.signal.listen(self.log.key)  # before the poll: no append slips in between
         try:
             while True:
                 seen = channel.generation

@@ -46,7 +46,7 @@ class Claim:
     """What to do with a request: ``new`` (answer it; ``path`` is its entry), ``replay`` or ``attach``."""
 
     action: str
-    path: Path
+    path: Any  # the entry's handle in its store (the file backend: its path)
     entry: dict[str, Any]
 
 
@@ -87,7 +87,7 @@ class IdempotencyStore:
                 if entry is None or _abandoned(entry):
                     entry = {"fingerprint": print_, "created": time.time(), "expires": time.time() + self.ttl,
                              "owner": process.identity(), "state": "pending", "run": None, "response": None}
-                    atomic.write_json(path, entry)
+                    self._write(path, entry)
                     return Claim(NEW, path, entry)
                 if entry["state"] == "done":
                     return Claim(REPLAY, path, entry)
@@ -108,7 +108,7 @@ class IdempotencyStore:
     def drop(self, path: Path) -> None:
         """Forget a key whose request left nothing to replay (a repeat is then a new request)."""
         with self._locked(path):
-            path.unlink(missing_ok=True)
+            self._delete(path)
 
     def sweep(self) -> int:
         """Delete expired entries; returns how many."""
@@ -119,12 +119,22 @@ class IdempotencyStore:
                     removed += 1
         return removed
 
+    def count(self) -> int:
+        """Entries kept now (expired ones included until a sweep)."""
+        return len(self.data.idempotency_entries())
+
+    def _write(self, path: Path, entry: dict[str, Any]) -> None:
+        atomic.write_json(path, entry)
+
+    def _delete(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
     def _change(self, path: Path, change) -> None:
         with self._locked(path):
             entry = self._read(path)
             if entry is not None:
                 change(entry)
-                atomic.write_json(path, entry)
+                self._write(path, entry)
 
     def _locked(self, path: Path) -> FileLock:
         """The lock of an entry: one of 256 lock files by the entry's first hex digits (never deleted)."""

@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 
+from goose_api.errors import ApiError
+from goose_api.runs.leases import SessionLease
 from goose_api.runs.state import RunStateStore
 from goose_api.runs.worker import LocalRun
 
@@ -56,7 +58,11 @@ class LocalRuns:
         next_beat, seen = 0.0, None
         while not self._closed.wait(self.poll):
             beat = time.monotonic() >= next_beat
-            steered = self.state.steering.value()  # read before looking: a later change is seen next time
+            try:
+                steered = self.state.steering.value()  # read before looking: a later change is seen next time
+            except ApiError as exc:  # the backend is away a moment (a database restart): look again next time
+                log.warning("run watcher cannot read the steering count: %s", exc)
+                continue
             look = beat or steered != seen
             seen = steered
             for run in self.all():
@@ -64,6 +70,8 @@ class LocalRuns:
                     self._look_at(run, beat, look)
                 except (OSError, ValueError):
                     log.exception("run watcher failed session=%s run=%s", run.session_id, run.run_id)
+                except ApiError as exc:
+                    log.warning("run watcher failed session=%s run=%s: %s", run.session_id, run.run_id, exc)
             if beat:
                 next_beat = time.monotonic() + self.heartbeat_interval
 
@@ -82,3 +90,6 @@ class LocalRuns:
         if beat and not run.finished.is_set():
             self.state.update(run.session_id, run.run_id,
                               lambda r: r["owner"].__setitem__("heartbeat", time.time()))
+            lease = run.session_lock
+            if isinstance(lease, SessionLease) and lease.is_locked and not lease.refresh():  # REDIS_URL's leases
+                log.warning("run lost its session lease session=%s run=%s", run.session_id, run.run_id)

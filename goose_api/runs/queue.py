@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = "5"
 
 
+def queue_full(session_id: str, limit: int) -> QueueFull:
+    return QueueFull(f"Session {session_id} has {limit} turns queued, its limit; wait for one to "
+                     f"run, or follow the session with GET /session/{session_id}",
+                     details={"session_id": session_id, "limit": limit}, headers={"Retry-After": RETRY_AFTER})
+
+
 class TurnQueue:
     def __init__(self, state: RunStateStore, limit: int):
         self.state = state
@@ -49,10 +55,7 @@ class TurnQueue:
         with self.state.lock(session_id):
             items = self.items(session_id)
             if len(items) >= self.limit:
-                raise QueueFull(f"Session {session_id} has {self.limit} turns queued, its limit; wait for one to "
-                                f"run, or follow the session with GET /session/{session_id}",
-                                details={"session_id": session_id, "limit": self.limit},
-                                headers={"Retry-After": RETRY_AFTER})
+                raise queue_full(session_id, self.limit)
             if front or self.state.data.legacy_queue(session_id).exists():
                 self._save(session_id, [entry, *items] if front else [*items, entry])
             else:

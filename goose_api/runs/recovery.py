@@ -6,7 +6,7 @@ owner process is dead (or whose heartbeat is stale) becomes ``interrupted``,
 so no run stays ``running`` after a crash even if nobody reads its session;
 queued turns of sessions left free by a crash start; expired idempotency keys
 are deleted. With ``auto_resume: true`` the first sweep of the one worker that
-gets ``runs/auto_resume.lock`` also resumes every interrupted run it finds.
+gets the run store's ``auto_resume`` lock also resumes every interrupted run it finds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Callable
-
-from filelock import FileLock, Timeout
 
 from goose_api.errors import ApiError
 from goose_api.runs.service import RunService
@@ -57,7 +55,7 @@ class RunRecovery:
     def sweep(self, resume: bool = False) -> list[str]:
         """Mark runs of dead owners interrupted, start orphaned queues; returns the interrupted sessions."""
         interrupted = []
-        for session_id in self.runs.state.data.run_sessions():
+        for session_id in self.runs.state.sessions():
             if self._closed.is_set():
                 continue
             record = self.runs.status(session_id)  # an active run of a dead owner is interrupted here
@@ -71,10 +69,8 @@ class RunRecovery:
 
     def _resume_all(self, session_ids: list[str]) -> None:
         """Resume interrupted runs: one worker does it (the others find the lock taken)."""
-        lock = FileLock(str(self.runs.state.data.auto_resume_lock), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        lock = self.runs.state.exclusive("auto_resume")
+        if lock is None:
             return
         try:
             for session_id in session_ids:

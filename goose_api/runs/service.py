@@ -33,12 +33,15 @@ from goose_api.agent.loop import Agent
 from goose_api.agent.options import TurnOptions
 from goose_api.errors import ApiError, NoActiveRun, NotFound, NotResumable, ServerStopping, SessionBusy
 from goose_api.ops.thread_pool import ElasticPool
-from goose_api.runs.answers import accumulated, failure, interrupted_data, waiting_payload
+from goose_api.runs.answers import accumulated, error_data, failure, interrupted_data, waiting_payload
+from goose_api.runs.broker import TurnBroker
 from goose_api.runs.event_log import Event, EventLog
 from goose_api.runs.journal import RunJournal
+from goose_api.runs.leases import QUEUED_TTL, SessionLease, SessionLeases
 from goose_api.runs.local import LocalRuns
 from goose_api.runs.queue import TurnQueue
 from goose_api.runs.state import (
+    FAILED,
     INTERRUPTED,
     PRUNE_SLACK,
     WAITING,
@@ -52,6 +55,7 @@ from goose_api.runs.worker import LocalRun, RunExecutor, RunSpec
 from goose_api.sessions.store import SessionStore
 from goose_api.settings import Settings
 from goose_api.storage.flock import HeldLock
+from goose_api.storage.interfaces import QueueStorage
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +89,16 @@ class RunRef:
 class RunService:
     def __init__(self, settings: Settings, store: SessionStore, agent: Agent, state: RunStateStore,
                  journal: RunJournal, track: Callable[[], AbstractContextManager[Any]] = nullcontext,
-                 on_final: FinalListener | None = None):
+                 on_final: FinalListener | None = None, queue: QueueStorage | None = None,
+                 broker: TurnBroker | None = None, leases: SessionLeases | None = None):
         self.settings = settings
+        self.queue_broker = broker  # REDIS_URL: turns go to worker processes through it (``broker.py``)
+        self.leases = leases       # REDIS_URL: sessions are held through Redis leases (``leases.py``)
         self.track = track  # held while a run executes: the active-runs gauge
         self.store = store
         self.state = state
         self.journal = journal
-        self.queue = TurnQueue(state, settings.max_queued_turns)
+        self.queue = queue if queue is not None else TurnQueue(state, settings.max_queued_turns)
         self.on_final = on_final  # hears of every run's terminal event (webhooks)
         self.poll = settings.run_poll_interval
         self._executor = RunExecutor(store, agent, state, journal,
@@ -167,7 +174,7 @@ class RunService:
         if self.stopping.is_set() or not self.queue.items(session_id):
             return None
         try:
-            lock = self.store.acquire(session_id)
+            lock = self._take(session_id)
         except SessionBusy:
             return None  # its run hands the session to the queue when it ends
         spec = None
@@ -178,37 +185,90 @@ class RunService:
                 lock.release()
         return self._launch(session_id, lock, spec) if spec is not None else None
 
-    def _launch(self, session_id: str, lock: HeldLock, spec: RunSpec) -> RunRef:
-        """Start ``spec`` on a session whose lock we hold (released if it cannot start)."""
+    def _launch(self, session_id: str, lock: HeldLock | SessionLease, spec: RunSpec) -> RunRef:
+        """Start ``spec`` on a session whose lock we hold (released if it cannot start).
+
+        Without a queue the run goes to this process's pool; with one
+        (``REDIS_URL``) its record is written ownerless and a worker process
+        gets it from the queue.
+        """
+        run = None
         try:
             if self.stopping.is_set():
                 raise ServerStopping("This server is restarting and starts no new turn; retry in a few seconds",
                                      headers={"Retry-After": RETRY_AFTER})
             previous = self.state.read(session_id)
-            if is_active(previous):  # we hold the session's lock, so its owner died holding it
-                previous = self._interrupt(previous)
+            if is_active(previous):
+                if self.leases is not None and not self._owner_gone(previous):
+                    raise self._busy(session_id, previous)  # a lease expired under a live run: the record wins
+                previous = self._interrupt(previous)  # we hold the session's lock, so its owner died holding it
             with self.state.lock(session_id):  # an inactive record changes only under the session's lock: ours
                 base = self._last_event_id(previous)
-                run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
-                               self.journal, self.poll, lock, self.settings.approval_timeout)
-                self._local.add(run)  # before the record: a reader must never see it ownerless
-                if spec.kind != "resume":
-                    self.journal.rotate(session_id)
-                marks = self._session_marks(session_id)
-                self.state.write(new_record(session_id, spec.run_id, owner_of(self._instance), kind=spec.kind,
-                                            stream=spec.stream, event_base=base, turn=spec.turn_id,
-                                            resumed_from=spec.resumed_from, webhook=spec.webhook,
-                                            webhook_key=spec.webhook_key, client=spec.client,
-                                            prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
-                                            options=spec.options, **marks))
-                self.state.prune_logs(session_id, slack=PRUNE_SLACK)
+                if self.queue_broker is None:
+                    run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state,
+                                   self.journal, self.poll, lock, self.settings.approval_timeout)
+                    self._local.add(run)  # before the record: a reader must never see it ownerless
+                self._write_record(session_id, spec, base, queued_owner(lock) if run is None else None)
         except BaseException:
             self._local.forget(spec.run_id)
             lock.release()
             raise
-        self._pool.submit(self._execute, run).add_done_callback(_log_failure)
-        log.info("run started session=%s run=%s kind=%s stream=%s", session_id, spec.run_id, spec.kind, spec.stream)
+        if run is None:
+            self._send(session_id, lock, spec, base)
+        else:
+            self._pool.submit(self._execute, run).add_done_callback(_log_failure)
+        log.info("run started session=%s run=%s kind=%s stream=%s queued=%s", session_id, spec.run_id, spec.kind,
+                 spec.stream, run is None)
         return RunRef(session_id, spec.run_id, base)
+
+    def _write_record(self, session_id: str, spec: RunSpec, base: int, owner: dict[str, Any] | None) -> None:
+        """The new run's record (hold the state lock); ``owner`` None: this process runs it."""
+        if spec.kind != "resume":
+            self.journal.rotate(session_id)
+        marks = self._session_marks(session_id)
+        self.state.write(new_record(session_id, spec.run_id, owner or owner_of(self._instance), kind=spec.kind,
+                                    stream=spec.stream, event_base=base, turn=spec.turn_id,
+                                    resumed_from=spec.resumed_from, webhook=spec.webhook,
+                                    webhook_key=spec.webhook_key, client=spec.client,
+                                    prompt=spec.prompt, turn_start=_first(spec.turn_start, marks),
+                                    options=spec.options, **marks))
+        self.state.prune_logs(session_id, slack=PRUNE_SLACK)
+
+    def _send(self, session_id: str, lease: SessionLease, spec: RunSpec, base: int) -> None:
+        """Queue a run whose record is written; if Redis refuses, the run ends failed and the session is free."""
+        try:
+            lease.refresh(QUEUED_TTL)  # held for the worker until it adopts it
+            self.queue_broker.send(session_id=session_id, run_id=spec.run_id, spec=spec.to_json(), base=base,
+                                   lease=getattr(lease, "token", None))
+        except ApiError as exc:
+            log_ = self.state.log(session_id, spec.run_id, base)
+            data = error_data(session_id, spec.run_id, exc)
+            event_id = self.state.conclude(session_id, spec.run_id, log_, FAILED, data)
+            lease.release()
+            log_.append("error", data, event_id=event_id)
+            raise
+
+    def run_queued(self, session_id: str, spec: RunSpec, base: int, lease: SessionLease) -> None:
+        """Run a queued turn on this (worker) thread; returns when it has its final state.
+
+        The caller checked that the record names this run and is ours to take
+        (``queue_worker.py``); the claim is atomic: a second delivery finds the
+        owner set and leaves.
+        """
+        run = LocalRun(spec, session_id, self.state.log(session_id, spec.run_id, base), self.state, self.journal,
+                       self.poll, lease, self.settings.approval_timeout)
+        owner = owner_of(self._instance)
+        self._local.add(run)
+        claimed = self.state.update(session_id, spec.run_id, lambda r: _claim(r, owner))
+        if claimed is None:
+            self._local.forget(spec.run_id)
+            log.info("queued run taken by another worker session=%s run=%s", session_id, spec.run_id)
+            return
+        self.queue_broker.claim(spec.run_id)
+        if claimed.get("cancel"):
+            run.request_cancel()
+        log.info("queued run claimed session=%s run=%s", session_id, spec.run_id)
+        self._execute(run)
 
     def _execute(self, run: LocalRun) -> None:
         with self.track():
@@ -219,12 +279,19 @@ class RunService:
         deadline = time.monotonic() + FINISH_GRACE
         while True:
             try:
-                return self.store.acquire(session_id)
+                return self._take(session_id)
             except SessionBusy:
                 record = self.status(session_id)
                 if is_active(record) or time.monotonic() >= deadline:
                     raise self._busy(session_id, record) from None
             time.sleep(0.02)
+
+    def _take(self, session_id: str) -> HeldLock | SessionLease:
+        """The session's turn lock without waiting: a Redis lease across hosts, else the session's flock."""
+        if self.leases is None:
+            return self.store.acquire(session_id)
+        self.store.check_id(session_id)
+        return self.leases.acquire(session_id, QUEUED_TTL if self.queue_broker is not None else None)
 
     @staticmethod
     def _busy(session_id: str, record: Record | None) -> SessionBusy:
@@ -264,7 +331,13 @@ class RunService:
         return record
 
     def _owner_gone(self, record: Record) -> bool:
-        if (record.get("owner") or {}).get("instance") == self._instance:
+        owner = record.get("owner") or {}
+        if owner.get("queued"):  # no worker had it: alive while its message waits in the queue
+            if self.queue_broker is None or self.queue_broker.waiting(record["run_id"]):
+                return self.queue_broker is None
+            now = self.state.read(record["session_id"]) or {}  # a claim writes the owner, then drops the mark
+            return now.get("run_id") == record["run_id"] and bool((now.get("owner") or {}).get("queued"))
+        if owner.get("instance") == self._instance:
             return self._local.get(record["run_id"]) is None
         return self.state.owner_gone(record)
 
@@ -275,6 +348,8 @@ class RunService:
         data = interrupted_data(session_id, run_id, "owner_gone")
         event_id = self.state.conclude(session_id, run_id, log_, INTERRUPTED, data, only_if_active=True)
         if event_id is not None:
+            if self.leases is not None:
+                self.leases.break_(session_id, (record.get("owner") or {}).get("lease"))
             event = log_.append("error", data, event_id=event_id)
             log.warning("run interrupted session=%s run=%s owner_pid=%s", session_id, run_id,
                         (record.get("owner") or {}).get("pid"))
@@ -312,7 +387,8 @@ class RunService:
         liveness check (not 10 times a second: 500 open streams would be 5,000
         reads a second). Another process's run is polled every ``run_poll_interval``.
         """
-        return LIVENESS_CHECK if self._local.get(run_id) is not None else self.poll
+        local = self._local.get(run_id) is not None
+        return LIVENESS_CHECK if local or getattr(self.state.signal, "crosses_hosts", False) else self.poll
 
     def _answer_of(self, ref: RunRef, event: Event) -> dict[str, Any] | None:
         if event.type == "done":
@@ -456,6 +532,19 @@ def _log_failure(future: Future) -> None:
     """A run's executor ends every run itself; an error escaping it is a bug to see in the log."""
     if not future.cancelled() and future.exception() is not None:
         log.error("run thread failed", exc_info=future.exception())
+
+
+def queued_owner(lease: HeldLock | SessionLease) -> dict[str, Any]:
+    """The owner of a run waiting in the queue: none yet, and the lease its worker adopts."""
+    return {"queued": True, "heartbeat": time.time(), "lease": getattr(lease, "token", None)}
+
+
+def _claim(record: Record, owner: dict[str, Any]) -> bool:
+    """A worker takes a queued run: only once, and only while it is still queued."""
+    if not is_active(record) or not (record.get("owner") or {}).get("queued"):
+        return False
+    record["owner"] = {**owner, "heartbeat": time.time(), "lease": record["owner"].get("lease")}
+    return True
 
 
 def _first(turn_start: int | None, marks: dict[str, Any]) -> int:

@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from filelock import FileLock, Timeout
+
 from goose_api.runs.event_log import EventLog, LogSignal
 from goose_api.storage import atomic, flock, process
 from goose_api.storage.change_counter import ChangeCounter
@@ -65,12 +67,13 @@ def new_record(session_id: str, run_id: str, owner: dict[str, Any], **fields: An
 class RunStateStore:
     """Run records and event logs, one directory per session."""
 
-    def __init__(self, data: DataDir, signal: LogSignal, lease_timeout: float):
+    def __init__(self, data: DataDir, signal: LogSignal, lease_timeout: float, steering: Any = None):
         self.data = data
         data.runs.mkdir(parents=True, exist_ok=True)
         self.signal = signal
         self.lease_timeout = lease_timeout
-        self.steering = ChangeCounter(data.steering_changes)  # bumped by ``steer``
+        # bumped by ``steer``; across hosts a Redis counter (``signals.RedisChangeCounter``)
+        self.steering = steering if steering is not None else ChangeCounter(data.steering_changes)
 
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
@@ -155,7 +158,7 @@ class RunStateStore:
 
     def log(self, session_id: str, run_id: str, base: int) -> EventLog:
         return EventLog(self.data.run_events(session_id, run_id), base,
-                        lambda: self.lock(session_id), self.signal)
+                        lambda: self.lock(session_id), self.signal, key=f"{session_id}/{run_id}")
 
     def has_log(self, session_id: str, run_id: str) -> bool:
         """Whether the run's event log is still kept."""
@@ -187,6 +190,19 @@ class RunStateStore:
         logs.sort(key=lambda p: p.stat().st_mtime)
         for path in logs[:-keep] if keep else logs:
             path.unlink(missing_ok=True)
+
+    def sessions(self) -> list[str]:
+        """The sessions with a run record, sorted."""
+        return self.data.run_sessions()
+
+    def exclusive(self, name: str) -> FileLock | None:
+        """A job lock one process of the installation holds at a time (``auto_resume``); None: taken."""
+        lock = FileLock(str(self.data.job_lock(name)), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        return lock
 
     def delete(self, session_id: str) -> None:
         """Forget every run of a session (its file is gone)."""

@@ -1,7 +1,7 @@
 """Webhooks: a run's final event POSTed to a URL, signed, retried, never blocking the run.
 
 When a run ends (``done`` or ``error``, including a run found interrupted),
-its final event is written to an outbox file in ``<data_dir>/webhooks/`` and
+its final event is written to the backend's outbox (files: ``<data_dir>/webhooks/``) and
 the worker's delivery thread is woken; the run does not wait. The thread POSTs
 it (``deliver``: the whole exchange, connect to answer, within
 ``webhook_timeout`` seconds, however slowly a receiver drips its answer; the
@@ -35,15 +35,16 @@ import ssl
 import threading
 import time
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
 
+from goose_api.errors import ApiError
 from goose_api.runs.event_log import Event
 from goose_api.storage import atomic
 from goose_api.storage.data_dir import DataDir, lock_of
+from goose_api.storage.interfaces import OutboxStorage
 from goose_api.storage.secret_file import stored_secret
 from goose_api.version import __version__
 
@@ -120,11 +121,70 @@ def final_event(session_id: str, run_id: str, event: Event) -> dict[str, Any]:
             "time": event.time, "data": event.data}
 
 
-class WebhookOutbox:
-    def __init__(self, data: DataDir, secret: str | None, *, retries: int, first_wait: float, timeout: float,
-                 key_secrets: dict[str, str] | None = None):
+class FileOutbox:
+    """The deliveries as files in ``<data_dir>/webhooks/``, each attempt under the file's own lock."""
+
+    def __init__(self, data: DataDir):
         self.data = data
         data.failed_webhooks.mkdir(parents=True, exist_ok=True)
+
+    def secret(self) -> str:
+        return stored_secret(self.data.webhook_secret, "webhook secret")
+
+    def add(self, delivery: dict[str, Any]) -> None:
+        atomic.write_json(self.data.webhook_delivery(delivery["id"]), delivery)
+
+    def due(self) -> Iterator[tuple[dict[str, Any] | None, float | None]]:
+        """(a delivery to attempt now, None) or (None, seconds until one is due), each held while it is yielded."""
+        for path in self.data.webhook_deliveries():
+            lock = FileLock(str(lock_of(path)), thread_local=False)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # another worker is sending it
+            try:
+                try:
+                    delivery = json.loads(path.read_text(encoding="utf-8"))
+                except FileNotFoundError:
+                    continue  # delivered by another worker meanwhile
+                if delivery["next_at"] > time.time():
+                    yield None, delivery["next_at"] - time.time()
+                else:
+                    yield delivery, None
+            finally:
+                lock.release()
+                if not path.exists():
+                    lock_of(path).unlink(missing_ok=True)
+
+    def delivered(self, delivery: dict[str, Any]) -> None:
+        self.data.webhook_delivery(delivery["id"]).unlink(missing_ok=True)
+
+    def retry_at(self, delivery: dict[str, Any]) -> None:
+        atomic.write_json(self.data.webhook_delivery(delivery["id"]), delivery)
+
+    def given_up(self, delivery: dict[str, Any]) -> None:
+        path = self.data.webhook_delivery(delivery["id"])
+        atomic.write_json(self.data.failed_webhook(path), delivery)
+        path.unlink(missing_ok=True)
+
+    def pending(self) -> int:
+        return len(self.data.webhook_deliveries())
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """The deliveries waiting (not given up), oldest first."""
+        out = []
+        for path in self.data.webhook_deliveries():
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (FileNotFoundError, ValueError):
+                continue  # delivered meanwhile, or being replaced
+        return out
+
+
+class WebhookOutbox:
+    def __init__(self, outbox: OutboxStorage, secret: str | None, *, retries: int, first_wait: float,
+                 timeout: float, key_secrets: dict[str, str] | None = None):
+        self.outbox = outbox
         self._secret = secret
         self._key_secrets = dict(key_secrets or {})  # the webhook_secret of api_keys entries that set one
         self.retries = retries
@@ -137,9 +197,9 @@ class WebhookOutbox:
 
     @property
     def secret(self) -> str:
-        """The signing key: the setting, else one generated on first use and kept in the data dir."""
+        """The signing key: the setting, else one generated on first use and kept by the backend."""
         if self._secret is None:
-            self._secret = stored_secret(self.data.webhook_secret, "webhook secret")
+            self._secret = self.outbox.secret()
         return self._secret
 
     def secret_for(self, key: str | None) -> str:
@@ -156,15 +216,14 @@ class WebhookOutbox:
             self.post(webhook, final_event(session_id, run_id, event), key)
 
     def post(self, url: str, payload: dict[str, Any], key: str | None = None) -> str:
-        """Write a delivery to the outbox (fsynced) and wake the delivery thread; returns its id.
+        """Write a delivery to the outbox (durably) and wake the delivery thread; returns its id.
 
         ``key``: the name of the key whose secret signs it (None: the server's).
         """
         delivery_id = "whd_" + uuid.uuid4().hex[:16]
         body = json.dumps({"id": delivery_id, **payload}, ensure_ascii=False, separators=(",", ":"))
-        atomic.write_json(self.data.webhook_delivery(delivery_id),
-                          {"id": delivery_id, "url": url, "body": body, "attempts": 0, "next_at": time.time(),
-                           "created": time.time(), "last_error": None, "key": key})
+        self.outbox.add({"id": delivery_id, "url": url, "body": body, "attempts": 0, "next_at": time.time(),
+                         "created": time.time(), "last_error": None, "key": key})
         self.start()
         self._wake.set()
         return delivery_id
@@ -185,35 +244,20 @@ class WebhookOutbox:
         while not self._closed.is_set():
             self._wake.clear()
             wait = IDLE_LOOK
-            for path in self.data.webhook_deliveries():
-                if self._closed.is_set():
-                    return
-                due_in = self._attempt(path)
-                if due_in is not None:
-                    wait = min(wait, due_in)
+            try:
+                for delivery, due_in in self.outbox.due():
+                    if self._closed.is_set():
+                        return
+                    if delivery is not None:
+                        due_in = self._send(delivery)
+                    if due_in is not None:
+                        wait = min(wait, due_in)
+            except ApiError as exc:  # the outbox unreachable a moment (a database restart): look again later
+                log.warning("webhook outbox unreadable: %s", exc)
             self._wake.wait(max(0.05, wait))
 
-    def _attempt(self, path: Path) -> float | None:
-        """Deliver ``path`` if it is due; returns the seconds until its next attempt (None: done with it)."""
-        lock = FileLock(str(lock_of(path)), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return None  # another worker is sending it
-        try:
-            try:
-                delivery = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                return None  # delivered by another worker meanwhile
-            if delivery["next_at"] > time.time():
-                return delivery["next_at"] - time.time()
-            return self._send(path, delivery)
-        finally:
-            lock.release()
-            if not path.exists():
-                lock_of(path).unlink(missing_ok=True)
-
-    def _send(self, path: Path, delivery: dict[str, Any]) -> float | None:
+    def _send(self, delivery: dict[str, Any]) -> float | None:
+        """Attempt one delivery; returns the seconds until its next attempt (None: done with it)."""
         body = delivery["body"].encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", "User-Agent": f"goose-api/{__version__}",
@@ -226,23 +270,20 @@ class WebhookOutbox:
             error = type(exc).__name__
         delivery["attempts"] += 1
         if error is None:
-            path.unlink(missing_ok=True)
+            self.outbox.delivered(delivery)
             log.info("webhook delivered id=%s attempts=%d", delivery["id"], delivery["attempts"])
             return None
         delivery["last_error"] = error
         if delivery["attempts"] > self.retries:
-            atomic.write_json(self.data.failed_webhook(path), delivery)
-            path.unlink(missing_ok=True)
+            self.outbox.given_up(delivery)
             log.warning("webhook given up id=%s attempts=%d error=%s", delivery["id"], delivery["attempts"], error)
             return None
         wait = min(MAX_WAIT, self.first_wait * 2 ** (delivery["attempts"] - 1))
         delivery["next_at"] = time.time() + wait
-        atomic.write_json(path, delivery)
+        self.outbox.retry_at(delivery)
         log.info("webhook failed id=%s attempt=%d error=%s retry_in=%.1f", delivery["id"], delivery["attempts"],
                  error, wait)
         return wait
 
     def pending(self) -> int:
-        return len(self.data.webhook_deliveries())
-
-
+        return self.outbox.pending()

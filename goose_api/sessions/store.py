@@ -113,11 +113,16 @@ class Session:
     metadata: dict[str, Any]
     messages: list[Message] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)  # ``messages`` encoded, one "\n"-ended line each
-    stamp: tuple[int, int, int] | None = None
+    stamp: tuple[int, int, int] | None = None  # the saved copy's version; [2]: when saved (ns since the epoch)
 
     @property
     def working_dir(self) -> str:
         return self.metadata.get("working_dir") or ""
+
+    @property
+    def updated(self) -> float:
+        """When the session was last saved (seconds since the epoch)."""
+        return self.stamp[2] / 1e9 if self.stamp is not None else time.time()
 
     def record_usage(self, usage: TokenCounts) -> None:
         """A provider call's tokens (a ``providers.base.Usage``): the last call's, and the running sums."""
@@ -157,6 +162,10 @@ class SessionStore:
 
     def path(self, session_id: str) -> Path:
         return self.dir / f"{self.check_id(session_id)}.jsonl"
+
+    def location(self, session_id: str) -> str:
+        """Where the session is kept, as listings show it (goose's ``path``)."""
+        return str(self.path(session_id))
 
     def exists(self, session_id: str) -> bool:
         return self.path(session_id).is_file()
@@ -306,15 +315,15 @@ class SessionStore:
         log.info("session discarded id=%s", session.id)
         return True
 
-    def backup(self, session: Session) -> Path:
-        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``)."""
+    def backup(self, session: Session) -> str:
+        """Copy the session file beside itself as ``<id>.jsonl.<time>.bak`` (goose lists only ``*.jsonl``); its name."""
         target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}.bak")
         n = 1
         while target.exists():
             n += 1
             target = session.path.with_name(f"{session.path.name}.{time.strftime('%Y%m%d_%H%M%S')}_{n}.bak")
         shutil.copy2(session.path, target)
-        return target
+        return target.name
 
     def forget(self, session_id: str) -> None:
         """Drop this process's cached copy (the file is untouched)."""

@@ -233,7 +233,7 @@ def _iso(seconds: float) -> str:
 
 
 def _times(session: Session) -> tuple[float, float]:
-    updated = session.path.stat().st_mtime
+    updated = session.updated
     return (float(session.messages[0].created) if session.messages else updated), updated
 
 

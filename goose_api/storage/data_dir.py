@@ -142,7 +142,11 @@ class DataDir:
 
     @property
     def auto_resume_lock(self) -> Path:
-        return self.runs / "auto_resume.lock"
+        return self.job_lock("auto_resume")
+
+    def job_lock(self, name: str) -> Path:
+        """The lock of a job one process at a time does (``auto_resume``)."""
+        return self.runs / f"{name}.lock"
 
     def run_dir(self, session_id: str) -> Path:
         return self.runs / component(session_id)

@@ -55,7 +55,7 @@ def build_app(settings: Settings) -> Flask:
         log.error("provider not ready: %s", problem)
     api = GooseApi(app)
     register_error_handlers(app)
-    throttle = AuthThrottle(services.data.auth_failures, settings.auth_failure_limit,
+    throttle = AuthThrottle(services.stores.auth_failures(), settings.auth_failure_limit,
                             settings.auth_failure_window)
     services.on_close(throttle.close)
     register_request_hooks(app, services, throttle, PUBLIC_ENDPOINTS)
@@ -73,7 +73,8 @@ def build_app(settings: Settings) -> Flask:
 
 def register_dialects(app: Flask, services: Services) -> None:
     """The OpenAI Responses and Chat Completions APIs and the MCP server, over the native routes' services."""
-    app.extensions[responses.EXTENSION] = ResponseService(services, FileResponseStore(services.data))
+    app.extensions[responses.EXTENSION] = ResponseService(services, services.stores.responses
+                                                          or FileResponseStore(services.data))
     app.extensions[chat.EXTENSION] = ChatService(services)
     endpoint = app.extensions[mcp_server.EXTENSION] = McpEndpoint(services)
     services.on_close(endpoint.close)

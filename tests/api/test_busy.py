@@ -10,7 +10,7 @@ from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 from tests.support.mcp_fixtures import wait_until
 
 
@@ -75,7 +75,7 @@ def test_enqueue_runs_every_turn_in_order_after_the_current_one(app, client, fak
     for run_id in run_ids:
         events = client.get(f"/session/queue/events?run_id={run_id}")[2].get_data(as_text=True)
         assert "event: done" in events
-    assert_goose_session(dirs["sessions"] / "queue.jsonl")
+    assert_goose_session(goose_file(dirs, "queue"))
 
 
 def test_enqueue_on_an_idle_session_just_runs(client, fake_openai):
@@ -102,7 +102,7 @@ def test_interrupt_cancels_the_current_run_and_runs_this_one(app, client, fake_o
     gate.open()
     assert (cut_status, cut["status"], cut["cancelled"]) == (200, "cancelled", "the provider call to openai/gpt-4o")
     assert prompts_in(client, "int") == ["slow", "now"]
-    assert_goose_session(dirs["sessions"] / "int.jsonl")
+    assert_goose_session(goose_file(dirs, "int"))
 
 
 @pytest.mark.slow

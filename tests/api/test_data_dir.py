@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+
 from goose_api import create_app
 from goose_api.storage.data_dir import EVENTS_SUFFIX, DataDir, changes_of, lock_of
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.live import free_port
+
+pytestmark = pytest.mark.files_only  # the data dir's layout is the file backend's
 
 
 def named_by(data: DataDir, path: Path) -> bool:

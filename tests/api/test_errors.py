@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.fakes.core import Reply
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file, stored_session_ids
 
 BODY_ENDPOINTS = ["/session/start", "/session/reply", "/provider/config"]
 KEYED_ROUTES = [("POST", "/session/start"), ("POST", "/session/reply"), ("GET", "/provider/config"),
@@ -35,11 +35,10 @@ def existing(client, fake_openai, dirs):
     fake_openai.add(Reply("kept"))
     status, body, _ = client.post("/session/start", {"prompt": "keep me", "session_id": "keep"})
     assert status == 200
-    path = dirs["sessions"] / "keep.jsonl"
-    before = path.read_bytes()
-    yield path
-    assert path.read_bytes() == before, "a bad request changed a session file"
-    assert_goose_session(path)
+    before = goose_file(dirs, "keep").read_bytes()
+    yield
+    assert goose_file(dirs, "keep").read_bytes() == before, "a bad request changed a session"
+    assert_goose_session(goose_file(dirs, "keep"))
     status, body, _ = client.get("/provider/config")
     assert status == 200, "the server still answers after bad input"
 
@@ -144,7 +143,7 @@ def test_reply_without_any_session_is_404(client):
 def test_bad_working_dir_is_400_and_creates_nothing(client, dirs, working_dir, code):
     status, answer, _ = client.post("/session/start", {"prompt": "x", "working_dir": working_dir})
     assert_error(status, answer, 400, code)
-    assert list(dirs["sessions"].iterdir()) == []
+    assert stored_session_ids(dirs) == set()
 
 
 def test_working_dir_that_is_a_file_is_400(client, dirs):

@@ -10,7 +10,7 @@ from goose_api import create_app
 from goose_api.storage.process import pid_alive
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 from tests.support.mcp_fixtures import wait_until
 
 
@@ -121,7 +121,7 @@ def test_a_tool_really_runs_and_its_result_reaches_the_provider(client, fake_ope
     assert tool_message["tool_call_id"] == "call_sh"
     assert "made-by-the-tool" in str(tool_message["content"]) and str(dirs["work"]) in str(tool_message["content"])
     assert "developer" in fake_openai.requests[0].body["messages"][0]["content"]  # the extension's instructions
-    _, messages = assert_goose_session(dirs["sessions"] / f"{body['session_id']}.jsonl")
+    _, messages = assert_goose_session(goose_file(dirs, body['session_id']))
     assert messages[2]["content"][0]["toolResult"]["status"] == "success"
 
 

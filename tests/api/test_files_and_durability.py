@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import stat
 
+import pytest
+
 from goose_api import create_app
 from goose_api.storage import jsonl
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.live import free_port
 from tests.support.mcp_fixtures import wait_until
+
+pytestmark = pytest.mark.files_only  # file modes and the data dir's layout (PostgreSQL: tests/postgres)
 
 NOT_CONVERSATION = ("auth_failures.sqlite3",)  # failed key checks per address (and its WAL files)
 # Empty files (the lock files of filelock) hold nothing; every other file is checked.

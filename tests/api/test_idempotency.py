@@ -110,7 +110,7 @@ def test_busy_answers_are_not_kept_and_keys_expire(fake_openai, dirs):
         assert client.post("/session/reply", body, headers=keyed("k1"))[1]["response"] == "second", \
             "a 409 is not replayed: the retry runs"
         store = app.extensions["goose_api"].idempotency
-        wait_until(lambda: store.sweep() or not store.data.idempotency_entries(), 10, "the key to expire")
+        wait_until(lambda: store.sweep() or not store.count(), 10, "the key to expire")
         assert client.post("/session/reply", body, headers=keyed("k1"))[1]["response"] == "third"
     finally:
         app.extensions["goose_api"].close()

@@ -14,11 +14,12 @@ from goose_api import create_app
 from goose_api.agent.tool_output import NOTE
 from goose_api.conversation import DECLINED_TEXT
 from goose_api.ops.metrics import LABEL_VALUES_KEPT
-from goose_api.providers.selection import INSTANCES_KEPT, ProviderConfig
+from goose_api.providers.selection import INSTANCES_KEPT, FileChoice, ProviderConfig
 from tests.api.test_errors import assert_error
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
+from tests.support.goose_format import failed_deliveries, goose_file
 from tests.support.mcp_fixtures import wait_until
 from tests.support.sse_reader import parse_text
 
@@ -116,10 +117,9 @@ def test_a_webhook_receiver_that_drips_its_answer_is_cut_at_webhook_timeout(make
     client = make_client(webhook_timeout=0.5, webhook_retries=0, webhook_secret="s")
     fake_openai.add(Reply("hooked"))
     assert client.post("/session/start", {"prompt": "x", "webhook": dripping.url})[0] == 200
-    failed = dirs["data"] / "webhooks" / "failed"
-    wait_until(lambda: any(failed.glob("whd_*.json")), 30, "the delivery to be given up")
+    wait_until(lambda: failed_deliveries(dirs), 30, "the delivery to be given up")
     dripping.cut.wait_reached()
-    assert "TimeoutError" in next(failed.glob("whd_*.json")).read_text()
+    assert failed_deliveries(dirs)[0]["last_error"] == "TimeoutError"
 
 
 def test_an_extension_timeout_over_the_ceiling_is_refused_and_a_configured_one_is_cut(make_client):
@@ -141,13 +141,13 @@ def test_tool_output_is_kept_to_max_tool_output_chars_with_a_note(make_client, f
     total = int(texts[-1].split()[4])  # the developer shell keeps 40,000 bytes of a stream itself
     assert total > 1000 and texts[-1] == NOTE.format(total=total, kept=1000)
     assert sum(len(t) for t in texts[:-1]) == 1000 and "x" * 500 in "".join(texts[:-1])
-    assert (dirs["sessions"] / "big.jsonl").stat().st_size < 20_000
+    assert goose_file(dirs, "big").stat().st_size < 20_000
     sent = fake_openai.requests[-1].body["messages"][-1]["content"]
     assert len(str(sent)) < 20_000, "the provider is sent the kept output, not the whole"
 
 
 def test_provider_instances_are_kept_for_the_last_few_choices_only(fake_openai, dirs):
-    config = ProviderConfig(settings_for(fake_openai, dirs), dirs["data"] / "provider.json")
+    config = ProviderConfig(settings_for(fake_openai, dirs), FileChoice(dirs["data"] / "provider.json"))
     first = config.provider()
     for n in range(3 * INSTANCES_KEPT):
         config.switch("openai", f"model-{n}")

@@ -11,6 +11,7 @@ import pytest
 from goose_api import create_app
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
+from tests.support.goose_format import stored_session_ids
 from tests.support.mcp_fixtures import wait_until
 
 KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"})
@@ -95,7 +96,7 @@ def test_a_blocking_turn_over_the_limit_is_429_and_starts_nothing(app, alice, fa
                    "key", 2)
     assert_limited(alice.post("/session/reply", {"prompt": "more", "session_id": "a"}), "key", 2)
     assert_limited(alice.post("/session/summarize", {"session_id": "a"}), "key", 2)
-    assert alice.get("/session/blocked")[0] == 404 and not (dirs["sessions"] / "blocked.jsonl").exists()
+    assert alice.get("/session/blocked")[0] == 404 and "blocked" not in stored_session_ids(dirs)
     assert len(fake_openai.requests) == requests_before, "the provider was never called"
     fake_openai.add(Reply("in the background"), Reply("later"))
     status, body, _ = alice.post("/session/start", {"prompt": "async", "session_id": "bg", "async": True})

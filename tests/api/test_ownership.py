@@ -11,7 +11,7 @@ import pytest
 from goose_api import create_app
 from tests.fakes.core import Reply
 from tests.support.app import ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file, stored_session_ids
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KEYS = ({"name": "alice", "key": "alice-key"}, {"name": "bob", "key": "bob-key"},
@@ -26,12 +26,13 @@ def team(fake_openai, dirs):
     app.extensions["goose_api"].close()
 
 
+@pytest.mark.files_only  # owners.jsonl's lines
 def test_owner_is_recorded_beside_the_goose_file(team, fake_openai, dirs):
     fake_openai.add(Reply("hi"))
     assert team["alice"].post("/session/start", {"prompt": "x", "session_id": "a1"})[0] == 200
     lines = (dirs["data"] / "owners.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [{"session": "a1", "owner": "alice"}]
-    meta, _ = assert_goose_session(dirs["sessions"] / "a1.jsonl")  # the goose file stays goose's
+    meta, _ = assert_goose_session(goose_file(dirs, "a1"))  # the goose file stays goose's
     assert "alice" not in (dirs["sessions"] / "a1.jsonl").read_text() and "owner" not in meta
 
 
@@ -45,8 +46,8 @@ def test_a_key_replies_only_to_its_own_sessions(team, fake_openai, dirs):
     assert body["message"].replace("alices", "X") == missing["message"].replace("nosuch", "X")
     status, body, _ = team["alice"].post("/session/reply", {"prompt": "mine", "session_id": "alices"})
     assert (status, body["response"]) == (200, "c")
-    assert len(assert_goose_session(dirs["sessions"] / "alices.jsonl")[1]) == 4
-    assert len(assert_goose_session(dirs["sessions"] / "bobs.jsonl")[1]) == 2
+    assert len(assert_goose_session(goose_file(dirs, "alices"))[1]) == 4
+    assert len(assert_goose_session(goose_file(dirs, "bobs"))[1]) == 2
 
 
 def test_reply_without_id_takes_the_keys_own_latest_session(team, fake_openai):
@@ -71,6 +72,7 @@ def test_admin_keys_see_every_session(team, fake_openai):
     assert team["default"].post("/session/reply", {"prompt": "api_key", "session_id": "alices"})[0] == 200
 
 
+@pytest.mark.files_only  # a goose CLI file dropped into the sessions dir
 def test_sessions_without_an_owner_are_for_admins_only(team, fake_openai, dirs):
     shutil.copy(DATA / "goose_cli_session.jsonl", dirs["sessions"] / "from_cli.jsonl")
     assert team["alice"].post("/session/reply", {"prompt": "x", "session_id": "from_cli"})[0] == 404
@@ -101,7 +103,7 @@ def test_another_keys_session_is_answered_exactly_like_a_missing_one(team, fake_
         status, answer, _ = team["bob"].call(method, path.replace("{id}", session_id), json=filled)
         return status, json.dumps(answer).replace(session_id, "ID")
     assert call("alices") == call("nosuch12") and call("alices")[0] == 404
-    assert len(assert_goose_session(dirs["sessions"] / "alices.jsonl")[1]) == 2, "nothing changed"
+    assert len(assert_goose_session(goose_file(dirs, "alices"))[1]) == 2, "nothing changed"
 
 
 def test_a_listing_and_the_metrics_show_only_the_keys_own_sessions(team, fake_openai):
@@ -120,7 +122,7 @@ def test_a_start_refused_for_a_busy_id_leaves_no_session_behind(app, client, dir
     with services.store.lock("held"):
         status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "held"})
     assert (status, body["error"]) == (409, "session_busy")
-    assert not (dirs["sessions"] / "held.jsonl").exists()
+    assert "held" not in stored_session_ids(dirs)
     assert services.access.owners.owner("held") is None
     assert client.get("/session/held")[0] == 404 and client.get("/sessions")[1]["total"] == 0
 
@@ -130,5 +132,5 @@ def test_a_start_refused_while_stopping_leaves_no_session_behind(app, client, di
     services.begin_shutdown()  # what SIGTERM does
     status, body, _ = client.post("/session/start", {"prompt": "x", "session_id": "late"})
     assert (status, body["error"]) == (503, "server_stopping")
-    assert not (dirs["sessions"] / "late.jsonl").exists() and list(dirs["sessions"].iterdir()) == []
+    assert stored_session_ids(dirs) == set()
     assert services.access.owners.owner("late") is None

@@ -19,7 +19,7 @@ from goose_api import create_app
 from goose_api.providers.tool_names import ToolNames
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ROOT, ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 from tests.support.mcp_fixtures import python_server
 
 ODD = str(ROOT / "tests" / "fakes" / "odd_tools_server.py")
@@ -46,7 +46,7 @@ def add_odd_tools(client: ApiClient, log: Path) -> None:
 
 
 def session_file(dirs, session_id: str) -> list[dict]:
-    return assert_goose_session(dirs["sessions"] / f"{session_id}.jsonl")[1]
+    return assert_goose_session(goose_file(dirs, session_id))[1]
 
 
 def test_tools_with_names_the_apis_refuse_are_offered_called_and_saved_by_goose_name(make_client, fake_openai,

@@ -19,14 +19,15 @@ def ready(settings):
         app.extensions["goose_api"].close()
 
 
-def test_ready_when_everything_is_in_place(client):
+def test_ready_when_everything_is_in_place(client, dirs):
     status, body, _ = client.get("/ready")
     assert status == 200, body
     assert body["status"] == "ready"
     checks = {check["name"]: check for check in body["checks"]}
     assert checks["provider"]["ok"] and checks["provider"]["provider"] == "openai"
     assert checks["extensions"]["extensions"] == {"developer": "running"}
-    assert checks["data_dir"]["ok"] and checks["sessions_dir"]["ok"]
+    storage = "database" if dirs.get("database_url") else "sessions_dir"  # where the sessions are kept
+    assert checks["data_dir"]["ok"] and checks[storage]["ok"] and len(checks) == 4
 
 
 def test_ready_needs_a_key_and_health_does_not(client):
@@ -54,6 +55,7 @@ def test_a_failed_extension_is_a_reason(fake_openai, dirs):
     assert extensions["extensions"] == {"broken": "failed", "developer": "running"}
 
 
+@pytest.mark.files_only  # the sessions dir is the file backend's
 def test_an_unwritable_sessions_dir_is_a_reason_without_its_path(client, dirs):
     shutil.rmtree(dirs["sessions"])
     dirs["sessions"].write_text("not a directory")  # root ignores permissions; a file in the way does not

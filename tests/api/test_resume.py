@@ -13,13 +13,11 @@ import pytest
 
 from goose_api import create_app
 from goose_api.conversation import INTERRUPTED_TEXT
-from goose_api.runs.journal import RunJournal
 from goose_api.runs.state import new_record
-from goose_api.storage.data_dir import DataDir
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file, journal_entries
 from tests.support.mcp_fixtures import wait_until
 
 
@@ -32,7 +30,7 @@ def lines(path) -> int:
 
 
 def steps(dirs, session_id: str, call_id: str) -> list[str]:
-    return [e["step"] for e in RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id) if e.get("call") == call_id]
+    return [e["step"] for e in journal_entries(dirs, session_id) if e.get("call") == call_id]
 
 
 def state(client: ApiClient, session_id: str) -> dict:
@@ -82,7 +80,7 @@ def test_a_started_tool_is_answered_with_the_interrupted_text_and_not_run_again(
     assert steps(dirs, "cut", "c1") == ["requested", "approved", "started", "finished"]
     assert fake_openai.requests[-1].body["messages"][-1]["content"].endswith(INTERRUPTED_TEXT)
     assert state(client, "cut")["state"] == "idle"
-    assert_goose_session(dirs["sessions"] / "cut.jsonl")
+    assert_goose_session(goose_file(dirs, "cut"))
     status, body, _ = client.post("/session/cut/resume", {})
     assert (status, body["error"]) == (409, "not_resumable"), body
 
@@ -103,7 +101,7 @@ def test_a_finished_tool_keeps_its_answer_and_an_unstarted_one_runs(fake_openai,
     assert answers["cc"]["status"] == "success"
     assert [lines(dirs["work"] / f) for f in ("a.txt", "b.txt", "c.txt")] == [1, 1, 1]
     assert steps(dirs, "cut", "ca").count("started") == 1 and steps(dirs, "cut", "cc").count("started") == 1
-    assert_goose_session(dirs["sessions"] / "cut.jsonl")
+    assert_goose_session(goose_file(dirs, "cut"))
 
 
 @pytest.mark.parametrize("action, runs, answer", [("deny", 1, INTERRUPTED_TEXT), ("allow_once", 2, None)])
@@ -125,7 +123,7 @@ def test_resume_started_tools_ask_holds_the_call_for_approval(fake_openai, dirs,
     assert lines(dirs["work"] / "ran.txt") == runs
     result = body["messages"][0]["content"][0]["toolResult"]
     assert result == {"status": "error", "error": answer} if answer else result["status"] == "success"
-    assert_goose_session(dirs["sessions"] / "cut.jsonl")
+    assert_goose_session(goose_file(dirs, "cut"))
 
 
 @pytest.mark.slow
@@ -149,7 +147,7 @@ def test_sigterm_stops_at_a_saved_step_answers_waiters_at_once_and_resumes(fake_
     assert (status, body["error"], body["reason"]) == (503, "run_interrupted", "shutdown"), body
     assert "POST /session/term/resume" in body["message"] and response.headers["Retry-After"]
     assert not (dirs["work"] / "ran.txt").exists(), "the tool call after the saved step did not start"
-    _, messages = assert_goose_session(dirs["sessions"] / "term.jsonl")
+    _, messages = assert_goose_session(goose_file(dirs, "term"))
     assert messages[-1]["content"][1]["type"] == "toolRequest", "the provider's answer was saved"
     status, body, _ = client.post("/session/reply", {"prompt": "more", "session_id": "term"})
     assert (status, body["error"]) == (503, "server_stopping"), body
@@ -174,7 +172,7 @@ def test_auto_resume_at_boot(fake_openai, dirs, restarted):
     done = wait_until(lambda: (s := state(client, "auto"))["state"] == "idle" and s, 20, "the automatic resume")
     assert done["messages"][-1]["content"][0]["text"] == "resumed by itself"
     assert [m["role"] for m in done["messages"]] == ["user", "assistant"]
-    assert_goose_session(dirs["sessions"] / "auto.jsonl")
+    assert_goose_session(goose_file(dirs, "auto"))
 
 
 def test_a_prompt_the_crash_left_unsaved_is_not_lost(client, app, fake_openai, dirs):
@@ -190,6 +188,6 @@ def test_a_prompt_the_crash_left_unsaved_is_not_lost(client, app, fake_openai, d
     fake_openai.add(Reply("answered after all"))
     status, body, _ = client.post("/session/early/resume", {})
     assert (status, body["response"]) == (200, "answered after all"), body
-    _, messages = assert_goose_session(dirs["sessions"] / "early.jsonl")
+    _, messages = assert_goose_session(goose_file(dirs, "early"))
     assert [m["content"][0]["text"] for m in messages] == ["first", "first answer", "the lost prompt",
                                                            "answered after all"]

@@ -11,7 +11,7 @@ from goose_api.conversation import INTERRUPTED_TEXT
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 from tests.support.mcp_fixtures import wait_until
 from tests.support.sse_reader import parse_text
 
@@ -53,7 +53,7 @@ def test_async_start_answers_202_and_the_run_is_polled_to_its_end(client, fake_o
     done = events_of(client, body["session_id"])[-1]
     assert done.type == "done" and done.data["response"] == "done in the background"
     assert done.data["message"] == "Session started with prompt: work"
-    assert_goose_session(dirs["sessions"] / f"{body['session_id']}.jsonl")
+    assert_goose_session(goose_file(dirs, body['session_id']))
 
 
 @pytest.mark.slow
@@ -119,7 +119,7 @@ def test_cancel_during_a_provider_call(client, fake_openai, dirs):
     fake_openai.add(Reply("back"))
     status, answer, _ = client.post("/session/reply", {"prompt": "never mind", "session_id": "slow"})
     assert (status, answer["response"]) == (200, "back")
-    assert_goose_session(dirs["sessions"] / "slow.jsonl")
+    assert_goose_session(goose_file(dirs, "slow"))
 
 
 @pytest.mark.slow
@@ -138,7 +138,7 @@ def test_cancel_during_a_tool_call(client, fake_openai, dirs):
     assert [(r["id"], r["toolResult"]) for r in responses] == [
         ("call_sleep", {"status": "error", "error": "cancelled"}),
         ("call_next", {"status": "error", "error": "cancelled"})]
-    assert_goose_session(dirs["sessions"] / "napping.jsonl")
+    assert_goose_session(goose_file(dirs, "napping"))
 
 
 @pytest.mark.slow
@@ -222,9 +222,9 @@ def test_a_stopping_worker_leaves_its_runs_interrupted_and_valid(fake_openai, di
     shown = session_state(client, "stop")
     assert shown["state"] == "interrupted" and shown["last_error"]["reason"] == "shutdown", shown
     assert shown["messages"][-1]["content"][0]["type"] == "toolRequest", "left open for a resume, not cancelled"
-    assert_goose_session(dirs["sessions"] / "stop.jsonl")
+    assert_goose_session(goose_file(dirs, "stop"))
     fake_openai.add(Reply("resumed"))
     assert client.post("/session/reply", {"prompt": "go on", "session_id": "stop"})[1]["response"] == "resumed"
-    _, messages = assert_goose_session(dirs["sessions"] / "stop.jsonl")
+    _, messages = assert_goose_session(goose_file(dirs, "stop"))
     assert messages[2]["content"][0]["toolResult"] == {"status": "error", "error": INTERRUPTED_TEXT}
     survivor.extensions["goose_api"].close()

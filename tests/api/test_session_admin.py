@@ -13,7 +13,13 @@ from tests.api.test_errors import assert_error
 from tests.api.test_runs import wait_for_state
 from tests.fakes.core import Fail, Reply
 from tests.support.gates import Gate
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import (
+    assert_goose_session,
+    goose_file,
+    has_run_state,
+    session_backups,
+    stored_session_ids,
+)
 
 
 @pytest.fixture
@@ -29,6 +35,7 @@ def start(client, fake_openai, session_id, text="ok", **extra):
     return body
 
 
+@pytest.mark.files_only  # the goose files' own times and paths
 def test_list_is_newest_first_paginated_and_shaped_like_goose(client, fake_openai, dirs):
     for n, name in enumerate(["old", "mid", "new"]):
         start(client, fake_openai, name)
@@ -43,7 +50,7 @@ def test_list_is_newest_first_paginated_and_shaped_like_goose(client, fake_opena
     assert list(entry) == ["id", "path", "modified", "metadata"]
     assert entry["path"] == str(dirs["sessions"] / "new.jsonl")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", entry["modified"])
-    assert entry["metadata"] == assert_goose_session(dirs["sessions"] / "new.jsonl")[0]
+    assert entry["metadata"] == assert_goose_session(goose_file(dirs, "new"))[0]
     status, page, _ = client.get("/sessions?limit=1&offset=1")
     assert [s["id"] for s in page["sessions"]] == ["mid"] and page["total"] == 3
 
@@ -76,6 +83,19 @@ def test_a_failed_run_shows_its_error(client, fake_openai):
     assert shown["last_error"]["error"] == "provider_error" and shown["last_error"]["kind"] == "bad_request"
 
 
+def test_the_list_pages_newest_first_on_every_backend(client, fake_openai, dirs):
+    for name in ("old", "mid", "new"):
+        start(client, fake_openai, name)
+    status, body, _ = client.get("/sessions?limit=2")
+    assert status == 200 and [s["id"] for s in body["sessions"]] == ["new", "mid"] and body["total"] == 3
+    assert body["sessions"][0]["metadata"] == assert_goose_session(goose_file(dirs, "new"))[0]
+    assert [s["id"] for s in client.get("/sessions?limit=2&offset=2")[1]["sessions"]] == ["old"]
+    fake_openai.add(Reply("later"))
+    assert client.post("/session/reply", {"prompt": "more", "session_id": "old"})[0] == 200
+    assert [s["id"] for s in client.get("/sessions")[1]["sessions"]] == ["old", "new", "mid"], "by last change"
+
+
+@pytest.mark.files_only  # a goose CLI file dropped into the sessions dir
 def test_a_session_never_run_here_is_idle(client, dirs):
     from tests.live.test_server import DATA
     (dirs["sessions"] / "cli.jsonl").write_text((DATA / "goose_cli_session.jsonl").read_text())
@@ -87,10 +107,10 @@ def test_a_session_never_run_here_is_idle(client, dirs):
 
 def test_delete(client, fake_openai, dirs):
     start(client, fake_openai, "gone")
-    assert (dirs["data"] / "runs" / "gone").is_dir()
+    assert has_run_state(dirs, "gone")
     status, body, _ = client.call("DELETE", "/session/gone")
     assert (status, body["status"]) == (200, "success"), body
-    assert not (dirs["sessions"] / "gone.jsonl").exists() and not (dirs["data"] / "runs" / "gone").exists()
+    assert "gone" not in stored_session_ids(dirs) and not has_run_state(dirs, "gone")
     assert_error(*client.call("DELETE", "/session/gone")[:2], 404, "not_found")
     assert_error(*client.get("/session/gone")[:2], 404, "not_found")
 
@@ -120,39 +140,37 @@ def test_end_stops_the_run_and_keeps_the_history(client, fake_openai, dirs):
     assert shown["state"] == "idle" and shown["messages"][0]["content"][0]["text"] == "long job"
     status, body, _ = client.post("/session/end", {"session_id": "ending"})
     assert (status, body["cancelled"]) == (200, None), "ending an idle session is fine"
-    assert_goose_session(dirs["sessions"] / "ending.jsonl")
+    assert_goose_session(goose_file(dirs, "ending"))
 
 
 def test_summarize_replaces_the_history_and_keeps_a_backup(client, fake_openai, dirs):
     start(client, fake_openai, "long", "Paris is the capital of France.")
-    path = dirs["sessions"] / "long.jsonl"
-    before = path.read_text()
+    before = goose_file(dirs, "long").read_text()
     fake_openai.add(Reply("The user asked about France; the answer was Paris."))
     status, body, _ = client.post("/session/summarize", {"session_id": "long"})
     assert status == 200, body
     assert body == {"status": "success", "message": "The user asked about France; the answer was Paris."}
     sent = fake_openai.requests[-1].body
     assert "tools" not in sent and "Paris is the capital of France." in sent["messages"][-1]["content"]
-    meta, messages = assert_goose_session(path)
+    meta, messages = assert_goose_session(goose_file(dirs, "long"))
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert "The user asked about France" in messages[0]["content"][0]["text"]
     assert meta["accumulated_total_tokens"] == 30
-    backups = list(dirs["sessions"].glob("long.jsonl.*.bak"))
-    assert len(backups) == 1 and backups[0].read_text() == before
+    assert session_backups(dirs, "long") == [before]
     assert [s["id"] for s in client.get("/sessions")[1]["sessions"]] == ["long"], "a backup is not a session"
     fake_openai.add(Reply("Still Paris."))
     status, body, _ = client.post("/session/reply", {"prompt": "and?", "session_id": "long"})
-    assert status == 200 and len(assert_goose_session(path)[1]) == 4
+    assert status == 200 and len(assert_goose_session(goose_file(dirs, "long"))[1]) == 4
 
 
 def test_summarize_a_failing_provider_changes_nothing(client, fake_openai, dirs):
     start(client, fake_openai, "kept")
-    before = (dirs["sessions"] / "kept.jsonl").read_text()
+    before = goose_file(dirs, "kept").read_text()
     fake_openai.add(Fail(400, "nope"))
     status, body, _ = client.post("/session/summarize", {"session_id": "kept"})
     assert_error(status, body, 502, "provider_error")
-    assert (dirs["sessions"] / "kept.jsonl").read_text() == before
-    assert not list(dirs["sessions"].glob("*.bak"))
+    assert goose_file(dirs, "kept").read_text() == before
+    assert session_backups(dirs, "kept") == []
 
 
 # --- bad inputs ---------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import pytest
 from goose_api import create_app
 from tests.fakes.core import Fail, Reply, ToolCall
 from tests.support.app import ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file
 
 
 def session_file(dirs, session_id) -> Path:
-    return dirs["sessions"] / f"{session_id}.jsonl"
+    return goose_file(dirs, session_id)
 
 
 @pytest.mark.slow

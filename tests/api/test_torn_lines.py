@@ -16,6 +16,8 @@ from tests.support.goose_format import assert_goose_session
 from tests.support.mcp_fixtures import wait_until
 from tests.support.sse_reader import parse_text
 
+pytestmark = pytest.mark.files_only  # the file backend's append-only files (PostgreSQL commits rows whole)
+
 FRAGMENT = b'{"torn": "a line a crash cut sh'  # no newline: the append never finished
 
 

@@ -14,7 +14,7 @@ from goose_api import create_app
 from goose_api.sessions import goose_db
 from tests.fakes.core import Reply, ToolCall
 from tests.support.app import ROOT, ApiClient, settings_for
-from tests.support.goose_format import assert_goose_session
+from tests.support.goose_format import assert_goose_session, goose_file, stored_session_ids
 
 # goose's sessions.db as its first SQLite release created it (crates/goose/src/session/session_manager.rs,
 # schema version 1): table -> columns, in order.
@@ -34,7 +34,7 @@ def tooled(client, fake_openai, dirs) -> dict:
                     Reply("Said hi."))
     status, body, _ = client.post("/session/start", {"prompt": "say hi please", "session_id": "src"})
     assert status == 200, body
-    _, messages = assert_goose_session(dirs["sessions"] / "src.jsonl")
+    _, messages = assert_goose_session(goose_file(dirs, "src"))
     assert len(messages) == 4
     return {"messages": messages}
 
@@ -43,11 +43,11 @@ def tooled(client, fake_openai, dirs) -> dict:
 def test_fork_copies_a_prefix_and_never_splits_a_tool_call(client, tooled, dirs):
     status, body, _ = client.post("/session/src/fork", {})
     assert status == 201, body
-    _, copied = assert_goose_session(dirs["sessions"] / f"{body['session_id']}.jsonl")
+    _, copied = assert_goose_session(goose_file(dirs, body['session_id']))
     assert copied == tooled["messages"] and body["source_id"] == "src" and body["message_count"] == 4
     status, body, _ = client.post("/session/src/fork", {"at_message": 1, "session_id": "one"})
     assert (status, body["session_id"]) == (201, "one")
-    assert assert_goose_session(dirs["sessions"] / "one.jsonl")[1] == tooled["messages"][:1]
+    assert assert_goose_session(goose_file(dirs, "one"))[1] == tooled["messages"][:1]
     status, body, _ = client.post("/session/src/fork", {"at_message": 2})
     assert status == 400 and "fork at 1 or 3" in body["message"], body
     assert client.post("/session/src/fork", {"at_message": 5})[0] == 400
@@ -73,7 +73,7 @@ def test_a_fork_belongs_to_the_caller(fake_openai, dirs):
 
 @pytest.mark.slow
 def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
-    original = (dirs["sessions"] / "src.jsonl").read_text()
+    original = goose_file(dirs, "src").read_text()
     status, _, response = client.get("/session/src/export")
     assert status == 200 and response.mimetype == "application/jsonl"
     assert response.mimetype_params == {"charset": "utf-8"}
@@ -82,13 +82,13 @@ def test_export_then_import_round_trips(client, tooled, dirs, tmp_path):
     status, body, _ = client.post("/sessions/import", {"format": "goose-jsonl", "data": original,
                                                        "session_id": "from-jsonl"})
     assert (status, body["message_count"]) == (201, 4), body
-    assert assert_goose_session(dirs["sessions"] / "from-jsonl.jsonl")[1] == tooled["messages"]
+    assert assert_goose_session(goose_file(dirs, "from-jsonl"))[1] == tooled["messages"]
     as_json = client.get("/session/src/export?format=json")[1]
     assert as_json["id"] == "src" and as_json["name"] == "say hi please" and as_json["message_count"] == 4
     assert as_json["conversation"] == tooled["messages"] and as_json["created_at"].endswith("Z")
     status, body, _ = client.post("/sessions/import", {"format": "json", "data": as_json})
     assert status == 201, body
-    meta, messages = assert_goose_session(dirs["sessions"] / f"{body['session_id']}.jsonl")
+    meta, messages = assert_goose_session(goose_file(dirs, body['session_id']))
     assert messages == tooled["messages"] and meta["description"] == "say hi please"
     assert meta["accumulated_total_tokens"] == 30
     markdown = client.get("/session/src/export?format=markdown")[2].get_data(as_text=True)
@@ -116,17 +116,17 @@ def test_sessions_db_export_has_goose_s_layout_and_imports_back(client, tooled, 
     status, body, _ = client.post("/sessions/import", {"format": "goose-sqlite", "session_id": "from-db",
                                                        "data": base64.b64encode(db.read_bytes()).decode()})
     assert status == 201, body
-    assert assert_goose_session(dirs["sessions"] / "from-db.jsonl")[1] == tooled["messages"]
+    assert assert_goose_session(goose_file(dirs, "from-db"))[1] == tooled["messages"]
 
 
 def test_the_cli_writes_into_a_sessions_db_and_reads_back(tooled, dirs, tmp_path):
     db = tmp_path / "goose" / "sessions.db"
     db.parent.mkdir()
     run = [sys.executable, "-m", "goose_api.sessions.goose_db"]
-    done = subprocess.run([*run, "export", "--db", str(db), str(dirs["sessions"] / "src.jsonl")],
+    done = subprocess.run([*run, "export", "--db", str(db), str(goose_file(dirs, "src"))],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
-    again = subprocess.run([*run, "export", "--db", str(db), str(dirs["sessions"] / "src.jsonl")],
+    again = subprocess.run([*run, "export", "--db", str(db), str(goose_file(dirs, "src"))],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert again.returncode == 1 and "already has a session src" in again.stderr
     out = tmp_path / "back.jsonl"
@@ -161,7 +161,7 @@ def test_the_cli_writes_into_a_sessions_db_and_reads_back(tooled, dirs, tmp_path
 def test_import_rejects_what_goose_could_not_read(client, dirs, fmt, data, says):
     status, body, _ = client.post("/sessions/import", {"format": fmt, "data": data, "session_id": "bad"})
     assert (status, body["error"]) == (400, "bad_request") and says in body["message"], body
-    assert not (dirs["sessions"] / "bad.jsonl").exists()
+    assert "bad" not in stored_session_ids(dirs)
 
 
 def test_an_imported_working_dir_that_is_not_here_falls_back(client, dirs):

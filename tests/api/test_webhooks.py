@@ -129,8 +129,8 @@ def test_pending_deliveries_survive_a_restart(fake_openai, dirs):
     status, _, _ = ApiClient(app.test_client()).post(
         "/session/start", {"prompt": "x", "session_id": "later", "webhook": f"http://127.0.0.1:{port}/hook"})
     assert status == 200
-    outbox = app.extensions["goose_api"].webhooks
-    wait_until(lambda: any(json.loads(p.read_text())["attempts"] for p in outbox.data.webhook_deliveries()), 10,
+    outbox = app.extensions["goose_api"].webhooks.outbox
+    wait_until(lambda: any(delivery["attempts"] for delivery in outbox.waiting()), 10,
                "a failed first attempt")
     app.extensions["goose_api"].close()
     receiver = Receiver(port=port)

@@ -60,7 +60,7 @@ def test_a_waiting_reader_wakes_when_this_process_appends(tmp_path):
     # It polls the file every 10 minutes: only the in-process signal can wake it before the join gives up.
     waiting = threading.Thread(target=lambda: got.extend(reader.wait(timeout=600, poll=600)), daemon=True)
     waiting.start()
-    wait_until(lambda: state.signal.listeners(str(log.path)), 10, "the reader to wait")
+    wait_until(lambda: state.signal.listeners(log.key), 10, "the reader to wait")
     log.append("done", {"status": "success"})
     waiting.join(60)
     assert [e.type for e in got] == ["done"] and got[0].terminal
@@ -125,7 +125,7 @@ def test_an_append_wakes_the_readers_of_its_own_log_and_channels_do_not_pile_up(
     got: list = []
     reader = threading.Thread(target=lambda: got.extend(mine.follow(0).wait(timeout=60, poll=60)))
     reader.start()
-    wait_until(lambda: list(state.signal._channels) == [str(mine.path)], 5, "the reader to listen on its own log")
+    wait_until(lambda: list(state.signal._channels) == [mine.key], 5, "the reader to listen on its own log")
     other.append("message", {"text": "not for this reader"})
     mine.append("message", {"text": "hello"})
     reader.join(10)

@@ -16,6 +16,8 @@ USER_KEY = "test-user-key"  # a named key without admin (the fuzzing servers kno
 def settings_for(fake: OpenAIFake, dirs: dict[str, Path], **overrides: Any) -> Settings:
     values = dict(data_dir=str(dirs["data"]), sessions_dir=str(dirs["sessions"]), api_key=API_KEY,
                   working_dir=str(dirs["work"]), provider_retries=1, provider_retry_max_wait=0.5)
+    if dirs.get("database_url"):  # tests/api/conftest.py's backend fixture: the PostgreSQL backend
+        values["database_url"] = str(dirs["database_url"])
     values.update(overrides)
     return fake.settings(**values)
 

@@ -55,3 +55,20 @@ class Gate:
     @property
     def is_open(self) -> bool:
         return self._open.is_set()
+
+
+class Quorum(Gate):
+    """A gate that opens by itself once ``count`` holders wait at it: that many calls were in flight at once."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.arrived = 0
+        self._lock = threading.Lock()
+
+    def hold(self, cancel: threading.Event | None = None) -> bool:
+        with self._lock:
+            self.arrived += 1
+            if self.arrived >= self.count:
+                self.open()
+        return super().hold(cancel)

@@ -116,3 +116,86 @@ def assert_goose_session(path: str | Path) -> tuple[dict, list[dict]]:
     if meta["message_count"] != len(messages):
         _fail(path, 1, f"message_count {meta['message_count']} but {len(messages)} messages")
     return meta, messages
+
+
+def goose_file(dirs: dict, session_id: str) -> Path:
+    """The session's goose JSONL file: in the sessions dir, or (the PostgreSQL backend) exported from the
+    database into ``<home>/exported/`` as ``goose-api`` exports it, for ``assert_goose_session`` to read."""
+    url = dirs.get("database_url")
+    if not url:
+        return Path(dirs["sessions"]) / f"{session_id}.jsonl"
+    from goose_api.postgres.db import Database
+    from goose_api.postgres.sessions import PgSessionStore
+
+    db = Database(url, min_size=0, max_size=1).open()
+    try:
+        store = PgSessionStore(db, None)
+        body = store.file_bytes(store.load(session_id))
+    finally:
+        db.close()
+    target = Path(dirs["home"]) / "exported" / f"{session_id}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(body)
+    return target
+
+
+def stored_session_ids(dirs: dict) -> set[str]:
+    """The ids of the sessions stored (files in the sessions dir, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return {path.name.removesuffix(".jsonl") for path in Path(dirs["sessions"]).glob("*.jsonl")}
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM sessions")}
+
+
+def session_backups(dirs: dict, session_id: str) -> list[str]:
+    """The goose JSONL kept of each history a summary replaced (``.bak`` files, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return [path.read_text() for path in sorted(Path(dirs["sessions"]).glob(f"{session_id}.jsonl.*.bak"))]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT jsonl FROM session_backups WHERE session_id = %s "
+                                               "ORDER BY taken", (session_id,))]
+
+
+def has_run_state(dirs: dict, session_id: str) -> bool:
+    """Whether the server keeps run state (records, events) for the session."""
+    url = dirs.get("database_url")
+    if not url:
+        return (Path(dirs["data"]) / "runs" / session_id).is_dir()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return any(conn.execute(f"SELECT 1 FROM {table} WHERE session_id = %s LIMIT 1", (session_id,)).fetchone()
+                   for table in ("run_records", "run_events", "run_journal"))
+
+
+def journal_entries(dirs: dict, session_id: str) -> list[dict]:
+    """The session's run journal, oldest first (journal.jsonl, or rows in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        from goose_api.runs.journal import RunJournal
+        from goose_api.storage.data_dir import DataDir
+
+        return RunJournal(DataDir.at(dirs["data"], dirs["sessions"])).entries(session_id)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT entry FROM run_journal WHERE session_id = %s ORDER BY seq",
+                                               (session_id,))]
+
+
+def failed_deliveries(dirs: dict) -> list[dict]:
+    """The webhook deliveries given up (``webhooks/failed/``, or rows marked failed in the database)."""
+    url = dirs.get("database_url")
+    if not url:
+        return [json.loads(path.read_text()) for path in sorted((Path(dirs["data"]) / "webhooks" / "failed")
+                                                               .glob("whd_*.json"))]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT delivery FROM webhook_deliveries WHERE failed ORDER BY id")]

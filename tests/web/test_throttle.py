@@ -9,6 +9,7 @@ import pytest
 
 from goose_api import create_app
 from goose_api.errors import TooManyRequests
+from goose_api.storage.auth_failures import SqliteFailures
 from goose_api.web.throttle import AuthThrottle
 from tests.support.app import ApiClient, settings_for
 
@@ -57,7 +58,7 @@ def test_public_endpoints_are_not_throttled(strict_app):
 
 def test_the_window_ends(tmp_path):
     now = [1000.0]
-    throttle = AuthThrottle(tmp_path / "t.sqlite3", limit=2, window=10, clock=lambda: now[0])
+    throttle = AuthThrottle(SqliteFailures(tmp_path / "t.sqlite3"), limit=2, window=10, clock=lambda: now[0])
     try:
         throttle.failed("a")
         throttle.check("a")
